@@ -1,0 +1,38 @@
+"""Frozen ResNet-50 encoders: checkpoint reading, block geometry, trunk, preprocessing, registry."""
+from encoders.blocks import BLOCK_NAMES, BLOCKS, Block, block_shape, get_block
+from encoders.checkpoints import FORMATS, CheckpointReport, load_backbone, read_checkpoint
+from encoders.errors import (
+    CheckpointMismatch,
+    CheckpointNotFound,
+    CheckpointUnreadable,
+    EncoderError,
+    UnknownEncoder,
+    UnsafeCheckpoint,
+)
+from encoders.fingerprint import fingerprint
+from encoders.preprocess import Preprocessing
+from encoders.registry import EncoderSpec, load_encoder
+from encoders.trunk import ResNet50Trunk
+
+__all__ = [
+    "BLOCKS",
+    "BLOCK_NAMES",
+    "Block",
+    "CheckpointMismatch",
+    "CheckpointNotFound",
+    "CheckpointReport",
+    "CheckpointUnreadable",
+    "EncoderError",
+    "EncoderSpec",
+    "FORMATS",
+    "Preprocessing",
+    "ResNet50Trunk",
+    "UnknownEncoder",
+    "UnsafeCheckpoint",
+    "block_shape",
+    "fingerprint",
+    "get_block",
+    "load_backbone",
+    "load_encoder",
+    "read_checkpoint",
+]

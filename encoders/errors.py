@@ -1,0 +1,25 @@
+"""Encoder errors: one line naming the file, what is wrong and the fix; the CLI prints it as is."""
+
+
+class EncoderError(Exception):
+    """Root of the encoder errors, so callers can catch every refusal of an encoder at once."""
+
+
+class CheckpointNotFound(EncoderError):
+    """The checkpoint path names no file."""
+
+
+class CheckpointUnreadable(EncoderError):
+    """The file exists but is not a readable torch file (truncated, corrupt, another format)."""
+
+
+class UnsafeCheckpoint(EncoderError):
+    """`torch.load(weights_only=True)` refused a pickled Python object; only the user may trust it."""
+
+
+class CheckpointMismatch(EncoderError):
+    """The backbone keys or shapes do not match torchvision's ResNet-50, so loading would be wrong."""
+
+
+class UnknownEncoder(EncoderError):
+    """An encoder source string that is neither a checkpoint path nor `random:SEED`."""

@@ -1,0 +1,59 @@
+"""The identity of a feature store: everything that changes its contents, hashed into its path."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+CACHE_FORMAT = 1
+"""Bumped whenever the store layout or the way features are computed changes."""
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces: the same content always hashes alike."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def digest(value: Any) -> str:
+    """sha256 of a JSON-able value's canonical form."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """One block of one encoder over one image set, under one preprocessing and view.
+
+    `images` is the reader's manifest digest (ordered sample ids plus the source files' digest),
+    so another image set, order or edited file gives another store; the encoder enters by its
+    weights' fingerprint, never by its name.
+    """
+
+    encoder: str
+    images: str
+    n_images: int
+    preprocessing: str
+    block: str
+    view: str = "clean"
+    dtype: str = "float16"
+    compute: str = "fp32"
+    format: int = CACHE_FORMAT
+
+    @classmethod
+    def build(cls, encoder: str, images: str, n_images: int, preprocessing: dict, block: str,
+              view: str = "clean") -> "CacheKey":
+        """A key from the preprocessing record (kept as canonical JSON so the key stays hashable)."""
+        return cls(encoder=encoder, images=images, n_images=n_images,
+                   preprocessing=canonical_json(preprocessing), block=block, view=view)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def digest(self) -> str:
+        return digest(self.to_dict())
+
+    def relpath(self) -> Path:
+        """Where the store lives under the cache root: fanned out by the digest's first byte."""
+        return Path("features") / self.digest[:2] / f"{self.digest}.zarr"

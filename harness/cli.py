@@ -1,0 +1,240 @@
+"""`ccbench`: list tasks, inspect checkpoints, extract features, score, manage the cache, run the demo."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from encoders import fingerprint, load_encoder, read_checkpoint
+from harness.cache import FeatureStore, find_stores, list_stores
+from harness.errors import USER_ERRORS
+from harness.evaluate import ScoreOptions, run_extraction, score_task
+from harness.plan import plan, task_readers
+from tasks import TASKS, get_task
+from tasks.synthetic import N_CLASSES, write_cifar100
+
+log = logging.getLogger("ccbench")
+
+
+def default_path(variable: str, fallback: str | None) -> Path | None:
+    value = os.environ.get(variable, fallback)
+    return Path(value).expanduser() if value else None
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A plain aligned text table (no dependency for one print)."""
+    cells = [[str(row[c]) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    rows = [{"id": t.id, "category": t.category, "head": t.head, "metric": t.metric, "data_folder": t.data_folder,
+             "found": bool(args.data_root) and (args.data_root / t.data_folder).is_dir()} for t in TASKS.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows, ["id", "category", "head", "metric", "data_folder", "found"])
+        if not args.data_root:
+            print("(no data root: set CCBENCH_DATA or pass --data-root to see which datasets are found)")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
+    info = {"format": report.format, "fingerprint": fingerprint(report.state) if report.ok else None,
+            "tensors": report.tensors, "missing": list(report.missing), "unexpected": list(report.unexpected)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"file         {args.checkpoint}")
+        for key in ("format", "fingerprint", "tensors"):
+            print(f"{key:<12} {info[key]}")
+        for key in ("missing", "unexpected"):
+            print(f"{key:<12} {len(info[key])}" + "".join(f"\n  {name}" for name in info[key]))
+        print("loadable     yes" if report.ok else "loadable     no: the backbone keys do not match a ResNet-50")
+    return 0 if report.ok else 1
+
+
+def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
+    if args.data_root is None:
+        raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
+    return ScoreOptions(data_root=args.data_root, cache_root=args.cache, results_dir=args.results,
+                        device=args.device, batch_size=args.batch_size, workers=args.workers,
+                        image_size=args.image_size, quiet=args.quiet, **extra)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    options = options_from(args)
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    roles = list(task.splits) if args.split == "all" else [args.split]
+    readers = {task.id: {role: r for role, r in task_readers(task, options.data_root).items() if role in roles}}
+    for (_, role), job in plan(encoder, [task], readers, options.image_size).items():
+        seconds = run_extraction(trunk, job, options)
+        for block, key in job.keys.items():
+            print(f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "
+                  + (f"extracted in {seconds:.1f}s" if seconds else "already cached"))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force)
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    result, path = score_task(trunk, encoder, task, options)
+    print_results([result])
+    print(f"result: {path}")
+    return 0
+
+
+def print_results(results: list[dict[str, Any]]) -> None:
+    print_table([{"encoder": r["encoder"]["name"], "fingerprint": r["encoder"]["fingerprint"][:12],
+                  "task": r["task"], r["metric"]: f"{r['score']:.4f}", "val": f"{r['val_score']:.4f}",
+                  "epoch": r["epoch"], "extract_s": f"{r['timings']['extract']:.1f}",
+                  "train_s": f"{r['timings']['train']:.1f}"} for r in results],
+                ["encoder", "fingerprint", "task", results[0]["metric"], "val", "epoch", "extract_s", "train_s"])
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    if args.action == "ls":
+        rows = []
+        for path in list_stores(args.cache):
+            store = FeatureStore.open_path(path)
+            rows.append({"digest": store.key.digest, "encoder": store.key.encoder, "image_set":
+                         store.group.attrs.get("image_set"), "block": store.key.block, "images": store.key.n_images,
+                         "complete": store.complete, "bytes": store.nbytes_stored(), "path": str(path)})
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif rows:
+            print_table([{**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12]} for r in rows],
+                        ["digest", "encoder", "image_set", "block", "images", "complete", "bytes"])
+        else:
+            print(f"no feature stores under {args.cache}")
+        return 0
+    targets = list_stores(args.cache) if args.all or not args.digests else \
+        [p for prefix in args.digests for p in _resolve(args.cache, prefix)]
+    if args.action == "rm":
+        if not args.digests and not args.all:
+            raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
+        for path in targets:
+            shutil.rmtree(path)
+            print(f"removed {path}")
+        return 0
+    failures = 0
+    for path in targets:
+        problems = FeatureStore.open_path(path).verify()
+        failures += bool(problems)
+        print(f"{path.name.removesuffix('.zarr')[:16]}  " + ("ok" if not problems else "; ".join(problems)))
+    return 1 if failures else 0
+
+
+def _resolve(root: Path, prefix: str) -> list[Path]:
+    matches = find_stores(root, prefix)
+    if not matches:
+        raise SystemExit(f"ccbench: error: no feature store under {root} starts with {prefix!r}; see `ccbench cache ls`")
+    return matches
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Score two random encoders on a learnable CIFAR-100-format dataset, end to end."""
+    out = args.out or Path(tempfile.mkdtemp(prefix="ccbench-demo-"))
+    data_root = out / "data"
+    write_cifar100(data_root, n_train=args.train_images, n_test=args.test_images, seed=0)
+    print(f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/shape classes, "
+          f"{args.train_images} train / {args.test_images} test images) to {data_root}")
+    options = ScoreOptions(data_root=data_root, cache_root=out / "cache", results_dir=out / "results",
+                           device=args.device, batch_size=args.batch_size, workers=args.workers,
+                           epochs=args.epochs, image_size=args.image_size, quiet=args.quiet)
+    task = get_task("cifar100")
+    results = []
+    for source in ("random:0", "random:1"):
+        trunk, encoder = load_encoder(source)
+        results.append(score_task(trunk, encoder, task, options)[0])
+    print_results(results)
+    print(f"chance level: {1 / N_CLASSES:.3f} (classes present); results in {options.results_dir}, "
+          f"feature cache in {options.cache_root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-root", type=Path, default=default_path("CCBENCH_DATA", None),
+                        help="folder holding each task's data folder (default: $CCBENCH_DATA)")
+    common.add_argument("--cache", type=Path, default=default_path("CCBENCH_CACHE", "~/.cache/ccbench"),
+                        help="feature cache root (default: $CCBENCH_CACHE or ~/.cache/ccbench)")
+    common.add_argument("--results", type=Path, default=default_path("CCBENCH_RESULTS", "results"),
+                        help="results folder (default: $CCBENCH_RESULTS or ./results)")
+    common.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
+    compute = argparse.ArgumentParser(add_help=False)
+    compute.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    compute.add_argument("--batch-size", type=int, default=64, help="extraction batch size")
+    compute.add_argument("--workers", type=int, default=min(4, max((os.cpu_count() or 1) - 1, 0)),
+                         help="image decoding processes")
+    compute.add_argument("--image-size", type=int, help="override the task's input size (recorded as an override)")
+    encoder = argparse.ArgumentParser(add_help=False)
+    encoder.add_argument("--encoder", required=True, help="a checkpoint file, or random:SEED")
+    encoder.add_argument("--name", help="display name (default: the file's stem)")
+    encoder.add_argument("--trust-checkpoint", action="store_true",
+                         help="allow pickled Python objects in the checkpoint (only for files you trust)")
+    encoder.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
+
+    parser = argparse.ArgumentParser(prog="ccbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("tasks", parents=[common], help="list the battery and which datasets are found")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_tasks)
+    p = sub.add_parser("inspect", parents=[common], help="detect a checkpoint's format and check its keys")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--trust-checkpoint", action="store_true")
+    p.set_defaults(run=cmd_inspect)
+    p = sub.add_parser("extract", parents=[common, compute, encoder], help="fill the feature cache for a task")
+    p.add_argument("--split", choices=["train", "test", "all"], default="all")
+    p.set_defaults(run=cmd_extract)
+    p = sub.add_parser("score", parents=[common, compute, encoder], help="extract if needed, train, test, write")
+    p.add_argument("--epochs", type=int, help="override the task's epochs (recorded as an override)")
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="head seed(s); several give mean and raw scores")
+    p.add_argument("--force", action="store_true", help="rescore even when a result exists")
+    p.set_defaults(run=cmd_score)
+    p = sub.add_parser("cache", parents=[common], help="list, verify or remove feature stores")
+    p.add_argument("action", choices=["ls", "verify", "rm"])
+    p.add_argument("digests", nargs="*", help="store digests or unique prefixes (verify: default all)")
+    p.add_argument("--all", action="store_true", help="rm: remove every store")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_cache)
+    p = sub.add_parser("demo", parents=[common, compute], help="score two random encoders on a synthetic dataset")
+    p.add_argument("--out", type=Path, help="where data, cache and results go (default: a new temp folder)")
+    p.add_argument("--train-images", type=int, default=1000)
+    p.add_argument("--test-images", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=30)
+    p.set_defaults(run=cmd_demo, image_size=64)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return args.run(args)
+    except USER_ERRORS as error:
+        print(f"ccbench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ccbench: interrupted; rerun the same command to resume (finished cache units are kept)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

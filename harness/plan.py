@@ -1,0 +1,76 @@
+"""Plan extraction before touching the encoder: the image sets, preprocessing and blocks tasks need.
+
+Jobs over the same images and preprocessing merge, so an image set shared by several tasks is
+encoded once for the union of their blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from encoders import EncoderSpec, Preprocessing, block_shape
+from harness.cache import FeatureStore
+from harness.cache_key import CacheKey
+from tasks import TaskSpec
+from tasks.readers import Reader
+
+
+@dataclass
+class ExtractionJob:
+    """One image set under one preprocessing: the blocks to cache and their store keys."""
+
+    image_set: str
+    reader: Reader
+    preprocessing: Preprocessing
+    keys: dict[str, CacheKey] = field(default_factory=dict)
+
+    def item_shape(self, block: str) -> tuple[int, ...]:
+        return block_shape(block, self.preprocessing.size)
+
+    def pending_blocks(self, cache_root: Path) -> list[str]:
+        """Blocks whose store is absent or unfinished."""
+        return [b for b, key in self.keys.items() if FeatureStore.open_complete(cache_root, key) is None]
+
+    def raw_bytes(self) -> int:
+        """float16 bytes of every block, before compression (what the cache would hold)."""
+        return sum(2 * len(self.reader) * _prod(self.item_shape(block)) for block in self.keys)
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for dim in shape:
+        out *= dim
+    return out
+
+
+def task_preprocessing(encoder: EncoderSpec, task: TaskSpec, image_size: int | None = None) -> Preprocessing:
+    """The task's input size (or the user's override) with the encoder's own normalisation."""
+    size = (image_size, image_size) if image_size else task.image_size
+    base = encoder.preprocessing
+    return Preprocessing(size=size, interpolation=base.interpolation, mean=base.mean, std=base.std)
+
+
+def task_readers(task: TaskSpec, data_root: Path) -> dict[str, Reader]:
+    """Open the task's train and test splits (each reader checks its files at once)."""
+    folder = Path(data_root) / task.data_folder
+    return {role: task.reader(folder, split) for role, split in task.splits.items()}
+
+
+def plan(encoder: EncoderSpec, tasks: Iterable[TaskSpec], readers: dict[str, dict[str, Reader]],
+         image_size: int | None = None) -> dict[tuple[str, str], ExtractionJob]:
+    """Jobs keyed by (task id, role); tasks over the same images and preprocessing share one job."""
+    jobs: dict[tuple[str, str], ExtractionJob] = {}
+    by_identity: dict[tuple[str, str], ExtractionJob] = {}
+    for task in tasks:
+        preprocessing = task_preprocessing(encoder, task, image_size)
+        for role, reader in readers[task.id].items():
+            manifest = reader.manifest_digest
+            identity = (manifest, repr(preprocessing.key()))
+            job = by_identity.setdefault(identity, ExtractionJob(
+                image_set=f"{task.data_folder}/{reader.split}", reader=reader, preprocessing=preprocessing))
+            for block in task.blocks:
+                job.keys.setdefault(block, CacheKey.build(encoder.fingerprint, manifest, len(reader),
+                                                          preprocessing.key(), block))
+            jobs[(task.id, role)] = job
+    return jobs

@@ -1,0 +1,89 @@
+"""The result schema: one JSON file per (encoder fingerprint, task, protocol version).
+
+Every file carries its encoder's metadata, so the leaderboard needs nothing but result files.
+Keys (schema_version 1):
+
+    schema_version  int, this module's SCHEMA_VERSION; unknown versions are refused by name
+    version         str, the protocol version (tasks.PROTOCOL_VERSION) the score was made under
+    ccbench_version str, the package version that wrote the file
+    encoder         {name, fingerprint, format, source, method, pretrain_data, pretrain_images,
+                     pretrain_epochs, mean, std}
+    task, task_version, category, metric, higher_is_better
+    score           the test score of the selected head (mean over seeds when several)
+    val_score       its validation score; epoch: the epoch chosen on validation
+    seed            the first seed; seeds: every seed's raw {seed, score, val_score, epoch, val_curve}
+    splits          {train, val, test} sample counts (test is scored on every sample)
+    hparams         {optimizer, lr, batch_size, epochs, image_size, val_fraction}
+    overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
+    cache_key       sha256 over the feature stores used; cache_stores: {"split/block": store digest}
+    timings         {extract, train, evaluate} seconds
+    created         ISO 8601 UTC time of writing
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ResultError
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("schema_version", "version", "encoder", "task", "category", "metric", "score", "val_score",
+                 "epoch", "splits", "seed", "seeds", "cache_key", "timings", "created")
+
+
+def result_path(results_dir: Path, fingerprint: str, task: str, protocol: str) -> Path:
+    """The file of one (encoder, task, protocol): the fingerprint, not the name, identifies the encoder."""
+    return Path(results_dir) / f"{fingerprint[:16]}__{task}__p{protocol}.json"
+
+
+def write_result(path: Path, result: dict[str, Any]) -> Path:
+    """Write atomically (temporary file in the same folder, fsync, rename): never a torn file."""
+    validate(result, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(result, out, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise ResultError(f"{path}: cannot write the result ({error.strerror or error}); free space or "
+                          "set CCBENCH_RESULTS to a writable folder") from None
+    return path
+
+
+def validate(result: dict[str, Any], path: Path) -> None:
+    """Refuse a result of another schema version or one lacking a required key."""
+    version = result.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultError(f"{path}: schema_version {version!r} is not {SCHEMA_VERSION}; rescore with this "
+                          "ccbench or read it with the version that wrote it")
+    absent = [key for key in REQUIRED_KEYS if key not in result]
+    if absent:
+        raise ResultError(f"{path}: missing key(s) {', '.join(absent)}; the file is damaged, rescore the task")
+    if not re.fullmatch(r"[0-9a-f]{64}", str(result["encoder"].get("fingerprint", ""))):
+        raise ResultError(f"{path}: encoder.fingerprint is not a sha256 hex digest; rescore the task")
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    try:
+        result = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ResultError(f"{path}: no such result file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultError(f"{path}: not valid JSON ({error}); delete it and rescore the task") from None
+    if not isinstance(result, dict):
+        raise ResultError(f"{path}: not a result object; delete it and rescore the task")
+    validate(result, path)
+    return result
+
+
+def list_results(results_dir: Path) -> list[Path]:
+    return sorted(Path(results_dir).glob("*__*__p*.json"))

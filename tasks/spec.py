@@ -1,0 +1,73 @@
+"""The declarative task spec: every fact about a task lives in one frozen, validated record."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from encoders.blocks import BLOCK_NAMES
+from tasks.readers.base import Reader
+
+CATEGORIES = ("semantic-image", "structural-image", "semantic-pixel", "structural-pixel")
+HEADS = ("linear",)
+LOSSES = ("cross_entropy",)
+METRICS = ("top1",)
+OPTIMIZERS = ("adam", "sgd")
+SPLIT_ROLES = ("train", "test")
+
+
+def check_choice(value: str, name: str, valid: tuple[str, ...]) -> None:
+    """Refuse an enumerated value, listing the valid ones."""
+    if value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid values are {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One end task of the battery (PROTOCOL.md section 2).
+
+    `splits` maps a role (train, test) to the reader's split name; the validation split is carved
+    from train by the harness. Hyperparameters are Table 2's; `version` enters every result and
+    cache key of the task's labels, so a change to a task's definition never mixes with old scores.
+    """
+
+    id: str
+    paper_name: str
+    category: str
+    data_folder: str
+    reader: type[Reader]
+    splits: Mapping[str, str]
+    blocks: tuple[str, ...]
+    head: str
+    loss: str
+    metric: str
+    num_classes: int
+    epochs: int
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 3e-4
+    image_size: tuple[int, int] = (224, 224)
+    val_fraction: float = 0.1
+    version: int = 1
+    notes: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id.isidentifier():
+            raise ValueError(f"task id {self.id!r} must be a Python identifier")
+        check_choice(self.category, "category", CATEGORIES)
+        check_choice(self.head, "head", HEADS)
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.metric, "metric", METRICS)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        if tuple(sorted(self.splits)) != tuple(sorted(SPLIT_ROLES)):
+            raise ValueError(f"task {self.id}: splits must name exactly {SPLIT_ROLES}, got {tuple(self.splits)}")
+        if not self.blocks:
+            raise ValueError(f"task {self.id}: needs at least one encoder block")
+        for block in self.blocks:
+            check_choice(block, "block", BLOCK_NAMES)
+        positive = {"num_classes": self.num_classes, "epochs": self.epochs, "batch_size": self.batch_size,
+                    "lr": self.lr}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"task {self.id}: {name} must be positive, got {value}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"task {self.id}: val_fraction must lie in (0, 1), got {self.val_fraction}")

@@ -1,0 +1,64 @@
+"""Conformance suite every dataset reader's tests subclass (as zarr's StoreTests or torchvision's
+DatasetTestCase): a subclass writes a few files in the real layout, the base checks the contract."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.errors import DataNotFound
+from tasks.readers import Reader
+
+
+class ReaderTests:
+    READER: type[Reader]
+    SPLITS: tuple[str, ...]
+    DATA_FOLDER: str
+    """The task's data folder under the data root, where the reader is pointed."""
+
+    def open(self, root: Path, split: str) -> Reader:
+        return self.READER(root / self.DATA_FOLDER, split)
+
+    def write_fixture(self, root: Path, split: str) -> int:
+        """Write a tiny dataset in the official layout under `root`; return the split's image count."""
+        raise NotImplementedError
+
+    def files_required(self, root: Path, split: str) -> list[Path]:
+        """Files whose absence must be reported by name."""
+        raise NotImplementedError
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Run every split-taking check once per split of the reader."""
+        if "split" in metafunc.fixturenames:
+            metafunc.parametrize("split", self.SPLITS)
+
+    def test_length_types_and_ids(self, tmp_path: Path, split: str) -> None:
+        expected = self.write_fixture(tmp_path, split)
+        reader = self.open(tmp_path, split)
+        assert len(reader) == expected > 0
+        image = reader.image(0)
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+        labels = reader.labels()
+        assert labels.dtype == np.int64 and labels.shape == (expected,)
+        ids = reader.sample_ids()
+        assert len(ids) == expected and len(set(ids)) == expected
+
+    def test_manifest_is_stable_and_content_sensitive(self, tmp_path: Path, split: str) -> None:
+        self.write_fixture(tmp_path / "a", split)
+        self.write_fixture(tmp_path / "b", split)
+        first, second = self.open(tmp_path / "a", split), self.open(tmp_path / "b", split)
+        assert first.manifest_digest == second.manifest_digest
+
+    def test_missing_file_is_named(self, tmp_path: Path, split: str) -> None:
+        self.write_fixture(tmp_path, split)
+        for path in self.files_required(tmp_path, split):
+            moved = path.with_name(path.name + ".away")
+            path.rename(moved)
+            with pytest.raises(DataNotFound, match=str(path)):
+                self.open(tmp_path, split)
+            moved.rename(path)
+
+    def test_unknown_split_lists_valid_ones(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match=self.SPLITS[0]):
+            self.open(tmp_path, "no-such-split")

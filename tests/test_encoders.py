@@ -1,0 +1,399 @@
+"""encoders/: every checkpoint layout written for real, strict refusals, trunk blocks, preprocessing."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+from torchvision.models import resnet18, resnet50
+
+from encoders import (
+    BLOCK_NAMES,
+    BLOCKS,
+    FORMATS,
+    CheckpointMismatch,
+    CheckpointNotFound,
+    CheckpointUnreadable,
+    EncoderError,
+    Preprocessing,
+    ResNet50Trunk,
+    UnknownEncoder,
+    UnsafeCheckpoint,
+    block_shape,
+    fingerprint,
+    get_block,
+    load_backbone,
+    load_encoder,
+    read_checkpoint,
+)
+
+State = dict[str, torch.Tensor]
+SEED = 0
+CANONICAL_TENSORS = 318  # torchvision resnet50 without fc (formats.md A.1)
+
+
+@pytest.fixture(scope="module")
+def reference() -> State:
+    """One seeded random ResNet-50, exactly as `random:SEED` builds it; every layout below holds it."""
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        return resnet50(weights=None).state_dict()
+
+
+def _backbone(state: State) -> State:
+    return {key: value for key, value in state.items() if not key.startswith("fc.")}
+
+
+def _prefixed(prefix: str, state: State) -> State:
+    return {prefix + key: value for key, value in state.items()}
+
+
+def torchvision_full(sd: State) -> Any:
+    return dict(sd)
+
+
+def torchvision_bare(sd: State) -> Any:
+    """Barlow/DINO/BYOL-converted style: no fc, no num_batches_tracked."""
+    return {key: value for key, value in _backbone(sd).items() if not key.endswith("num_batches_tracked")}
+
+
+def virb(sd: State) -> Any:
+    return _prefixed("model.", sd)
+
+
+def _moco(sd: State, fc: State) -> Any:
+    query = _prefixed("module.encoder_q.", {**_backbone(sd), **fc})
+    # The key encoder shares the query's tensors: torch.save stores shared storage once, keeping files small.
+    key = _prefixed("module.encoder_k.", {**_backbone(sd), **fc})
+    queue = {"module.queue": torch.randn(128, 16), "module.queue_ptr": torch.zeros(1, dtype=torch.long)}
+    return {"epoch": 200, "arch": "resnet50", "state_dict": {**query, **key, **queue}}
+
+
+def moco_v1(sd: State) -> Any:
+    return _moco(sd, {"fc.weight": torch.randn(128, 2048), "fc.bias": torch.zeros(128)})
+
+
+def moco_v2(sd: State) -> Any:
+    head = {"fc.0.weight": torch.zeros(2048, 2048), "fc.0.bias": torch.zeros(2048),
+            "fc.2.weight": torch.zeros(128, 2048), "fc.2.bias": torch.zeros(128)}
+    return _moco(sd, head)
+
+
+def swav(sd: State) -> Any:
+    head = {"projection_head.0.weight": torch.zeros(2048, 2048), "projection_head.0.bias": torch.zeros(2048),
+            "projection_head.1.weight": torch.ones(2048), "projection_head.1.bias": torch.zeros(2048),
+            "projection_head.1.running_mean": torch.zeros(2048), "projection_head.1.running_var": torch.ones(2048),
+            "projection_head.1.num_batches_tracked": torch.zeros((), dtype=torch.long),
+            "projection_head.3.weight": torch.zeros(128, 2048), "projection_head.3.bias": torch.zeros(128),
+            "prototypes.weight": torch.randn(3000, 128)}
+    return _prefixed("module.", {**_backbone(sd), **head})
+
+
+def vissl(sd: State) -> Any:
+    heads = {"0.clf.0.weight": torch.zeros(128, 2048), "1.clf.0.weight": torch.zeros(128, 2048)}
+    model = {"trunk": _prefixed("_feature_blocks.", _backbone(sd)), "heads": heads}
+    return {"phase_idx": 799, "iteration": 1000, "loss": {"nce_average.memory": torch.zeros(16, 128)},
+            "classy_state_dict": {"base_model": {"model": model, "meta": {}}}}
+
+
+# layout writer, expected format, tensors in the unwrapped dict
+LAYOUTS: dict[str, tuple[Callable[[State], Any], str, int]] = {
+    "torchvision": (torchvision_full, "torchvision", 320),
+    "torchvision_bare": (torchvision_bare, "torchvision", 265),
+    "virb": (virb, "virb", 320),
+    "moco_v1": (moco_v1, "moco", 2 * 320 + 2),
+    "moco_v2": (moco_v2, "moco", 2 * 322 + 2),
+    "swav": (swav, "swav", 318 + 10),
+    "vissl": (vissl, "vissl", 318),
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(reference: State, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("checkpoints")
+    paths = {}
+    for layout, (writer, _, _) in LAYOUTS.items():
+        paths[layout] = folder / f"{layout}.pth.tar"
+        torch.save(writer(reference), paths[layout])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def reference_features(reference: State) -> dict[str, torch.Tensor]:
+    trunk = ResNet50Trunk(_backbone(reference))
+    return trunk(_image(32, 32), BLOCK_NAMES)
+
+
+def _image(height: int, width: int) -> torch.Tensor:
+    return torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(1))
+
+
+def _save(tmp_path: Path, obj: Any, name: str = "ckpt.pth") -> Path:
+    path = tmp_path / name
+    torch.save(obj, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_layout_loads_the_same_weights(layout: str, checkpoints: dict[str, Path], reference: State,
+                                             reference_features: dict[str, torch.Tensor]) -> None:
+    _, fmt, tensors = LAYOUTS[layout]
+    report = load_backbone(checkpoints[layout])
+    assert (report.format, report.tensors, report.ok) == (fmt, tensors, True)
+    assert list(report.state) == list(_backbone(reference))
+    for key, value in report.state.items():
+        assert torch.equal(value, reference[key]) or key.endswith("num_batches_tracked"), key
+    assert fingerprint(report.state) == fingerprint(reference)
+    features = ResNet50Trunk(report.state)(_image(32, 32), BLOCK_NAMES)
+    for block in BLOCK_NAMES:
+        assert torch.equal(features[block], reference_features[block]), block
+
+
+def test_formats_are_the_documented_ones() -> None:
+    assert FORMATS == ("torchvision", "virb", "moco", "swav", "vissl")
+
+
+def test_foreign_architecture_is_refused_naming_keys(tmp_path: Path) -> None:
+    path = _save(tmp_path, resnet18(weights=None).state_dict())
+    with pytest.raises(CheckpointMismatch) as caught:
+        load_backbone(path)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+    assert "layer1.0.conv1.weight (expected [64, 64, 1, 1], got [64, 64, 3, 3])" in message
+    assert "missing" in message and "more)" in message
+
+
+def test_extra_tensor_is_foreign(tmp_path: Path, reference: State) -> None:
+    path = _save(tmp_path, {**reference, "layer5.0.conv1.weight": torch.zeros(1)})
+    report = read_checkpoint(path)
+    assert (report.missing, report.unexpected, report.ok) == ((), ("layer5.0.conv1.weight",), False)
+    with pytest.raises(CheckpointMismatch, match=r"1 foreign: layer5\.0\.conv1\.weight"):
+        load_backbone(path)
+
+
+def test_prefix_is_stripped_only_at_the_start(tmp_path: Path, reference: State) -> None:
+    odd = "_feature_blocks.layer1._feature_blocks.conv1.weight"
+    trunk = {**_prefixed("_feature_blocks.", _backbone(reference)), odd: torch.zeros(1)}
+    path = _save(tmp_path, {"classy_state_dict": {"base_model": {"model": {"trunk": trunk}}}})
+    assert read_checkpoint(path).unexpected == (odd,)
+
+
+def test_wrong_shape_is_missing_with_both_shapes(tmp_path: Path, reference: State) -> None:
+    path = _save(tmp_path, {**_backbone(reference), "bn1.weight": torch.zeros(32)})
+    report = read_checkpoint(path)
+    assert report.missing == ("bn1.weight (expected [64], got [32])",)
+    assert report.unexpected == ()
+
+
+def test_width_multiplied_is_refused_by_name(tmp_path: Path) -> None:
+    path = _save(tmp_path, {"module.conv1.weight": torch.zeros(128, 3, 7, 7), "module.bn1.weight": torch.zeros(128)})
+    with pytest.raises(CheckpointMismatch, match="width-multiplied ResNet-50 \\(conv1 has 128 output channels"):
+        load_backbone(path)
+
+
+def test_truncated_file_is_unreadable(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    data = checkpoints["torchvision"].read_bytes()
+    path = tmp_path / "truncated.pth"
+    path.write_bytes(data[: len(data) // 2])
+    for trust in (False, True):
+        with pytest.raises(CheckpointUnreadable, match="truncated.pth: not a readable torch checkpoint"):
+            read_checkpoint(path, trust=trust)
+
+
+def test_text_file_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pth"
+    path.write_text("not a checkpoint")
+    with pytest.raises(CheckpointUnreadable, match="notes.pth"):
+        read_checkpoint(path)
+
+
+def test_missing_file_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointNotFound, match="absent.pth"):
+        read_checkpoint(tmp_path / "absent.pth")
+
+
+def test_pickled_object_needs_trust(tmp_path: Path, reference: State) -> None:
+    path = _save(tmp_path, {"state_dict": reference, "args": argparse.Namespace(arch="resnet50")})
+    with pytest.raises(UnsafeCheckpoint) as caught:
+        load_backbone(path)
+    assert "argparse.Namespace" in str(caught.value) and "--trust-checkpoint" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert load_backbone(path, trust=True).format == "torchvision"
+
+
+def test_unknown_layouts_report_everything(tmp_path: Path) -> None:
+    listed = read_checkpoint(_save(tmp_path, [1, 2, 3], "list.pth"))
+    assert (listed.format, listed.tensors, listed.unexpected, len(listed.missing)) == ("unknown", 0, (), 265)
+    other = read_checkpoint(_save(tmp_path, {"encoder.stem.weight": torch.zeros(2)}, "other.pth"))
+    assert (other.format, other.tensors, other.unexpected) == ("unknown", 1, ("encoder.stem.weight",))
+    with pytest.raises(CheckpointMismatch, match="layout not recognised"):
+        load_backbone(tmp_path / "other.pth")
+
+
+def test_errors_share_one_root() -> None:
+    for error in (CheckpointNotFound, CheckpointUnreadable, UnsafeCheckpoint, CheckpointMismatch, UnknownEncoder):
+        assert issubclass(error, EncoderError)
+
+
+# ---------------------------------------------------------------------------------------------- fingerprint
+
+
+def test_fingerprint_ignores_counters_and_container(reference: State) -> None:
+    counted = {key: torch.full_like(value, 7) if key.endswith("num_batches_tracked") else value
+               for key, value in reference.items()}
+    assert fingerprint(counted) == fingerprint(_backbone(reference))
+
+
+def test_fingerprint_sees_one_changed_weight(reference: State) -> None:
+    changed = {**reference, "layer4.2.bn3.bias": reference["layer4.2.bn3.bias"] + 1e-3}
+    assert fingerprint(changed) != fingerprint(reference)
+
+
+def test_fingerprint_refuses_a_partial_state(reference: State) -> None:
+    with pytest.raises(ValueError, match="conv1.weight"):
+        fingerprint({key: value for key, value in reference.items() if key != "conv1.weight"})
+
+
+# ---------------------------------------------------------------------------------------------- blocks
+
+
+def test_block_table() -> None:
+    assert [(b.name, b.channels, b.stride) for b in BLOCKS] == [
+        ("stem", 64, 2), ("layer1", 256, 4), ("layer2", 512, 8), ("layer3", 1024, 16),
+        ("layer4", 2048, 32), ("pool", 2048, None)]
+    assert get_block("layer3").channels == 1024
+    with pytest.raises(ValueError, match="valid blocks are stem, layer1"):
+        get_block("layer5")
+
+
+def test_block_shape_at_protocol_sizes() -> None:
+    assert [block_shape(name, (224, 224)) for name in BLOCK_NAMES] == [
+        (64, 112, 112), (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7), (2048,)]
+    # 513 crops round up at every stride-2 stage (checked against a real forward when written).
+    assert [block_shape(name, (513, 513))[1] for name in BLOCK_NAMES[:-1]] == [257, 129, 65, 33, 17]
+
+
+# ---------------------------------------------------------------------------------------------- trunk
+
+
+@pytest.fixture(scope="module")
+def trunk(reference: State) -> ResNet50Trunk:
+    return ResNet50Trunk(_backbone(reference))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 64), (65, 65), (33, 64)])
+def test_trunk_shapes_match_block_shape(trunk: ResNet50Trunk, size: tuple[int, int]) -> None:
+    features = trunk(_image(*size), BLOCK_NAMES)
+    assert {name: tuple(value.shape[1:]) for name, value in features.items()} == {
+        name: block_shape(name, size) for name in BLOCK_NAMES}
+
+
+def test_trunk_stops_after_the_deepest_block(trunk: ResNet50Trunk) -> None:
+    ran: list[str] = []
+    hooks = [getattr(trunk, name).register_forward_hook(lambda *_, name=name: ran.append(name))
+             for name in ("conv1", "maxpool", "layer1", "layer4")]
+    try:
+        assert list(trunk(_image(32, 32), ["stem"])) == ["stem"]
+        assert ran == ["conv1"]
+        ran.clear()
+        assert set(trunk(_image(32, 32), ["layer1", "stem"])) == {"stem", "layer1"}
+        assert ran == ["conv1", "maxpool", "layer1"]
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_pool_is_the_mean_of_layer4(trunk: ResNet50Trunk) -> None:
+    features = trunk(_image(64, 64), ["layer4", "pool"])
+    assert features["pool"].shape == (2, 2048)
+    torch.testing.assert_close(features["pool"], features["layer4"].mean(dim=(2, 3)))
+
+
+def test_trunk_is_frozen(trunk: ResNet50Trunk) -> None:
+    trunk.train()
+    assert not any(module.training for module in trunk.modules())
+    assert not any(parameter.requires_grad for parameter in trunk.parameters())
+    image = _image(32, 32).requires_grad_(True)
+    assert not trunk(image, ["pool"])["pool"].requires_grad
+    with pytest.raises(ValueError, match="valid blocks are"):
+        trunk(image, ["fc"])
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def test_random_encoder_is_seeded_and_leaves_the_rng_alone(reference: State) -> None:
+    before = torch.get_rng_state()
+    trunk, spec = load_encoder(f"random:{SEED}")
+    assert torch.equal(torch.get_rng_state(), before)
+    assert (spec.name, spec.format, spec.source) == (f"random:{SEED}", "random", f"random:{SEED}")
+    assert spec.fingerprint == fingerprint(reference)
+    assert load_encoder(f"random:{SEED}")[1].fingerprint == spec.fingerprint
+    assert load_encoder(f"random:{SEED + 1}")[1].fingerprint != spec.fingerprint
+    assert not trunk.training
+
+
+@pytest.mark.parametrize("source", ["random:", "random:abc", "random:-1", "random:1.5"])
+def test_bad_random_source(source: str) -> None:
+    with pytest.raises(UnknownEncoder, match="random:SEED"):
+        load_encoder(source)
+
+
+def test_missing_checkpoint_source(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointNotFound, match="nowhere.pth"):
+        load_encoder(str(tmp_path / "nowhere.pth"))
+
+
+def test_checkpoint_encoder_spec(tmp_path: Path, checkpoints: dict[str, Path], reference: State) -> None:
+    path = tmp_path / "moco_v2_800ep_pretrain.pth.tar"
+    path.symlink_to(checkpoints["moco_v2"])
+    _, spec = load_encoder(str(path))
+    assert (spec.name, spec.format, spec.fingerprint) == ("moco_v2_800ep_pretrain", "moco", fingerprint(reference))
+    metadata = json.loads(json.dumps(spec.metadata()))
+    assert metadata["mean"] == [0.485, 0.456, 0.406] and metadata["source"] == str(path)
+    assert load_encoder(str(path), name="mocov2")[1].name == "mocov2"
+
+
+# ---------------------------------------------------------------------------------------------- preprocessing
+
+
+def test_constant_image_normalises_to_known_values() -> None:
+    prep = Preprocessing(size=(16, 24))
+    out = prep(np.full((40, 50, 3), 255, dtype=np.uint8))
+    assert out.shape == (3, 16, 24) and out.dtype == torch.float32
+    expected = (1 - torch.tensor(prep.mean)) / torch.tensor(prep.std)
+    torch.testing.assert_close(out, expected.view(3, 1, 1).expand(3, 16, 24))
+    assert Preprocessing()(np.zeros((10, 12, 3), dtype=np.uint8)).shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_batch_equals_stacked_images(interpolation: str) -> None:
+    prep = Preprocessing(size=(16, 16), interpolation=interpolation)
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 20, 30, 3), dtype=np.uint8)
+    assert torch.equal(prep.batch(images), torch.stack([prep(image) for image in images]))
+
+
+@pytest.mark.parametrize("image, got", [
+    (np.zeros((8, 8, 3), dtype=np.float32), "dtype float32"),
+    (np.zeros((8, 8), dtype=np.uint8), "shape (8, 8)"),
+    (np.zeros((8, 8, 4), dtype=np.uint8), "shape (8, 8, 4)"),
+])
+def test_bad_images_are_refused(image: np.ndarray, got: str) -> None:
+    with pytest.raises(ValueError, match=f"uint8 RGB .* got .*{got.replace('(', '.').replace(')', '.')}"):
+        Preprocessing()(image)
+
+
+def test_preprocessing_key() -> None:
+    key = Preprocessing().key()
+    assert json.loads(json.dumps(key)) == key
+    assert key["size"] == [224, 224] and key["interpolation"] == "bilinear"
+    assert Preprocessing(size=(112, 112)).key() != key
+    with pytest.raises(ValueError, match="interpolation"):
+        Preprocessing(interpolation="nearest")
