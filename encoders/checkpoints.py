@@ -19,6 +19,8 @@ from encoders.errors import CheckpointMismatch, CheckpointNotFound, CheckpointUn
 UNKNOWN = "unknown"
 _SHOWN = 8
 _VISSL_TRUNK = ("classy_state_dict", "base_model", "model", "trunk")
+# What torch's weights-only unpickler says when it refuses an object (as opposed to bad bytes).
+_REFUSED_OBJECT = re.compile(r"GLOBAL|allowlisted|unrecognized function")
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,8 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> CheckpointReport:
         foreign = list(entries)
     else:
         backbone, foreign = _split(entries, _LAYOUTS[fmt])
-    missing = _fill_counters_and_check(backbone)
-    return CheckpointReport(str(path), fmt, tensors, tuple(missing), tuple(foreign), backbone)
+    state, missing = _complete(backbone)
+    return CheckpointReport(str(path), fmt, tensors, tuple(missing), tuple(foreign), state)
 
 
 def load_backbone(path: str | Path, trust: bool = False) -> CheckpointReport:
@@ -115,7 +117,7 @@ def _load(path: Path, trust: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as error:
-        if trust:
+        if trust or not _REFUSED_OBJECT.search(str(error)):
             raise _unreadable(path, error) from error
         raise UnsafeCheckpoint(
             f"{path}: holds pickled Python objects{_pickled_global(error)} that a weights-only load refuses; "
@@ -126,17 +128,19 @@ def _load(path: Path, trust: bool) -> Any:
 
 
 def _unreadable(path: Path, error: Exception) -> CheckpointUnreadable:
-    """The one-line error for bytes torch cannot read, keeping torch's own first line as the cause."""
+    """The one-line error for bytes torch cannot read, keeping torch's reason as the cause."""
     return CheckpointUnreadable(
         f"{path}: not a readable torch checkpoint (truncated or corrupt? {type(error).__name__}: "
-        f"{_first_line(error)}); re-download or re-save it"
+        f"{_reason(error)}); re-download or re-save it"
     )
 
 
-def _first_line(error: BaseException) -> str:
-    """The first line of an error message, so ours stays one line."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else "no message"
+def _reason(error: BaseException) -> str:
+    """Torch's own one-line reason: the weights-only unpickler's detail, else the first line."""
+    text = str(error)
+    _, marker, detail = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (detail if marker else text).splitlines() if line.strip()]
+    return lines[0] if lines else "no detail"
 
 
 def _pickled_global(error: BaseException) -> str:
@@ -182,18 +186,22 @@ def _split(entries: Mapping[str, Any], layout: _Layout) -> tuple[dict[str, torch
     return backbone, foreign
 
 
-def _fill_counters_and_check(backbone: dict[str, torch.Tensor]) -> list[str]:
-    """Add absent batch counters (as torchvision's loader would) and list absent or misshapen keys."""
+def _complete(backbone: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The state in torchvision's key order with absent batch counters zero-filled (as torchvision's
+    own loader does), and the keys that are absent or misshapen."""
+    state: dict[str, torch.Tensor] = {}
     missing = []
     for name, shape in backbone_shapes().items():
         value = backbone.get(name)
         if value is None and is_counter(name):
-            backbone[name] = torch.zeros(shape, dtype=torch.long)
+            value = torch.zeros(shape, dtype=torch.long)
         elif value is None:
             missing.append(name)
+            continue
         elif tuple(value.shape) != shape:
             missing.append(f"{name} (expected {list(shape)}, got {list(value.shape)})")
-    return missing
+        state[name] = value
+    return state, missing
 
 
 def _preview(keys: tuple[str, ...]) -> str:

@@ -43,7 +43,8 @@ class Preprocessing:
     def batch(self, images: np.ndarray) -> torch.Tensor:
         """Equal-sized uint8 (N, H, W, 3) RGB images -> float32 (N, 3, H', W'), resized in one call."""
         _check_images(images, batched=True)
-        pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+        # A copy: cache readers hand out read-only or flipped views that from_numpy cannot share.
+        pixels = torch.from_numpy(images.copy()).permute(0, 3, 1, 2).float() / 255.0
         resized = functional.interpolate(
             pixels, size=self.size, mode=self.interpolation, antialias=True, align_corners=False
         )

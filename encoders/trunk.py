@@ -18,10 +18,13 @@ class ResNet50Trunk(nn.Module):
 
     def __init__(self, state: Mapping[str, torch.Tensor] | None = None) -> None:
         super().__init__()
-        net = resnet50(weights=None)
+        # A given state overwrites every tensor, so skip the random init (about 0.5 s) on the meta device.
+        with torch.device("cpu" if state is None else "meta"):
+            net = resnet50(weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         if state is not None:
+            self.to_empty(device="cpu")
             self.load_state_dict(dict(state), strict=True)
         self.requires_grad_(False)
         self.eval()
@@ -32,6 +35,8 @@ class ResNet50Trunk(nn.Module):
 
     def forward(self, x: torch.Tensor, blocks: Sequence[str]) -> dict[str, torch.Tensor]:
         """The requested blocks for a (B, 3, H, W) batch; stops after the deepest one requested."""
+        if isinstance(blocks, str):
+            raise TypeError(f"blocks must be a sequence of block names such as ({blocks!r},), not a string")
         wanted = {get_block(name).name for name in blocks}
         if not wanted:
             raise ValueError(f"no blocks requested; valid blocks are {', '.join(BLOCK_NAMES)}")

@@ -1,0 +1,194 @@
+"""Feature stores: round trip, key checks, resumable extraction, corruption and disk-full errors."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from encoders import Preprocessing, load_encoder
+from harness.cache import UNIT_ROWS, FeatureStore, list_stores
+from harness.cache_key import CacheKey
+from harness.errors import CacheError, CacheKeyMismatch, NonFiniteFeatures
+from harness.extract import extract
+from tasks.readers import Cifar100
+
+PRE = Preprocessing(size=(32, 32))
+
+
+def make_key(n: int, block: str = "pool", encoder: str = "e" * 64) -> CacheKey:
+    return CacheKey.build(encoder, "m" * 64, n, PRE.key(), block)
+
+
+def test_round_trip_units_and_attributes(tmp_path: Path) -> None:
+    n = UNIT_ROWS + 17
+    key = make_key(n, "layer4")
+    store = FeatureStore.open_for_write(tmp_path, key, (2048, 1, 1), "toy/train")
+    assert store.pending_units() == [0, 1]
+    values = np.random.default_rng(0).normal(size=(n, 2048, 1, 1)).astype(np.float16)
+    store.write_unit(1, values[UNIT_ROWS:])
+    assert store.pending_units() == [0]
+    assert FeatureStore.open_complete(tmp_path, key) is None
+    store.write_unit(0, values[:UNIT_ROWS])
+    store.mark_complete()
+    reopened = FeatureStore.open_complete(tmp_path, key)
+    assert reopened is not None and reopened.path == tmp_path / key.relpath()
+    np.testing.assert_array_equal(reopened.read_all(), values)
+    attrs = dict(zarr.open_group(reopened.path, mode="r").attrs)
+    assert attrs["key"] == key.to_dict() and attrs["digest"] == key.digest and attrs["ccbench_version"]
+    assert reopened.features.chunks == (1, 2048, 1, 1) and reopened.verify() == []
+
+
+def test_every_key_field_changes_the_path() -> None:
+    base = make_key(10)
+    variants = [make_key(11), make_key(10, "layer4"), make_key(10, encoder="f" * 64),
+                CacheKey.build("e" * 64, "n" * 64, 10, PRE.key(), "pool"),
+                CacheKey.build("e" * 64, "m" * 64, 10, Preprocessing(size=(64, 64)).key(), "pool"),
+                CacheKey.build("e" * 64, "m" * 64, 10, PRE.key(), "pool", view="crop0")]
+    assert len({base.digest, *(v.digest for v in variants)}) == len(variants) + 1
+
+
+def test_store_recording_another_key_is_never_read(tmp_path: Path) -> None:
+    key, other = make_key(4), make_key(5)
+    store = FeatureStore.open_for_write(tmp_path, other, (2048,), "toy/train")
+    # Plant the other key's store at this key's path, as a bad copy or a tampered cache would.
+    target = FeatureStore.path_for(tmp_path, key)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    store.path.rename(target)
+    with pytest.raises(CacheKeyMismatch, match=f"{target}: records another key"):
+        FeatureStore.open_complete(tmp_path, key)
+    with pytest.raises(CacheKeyMismatch):
+        FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train")
+
+
+def test_damaged_chunk_fails_loudly(tmp_path: Path) -> None:
+    key = make_key(8)
+    store = FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train")
+    store.write_unit(0, np.ones((8, 2048), np.float16))
+    store.mark_complete()
+    chunk = store.path / "features" / "c" / "0" / "0"
+    raw = bytearray(chunk.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(raw))
+    problems = FeatureStore.open_path(store.path).verify()
+    assert len(problems) == 1 and "fail to decode" in problems[0] and "ccbench cache rm" in problems[0]
+
+
+def test_disk_full_is_one_line_and_leaves_the_unit_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = make_key(8)
+    store = FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zarr.Array, "__setitem__", full)
+    with pytest.raises(CacheError, match="disk full while writing features; free space or set CCBENCH_CACHE"):
+        store.write_unit(0, np.ones((8, 2048), np.float16))
+    monkeypatch.undo()
+    assert store.pending_units() == [0]
+
+
+def test_nan_features_are_refused_by_image(tiny_cifar_root: Path, tmp_path: Path) -> None:
+    trunk, spec = load_encoder("random:0")
+    with torch.no_grad():
+        trunk.layer4[2].bn3.bias.fill_(float("nan"))
+    reader = Cifar100(tiny_cifar_root / "cifar-100-python", "test")
+    key = CacheKey.build(spec.fingerprint, reader.manifest_digest, len(reader), PRE.key(), "pool")
+    store = FeatureStore.open_for_write(tmp_path, key, (2048,), "cifar/test")
+    with pytest.raises(NonFiniteFeatures, match="synthetic_test_000000.png"):
+        extract(trunk, reader, PRE, {"pool": store}, "cifar/test", batch_size=16)
+    assert store.pending_units() == [0]
+
+
+EXTRACT_SCRIPT = """
+import sys, time
+import torch
+from encoders import Preprocessing, load_encoder
+from harness.cache import FeatureStore
+from harness.cache_key import CacheKey
+from harness.extract import extract
+from tasks.readers import Cifar100
+
+torch.set_num_threads(1)
+root, cache, slow = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+class Slow(Cifar100):
+    def image(self, index):
+        time.sleep(slow)
+        return super().image(index)
+
+reader = Slow(root, "train")
+trunk, spec = load_encoder("random:3")
+pre = Preprocessing(size=(32, 32))
+stores = {b: FeatureStore.open_for_write(cache, CacheKey.build(spec.fingerprint, reader.manifest_digest, len(reader),
+          pre.key(), b), shape, "cifar/train") for b, shape in (("pool", (2048,)), ("layer3", (1024, 2, 2)))}
+stats = extract(trunk, reader, pre, stores, "cifar/train", batch_size=32)
+print(stats.images)
+"""
+
+
+def run_extract(data: Path, cache: Path, slow: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-c", EXTRACT_SCRIPT, str(data), str(cache), str(slow)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def done_units(cache: Path) -> list[int]:
+    done = []
+    for path in list_stores(cache):
+        try:
+            done.append(int((zarr.open_group(path, mode="r")["done"][:] == 1).sum()))
+        except Exception:
+            done.append(0)
+    return done
+
+
+def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tasks.synthetic import write_cifar100
+
+    data = write_cifar100(tmp_path_factory.mktemp("resume"), n_train=3 * UNIT_ROWS + 40, n_test=4, seed=2)
+    killed, clean = tmp_path_factory.mktemp("killed"), tmp_path_factory.mktemp("clean")
+    process = run_extract(data, killed, slow=0.004)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        counts = done_units(killed)
+        if len(counts) == 2 and min(counts) >= 1:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert process.wait() == -signal.SIGKILL, "the extraction finished before it could be killed"
+    stores = [FeatureStore.open_path(p) for p in list_stores(killed)]
+    assert not any(s.complete for s in stores)
+    finished = {s.key.block: [u for u in range(s.n_units) if u not in s.pending_units()] for s in stores}
+    pool = next(s for s in stores if s.key.block == "pool")
+
+    def stamp(unit: int) -> tuple[int, int]:
+        """A chunk rewritten through Zarr's atomic rename gets a new inode and mtime."""
+        info = (pool.path / "features" / "c" / str(unit) / "0").stat()
+        return info.st_ino, info.st_mtime_ns
+
+    stamps = {unit: stamp(unit) for unit in finished["pool"]}
+    assert stamps
+
+    resumed = run_extract(data, killed, slow=0.0)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    rows_left = 3 * UNIT_ROWS + 40 - UNIT_ROWS * min(len(v) for v in finished.values())
+    assert int(out.strip()) == rows_left
+    assert {unit: stamp(unit) for unit in stamps} == stamps
+
+    reference = run_extract(data, clean, slow=0.0)
+    assert reference.wait(timeout=300) == 0
+    for path in list_stores(killed):
+        again = FeatureStore.open_path(path)
+        twin = FeatureStore.open_path(clean / path.relative_to(killed))
+        assert again.complete and twin.complete and not list(path.rglob("*.partial"))
+        np.testing.assert_array_equal(again.read_all(), twin.read_all())

@@ -1,0 +1,93 @@
+"""Head training: cache/encoder-in-the-loop parity, determinism, validation split, metric."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from encoders import Preprocessing, load_encoder
+from harness.cache import FeatureStore
+from harness.cache_key import CacheKey
+from harness.extract import extract
+from harness.heads import build_head
+from harness.metrics import Top1, build_metric
+from harness.train import (EncoderFeatures, InMemoryFeatures, TrainConfig, evaluate_head, stratified_split,
+                           train_head)
+from tasks.readers import Cifar100
+
+PRE = Preprocessing(size=(32, 32))
+
+
+def test_stratified_split_is_fixed_balanced_and_disjoint() -> None:
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20 + [3] * 1)
+    train, val = stratified_split(labels, 0.1, seed=0)
+    again_train, again_val = stratified_split(labels, 0.1, seed=0)
+    assert torch.equal(train, again_train) and torch.equal(val, again_val)
+    assert set(train.tolist()).isdisjoint(val.tolist()) and len(train) + len(val) == len(labels)
+    assert torch.bincount(labels[val], minlength=4).tolist() == [5, 3, 2, 0]
+    assert not torch.equal(val, stratified_split(labels, 0.1, seed=1)[1])
+
+
+def test_top1_counts_every_sample() -> None:
+    metric = build_metric("top1")
+    metric.update(torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), torch.tensor([0, 1, 1]))
+    metric.update(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+    assert metric.compute() == pytest.approx(3 / 4) and Top1.higher_is_better
+    with pytest.raises(ValueError, match="empty"):
+        Top1().compute()
+
+
+def separable(n: int, seed: int) -> tuple[InMemoryFeatures, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    centers = torch.randn(4, 2048, generator=generator)
+    features = centers[labels] + 0.5 * torch.randn(n, 2048, generator=generator)
+    return InMemoryFeatures({"pool": features}), labels
+
+
+def test_same_seed_same_head_and_best_epoch_is_restored() -> None:
+    source, labels = separable(200, 0)
+    train, val = stratified_split(labels, 0.2, 0)
+    config = TrainConfig("adam", 3e-4, 32, 4, "cross_entropy", "top1", seed=5)
+    outcomes, heads = [], []
+    for _ in range(2):
+        head = build_head("linear", 4, seed=5)
+        outcomes.append(train_head(head, source, labels, train, val, config))
+        heads.append(head)
+    assert torch.equal(heads[0].fc.weight, heads[1].fc.weight)
+    assert outcomes[0].val_curve == outcomes[1].val_curve and len(outcomes[0].val_curve) == 4
+    best = outcomes[0]
+    assert best.best_val == max(best.val_curve) and best.val_curve[best.best_epoch - 1] == best.best_val
+    assert evaluate_head(heads[0], source, labels, val, "top1") == best.best_val
+    other = build_head("linear", 4, seed=6)
+    train_head(other, source, labels, train, val, TrainConfig("adam", 3e-4, 32, 4, "cross_entropy", "top1", seed=6))
+    assert not torch.equal(other.fc.weight, heads[0].fc.weight)
+
+
+def test_head_from_cache_matches_encoder_in_the_loop(tiny_cifar_root: Path, tmp_path: Path) -> None:
+    """The cache changes nothing but float16 rounding: same batches, same steps, same predictions."""
+    trunk, spec = load_encoder("random:0")
+    reader = Cifar100(tiny_cifar_root / "cifar-100-python", "train")
+    key = CacheKey.build(spec.fingerprint, reader.manifest_digest, len(reader), PRE.key(), "pool")
+    store = FeatureStore.open_for_write(tmp_path, key, (2048,), "cifar/train")
+    extract(trunk, reader, PRE, {"pool": store}, "cifar/train", batch_size=50)
+    cached = InMemoryFeatures({"pool": torch.from_numpy(FeatureStore.open_complete(tmp_path, key).read_all())})
+    online = EncoderFeatures(trunk, reader, PRE, ("pool",))
+    labels = torch.from_numpy(reader.labels())
+    train, val = stratified_split(labels, 0.2, 0)
+    config = TrainConfig("adam", 3e-4, 32, 3, "cross_entropy", "top1", seed=0)
+    heads = {}
+    for name, source in (("cached", cached), ("online", online)):
+        heads[name] = build_head("linear", 100, seed=0)
+        train_head(heads[name], source, labels, train, val, config)
+    a, b = heads["cached"].fc.weight, heads["online"].fc.weight
+    assert not torch.equal(a, b), "identical weights would mean the cache was not exercised"
+    assert (a - b).abs().max() <= 2e-3 * a.abs().max()
+    with torch.no_grad():
+        logits_cached = heads["cached"](online.batch(val))
+        logits_online = heads["online"](online.batch(val))
+    assert torch.allclose(logits_cached, logits_online, rtol=1e-2, atol=1e-2 * float(logits_online.abs().max()))
+    agree = (logits_cached.argmax(1) == logits_online.argmax(1)).float().mean()
+    assert agree >= 0.95
