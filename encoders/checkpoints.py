@@ -54,7 +54,7 @@ _LAYOUTS: dict[str, _Layout] = {
         "module.encoder_q.",
         ("module.encoder_q.fc.", "module.encoder_k.", "module.queue", "module.queue_ptr"),
     ),
-    "swav": _Layout("module.", ("module.projection_head.", "module.prototypes.")),
+    "swav": _Layout("module.", ("module.projection_head.", "module.prototypes.", "module.fc.")),
     "vissl": _Layout("_feature_blocks."),
 }
 FORMATS: tuple[str, ...] = tuple(_LAYOUTS)

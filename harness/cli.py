@@ -151,7 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="ccbench-demo-"))
     data_root = out / "data"
     write_cifar100(data_root, n_train=args.train_images, n_test=args.test_images, seed=0)
-    print(f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/shape classes, "
+    print(f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/fill classes, "
           f"{args.train_images} train / {args.test_images} test images) to {data_root}")
     options = ScoreOptions(data_root=data_root, cache_root=out / "cache", results_dir=out / "results",
                            device=args.device, batch_size=args.batch_size, workers=args.workers,
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where data, cache and results go (default: a new temp folder)")
     p.add_argument("--train-images", type=int, default=1000)
     p.add_argument("--test-images", type=int, default=300)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, help="override the task's epochs")
     p.set_defaults(run=cmd_demo, image_size=64)
     return parser
 

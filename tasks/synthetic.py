@@ -1,7 +1,8 @@
 """Small learnable datasets written in official formats, for the demo and the tests.
 
-The class of each image is a (colour, shape) pair drawn on a noisy background, so even a random
-encoder's pooled features separate the classes: a linear head must score far above chance.
+The class of each image is a (colour, fill) pair: a disc of one of five colours, solid or striped,
+at a random place and size on a noisy background. Colour and stripe texture survive even a random
+encoder's pooled features, so a linear head must score far above chance.
 """
 from __future__ import annotations
 
@@ -11,22 +12,21 @@ from pathlib import Path
 import numpy as np
 
 PALETTE = np.array([[220, 40, 40], [40, 200, 60], [50, 80, 230], [235, 210, 40], [200, 60, 210]], dtype=np.float32)
-SHAPES = ("disc", "square")
-N_CLASSES = len(PALETTE) * len(SHAPES)
+FILLS = ("solid", "striped")
+N_CLASSES = len(PALETTE) * len(FILLS)
 
 
 def draw_shape_image(rng: np.random.Generator, label: int, size: int = 32) -> np.ndarray:
     """One (size, size, 3) uint8 image of class `label` (0 <= label < N_CLASSES)."""
     colour = PALETTE[label % len(PALETTE)]
-    shape = SHAPES[label // len(PALETTE)]
+    fill = FILLS[label // len(PALETTE)]
     image = rng.normal(110.0, 25.0, size=(size, size, 3))
     radius = rng.uniform(0.22, 0.34) * size
     cy, cx = rng.uniform(radius, size - radius, size=2)
     yy, xx = np.mgrid[0:size, 0:size]
-    if shape == "disc":
-        mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
-    else:
-        mask = (np.abs(yy - cy) <= radius * 0.85) & (np.abs(xx - cx) <= radius * 0.85)
+    mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+    if fill == "striped":
+        mask &= (yy // 2) % 2 == 0
     image[mask] = colour + rng.normal(0.0, 12.0, size=(int(mask.sum()), 3))
     return np.clip(image, 0, 255).astype(np.uint8)
 

@@ -1,0 +1,381 @@
+"""Benchmark feature extraction against a plain encoder forward, and the cache's bytes per image.
+
+Why: harness.extract claims that streaming features into Zarr stores costs little over the forward
+pass it wraps (the project's goal: extraction at >= 90% of plain-forward images/s), and
+harness.cache.compressors() claims Blosc zstd-1 + byte shuffle is near the best ratio at several
+times its speed. Both claims depend on the machine, so this script measures them on the same
+synthetic images, batch size and blocks, and writes the numbers to a JSON file.
+
+Run from the repository root: `.venv/bin/python bench/extract.py` (see bench/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numcodecs
+import numpy as np
+import torch
+import zarr
+from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from encoders import BLOCK_NAMES, Preprocessing, ResNet50Trunk, block_shape, get_block, load_encoder  # noqa: E402
+from harness.cache import POOLED_CHUNK_ROWS, UNIT_ROWS, FeatureStore, compressors  # noqa: E402
+from harness.cache_key import CacheKey  # noqa: E402
+from harness.extract import extract, image_loader  # noqa: E402
+from tasks.readers import Cifar100  # noqa: E402
+from tasks.synthetic import write_cifar100  # noqa: E402
+
+ENCODER = "random:0"
+GOAL = 0.90
+"""Extraction must keep this fraction of the plain forward's images/s."""
+CODEC_REPEATS = 3
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Config:
+    """A named set of blocks extracted together in one pass."""
+
+    name: str
+    blocks: tuple[str, ...]
+
+
+def parse_config(text: str) -> Config:
+    """`pool`, `all` (five spatial blocks + pool) or a comma list such as `layer3,pool`."""
+    if text == "all":
+        return Config("all", BLOCK_NAMES)
+    blocks = tuple(get_block(name.strip()).name for name in text.split(",") if name.strip())
+    if not blocks:
+        raise argparse.ArgumentTypeError("empty block list")
+    return Config(text, blocks)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=256, help="images per measured pass (default 256)")
+    parser.add_argument("--size", type=int, default=224, help="square input size in pixels (default 224)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--blocks", nargs="+", type=parse_config, default=[parse_config("pool"), parse_config("all")],
+                        help="configurations to measure: pool, all, or comma lists (default: pool all)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each of plain and extract (default 2)")
+    parser.add_argument("--codec-images", type=int, default=32,
+                        help="images per spatial block in the codec table (pool uses all; default 32)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/extract.json"))
+    parser.add_argument("--device", default=default_device)
+    args = parser.parse_args(argv)
+    if min(args.images, args.size, args.batch_size, args.repeats, args.codec_images) < 1 or args.workers < 0:
+        parser.error("--images, --size, --batch-size, --repeats and --codec-images must be positive")
+    return args
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so a timer stopped after it measures the work itself."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def plain_forward(trunk: ResNet50Trunk, reader: Cifar100, preprocessing: Preprocessing, blocks: tuple[str, ...],
+                  batch_size: int, workers: int, device: str) -> float:
+    """Seconds for the encoder alone over the same loader extract() uses; outputs are dropped."""
+    synchronize(device)
+    start = time.perf_counter()
+    for _, images in image_loader(reader, range(len(reader)), preprocessing, batch_size, workers):
+        trunk(images.to(device, non_blocking=True), blocks)
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def open_stores(root: Path, reader: Cifar100, preprocessing: Preprocessing, fingerprint: str,
+                blocks: tuple[str, ...]) -> dict[str, FeatureStore]:
+    """Fresh stores keyed as the harness keys them (encoder fingerprint, image manifest, preprocessing)."""
+    stores = {}
+    for block in blocks:
+        key = CacheKey.build(fingerprint, reader.manifest_digest, len(reader), preprocessing.key(), block)
+        shape = block_shape(block, preprocessing.size)
+        stores[block] = FeatureStore.open_for_write(root, key, shape, "bench/train")
+    return stores
+
+
+def timed_extract(trunk: ResNet50Trunk, reader: Cifar100, preprocessing: Preprocessing,
+                  stores: dict[str, FeatureStore], batch_size: int, workers: int, device: str) -> float:
+    """Seconds of one harness.extract.extract call, store creation excluded."""
+    start = time.perf_counter()
+    extract(trunk, reader, preprocessing, stores, "bench/train", batch_size, device, workers)
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def chunk_bytes(store: FeatureStore) -> int:
+    """Bytes of the feature chunk files only (metadata and commit flags excluded)."""
+    return sum(f.stat().st_size for f in (store.path / "features" / "c").rglob("*") if f.is_file())
+
+
+def write_unit_alone(store: FeatureStore, scratch: Path) -> float:
+    """Seconds for write_unit of unit 0 of `store`'s data into a fresh store, with nothing else running.
+
+    This is the work the writer thread must hide behind the next unit's forward pass.
+    """
+    values = store.features[store.unit_rows(0).start:store.unit_rows(0).stop]
+    copy = FeatureStore.open_for_write(scratch, store.key, store.features.shape[1:], "bench/write")
+    start = time.perf_counter()
+    copy.write_unit(0, values)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(copy.path)
+    return seconds
+
+
+def codec_label(codecs: tuple[Any, ...]) -> str:
+    """A short name for a compressor chain, leaving out the crc32c every row shares."""
+    parts = []
+    for codec in codecs:
+        if isinstance(codec, BloscCodec):
+            parts.append(f"blosc {codec.cname.value} clevel{codec.clevel} {codec.shuffle.value}")
+        elif isinstance(codec, ZstdCodec):
+            parts.append(f"zstd level{codec.level}" + (" (default)" if codec.level == 0 else ""))
+        elif not isinstance(codec, Crc32cCodec):
+            parts.append(type(codec).__name__)
+    return " + ".join(parts) or "none"
+
+
+def codec_candidates() -> list[tuple[tuple[Any, ...], bool]]:
+    """(compressor chain, is the store's choice): every chain ends in crc32c, as the store's does."""
+    chosen = compressors()
+    return [
+        ((Crc32cCodec(),), False),
+        ((ZstdCodec(), Crc32cCodec()), False),
+        (chosen, True),
+        ((BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), Crc32cCodec()), False),
+        ((BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"), Crc32cCodec()), False),
+    ]
+
+
+def measure_codec(values: np.ndarray, codecs: tuple[Any, ...], chunks: tuple[int, ...], folder: Path) -> dict:
+    """Ratio and raw-fp16 MB/s of write (encode) and read (decode) through a Zarr array chunked like the store.
+
+    Times are the best of CODEC_REPEATS: the least disturbed by other work on a shared machine.
+    """
+    write_times, read_times = [], []
+    for attempt in range(CODEC_REPEATS):
+        array = zarr.create_array(zarr.storage.LocalStore(folder / f"a{attempt}"), shape=values.shape,
+                                  dtype="float16", chunks=chunks, compressors=codecs, fill_value=0.0,
+                                  config={"write_empty_chunks": True})
+        start = time.perf_counter()
+        array[:] = values
+        write_times.append(time.perf_counter() - start)
+    for _ in range(CODEC_REPEATS):
+        start = time.perf_counter()
+        decoded = array[:]
+        read_times.append(time.perf_counter() - start)
+    if not np.array_equal(decoded, values):
+        raise AssertionError(f"{codec_label(codecs)} did not round-trip")
+    stored = sum(f.stat().st_size for f in (folder / f"a{CODEC_REPEATS - 1}" / "c").rglob("*") if f.is_file())
+    shutil.rmtree(folder)
+    return {"ratio": values.nbytes / stored, "raw_bytes_per_image": values.nbytes / len(values),
+            "bytes_per_image": stored / len(values), "encode_MBps": values.nbytes / min(write_times) / MB,
+            "decode_MBps": values.nbytes / min(read_times) / MB}
+
+
+def codec_table(stores: dict[str, FeatureStore], codec_images: int, scratch: Path) -> dict[str, dict[str, dict]]:
+    """block -> codec label -> measurements, on the activations the extraction just wrote."""
+    table: dict[str, dict[str, dict]] = {}
+    for block, store in stores.items():
+        pooled = store.features.ndim == 2
+        values = store.features[:] if pooled else store.features[:codec_images]
+        chunks = (min(POOLED_CHUNK_ROWS, len(values)), *values.shape[1:]) if pooled else (1, *values.shape[1:])
+        table[block] = {}
+        for codecs, chosen in codec_candidates():
+            result = measure_codec(values, codecs, chunks, scratch / "codec")
+            table[block][codec_label(codecs)] = {**result, "chosen": chosen, "images": len(values)}
+    return table
+
+
+def codec_totals(table: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """Per codec over all blocks, weighted by bytes: total raw / total stored, total raw / total seconds."""
+    totals: dict[str, dict] = {}
+    for label in next(iter(table.values())):
+        raw = stored = encode = decode = 0.0
+        for rows in table.values():
+            row = rows[label]
+            block_raw = row["raw_bytes_per_image"] * row["images"]
+            raw += block_raw
+            stored += row["bytes_per_image"] * row["images"]
+            encode += block_raw / (row["encode_MBps"] * MB)
+            decode += block_raw / (row["decode_MBps"] * MB)
+        totals[label] = {"ratio": raw / stored, "encode_MBps": raw / encode / MB, "decode_MBps": raw / decode / MB}
+    return totals
+
+
+def winners(rows: dict[str, dict]) -> dict[str, str]:
+    """Which codec wins on ratio, on encode speed and on decode speed (compression rows only)."""
+    compressed = {label: row for label, row in rows.items() if label != "none"}
+    return {metric: max(compressed, key=lambda label: compressed[label][metric])
+            for metric in ("ratio", "encode_MBps", "decode_MBps")}
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Plain aligned columns: floats to 3 significant digits, first column left-aligned."""
+    def cell(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) and abs(value) < 1000 else (
+            f"{value:.0f}" if isinstance(value, float) else str(value))
+    text = [[cell(value) for value in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in text) for i in range(len(headers))]
+    lines = ["  ".join(value.ljust(widths[i]) if i == 0 else value.rjust(widths[i]) for i, value in enumerate(row))
+             for row in text]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux), else whatever platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor())
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """What the numbers depend on: versions, threads, cores and the device."""
+    cpu = cpu_model()
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "cpu_model": cpu,
+        "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "zarr": zarr.__version__, "numcodecs": numcodecs.__version__, "device": device,
+        "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu,
+    }
+
+
+def summarize(images: int, plain: list[float], extracted: list[float]) -> dict[str, Any]:
+    """images/s of every run, best and median, and extraction as a fraction of the plain forward."""
+    plain_rates = [images / s for s in plain]
+    extract_rates = [images / s for s in extracted]
+    best_ratio = max(extract_rates) / max(plain_rates)
+    return {
+        "plain_img_s": plain_rates, "extract_img_s": extract_rates,
+        "plain_best": max(plain_rates), "extract_best": max(extract_rates),
+        "plain_median": statistics.median(plain_rates), "extract_median": statistics.median(extract_rates),
+        "ratio_best": best_ratio,
+        "ratio_median": statistics.median(extract_rates) / statistics.median(plain_rates),
+        "goal": GOAL, "goal_met": best_ratio >= GOAL,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    preprocessing = Preprocessing(size=(args.size, args.size))
+    trunk, spec = load_encoder(ENCODER)
+    trunk = trunk.to(args.device)
+    results: dict[str, Any] = {
+        "machine": machine_info(args.device),
+        "settings": {"images": args.images, "size": args.size, "batch_size": args.batch_size,
+                     "workers": args.workers, "repeats": args.repeats, "encoder": ENCODER,
+                     "configs": {c.name: list(c.blocks) for c in args.blocks}, "unit_rows": UNIT_ROWS,
+                     "codec_images": args.codec_images, "reported": "best of repeats (median also given)"},
+        "throughput": {}, "bytes_per_image": {}, "write_unit_alone": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="ccbench-bench-") as tmp:
+        scratch = Path(tmp)
+        data = write_cifar100(scratch / "data", n_train=args.images, n_test=args.batch_size)
+        reader, warm_reader = Cifar100(data, "train"), Cifar100(data, "test")
+        loader_args = (args.batch_size, args.workers, args.device)
+        stores: dict[str, FeatureStore] = {}
+        for config in args.blocks:
+            print(f"[{config.name}] warm-up, then {args.repeats} x (plain, extract) over {args.images} images",
+                  flush=True)
+            plain_forward(trunk, warm_reader, preprocessing, config.blocks, *loader_args)
+            warm_stores = open_stores(scratch / "warm", warm_reader, preprocessing, spec.fingerprint, config.blocks)
+            timed_extract(trunk, warm_reader, preprocessing, warm_stores, *loader_args)
+            shutil.rmtree(scratch / "warm")
+            plain, extracted = [], []
+            for repeat in range(args.repeats):
+                plain.append(plain_forward(trunk, reader, preprocessing, config.blocks, *loader_args))
+                shutil.rmtree(scratch / "cache", ignore_errors=True)
+                gc.collect()
+                stores = open_stores(scratch / "cache", reader, preprocessing, spec.fingerprint, config.blocks)
+                extracted.append(timed_extract(trunk, reader, preprocessing, stores, *loader_args))
+                print(f"  run {repeat + 1}: plain {args.images / plain[-1]:.2f} img/s, "
+                      f"extract {args.images / extracted[-1]:.2f} img/s", flush=True)
+            results["throughput"][config.name] = {"blocks": list(config.blocks),
+                                                  **summarize(args.images, plain, extracted)}
+            unit_seconds = {block: write_unit_alone(store, scratch / "write") for block, store in stores.items()}
+            unit_images = len(next(iter(stores.values())).unit_rows(0))
+            results["write_unit_alone"][config.name] = {
+                "unit_images": unit_images, "seconds": unit_seconds, "total_seconds": sum(unit_seconds.values()),
+                "img_s": unit_images / sum(unit_seconds.values()),
+            }
+            for block, store in stores.items():
+                raw = int(np.prod(store.features.shape[1:])) * 2
+                stored = chunk_bytes(store) / args.images
+                results["bytes_per_image"][block] = {"raw_fp16": raw, "stored": stored, "ratio": raw / stored}
+        # The codec table runs on the last configuration's stores (all six blocks by default).
+        print(f"codec comparison on {', '.join(stores)} ...", flush=True)
+        table = codec_table(stores, args.codec_images, scratch)
+        results["codecs"] = {"per_block": table, "totals": codec_totals(table),
+                             "winners_per_block": {block: winners(rows) for block, rows in table.items()}}
+        results["codecs"]["winners_overall"] = winners(results["codecs"]["totals"])
+        results["codecs"]["chosen"] = codec_label(compressors())
+    results["runtime_s"] = time.perf_counter() - started
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    """The human-readable tables printed to stdout."""
+    settings, machine = results["settings"], results["machine"]
+    out = [f"\nccbench extraction benchmark: {settings['images']} images at {settings['size']} px, batch "
+           f"{settings['batch_size']}, workers {settings['workers']}, device {machine['device']} "
+           f"({machine['device_name']}), torch {machine['torch']} x{machine['torch_threads']} threads, "
+           f"{machine['cpu_count']} CPUs; best of {settings['repeats']} runs"]
+    rows = [(name, "+".join(t["blocks"]) if name != "all" else "stem..layer4+pool", t["plain_best"],
+             t["extract_best"], t["ratio_best"], t["ratio_median"], "yes" if t["goal_met"] else "NO")
+            for name, t in results["throughput"].items()]
+    out += ["\nThroughput (images/s; ratio = extract / plain, goal >= 0.90)",
+            format_table(("config", "blocks", "plain", "extract", "ratio", "ratio(median)", "goal met"), rows)]
+    rows = [(name, w["unit_images"], w["total_seconds"], w["img_s"])
+            for name, w in results["write_unit_alone"].items()]
+    out += ["\nwrite_unit alone (one unit, every block of the config, nothing else running)",
+            format_table(("config", "images", "seconds", "img/s"), rows)]
+    rows = [(block, b["raw_fp16"] / 1e3, b["stored"] / 1e3, b["ratio"]) for block, b in results["bytes_per_image"].items()]
+    rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows),
+                 sum(r[1] for r in rows) / sum(r[2] for r in rows)))
+    out += ["\nBytes per image on disk (kB; stored = chunk files the extraction wrote / images)",
+            format_table(("block", "raw fp16", "stored", "ratio"), rows)]
+    codecs = results["codecs"]
+    for block, table in [*codecs["per_block"].items(), ("all blocks (weighted)", codecs["totals"])]:
+        rows = [(label + (" *" if label == codecs["chosen"] else ""), row["ratio"], row["encode_MBps"],
+                 row["decode_MBps"]) for label, row in table.items()]
+        out += [f"\nCodecs on {block} (ratio = raw fp16 / stored; MB/s of raw fp16; * = store's choice)",
+                format_table(("codec", "ratio", "encode MB/s", "decode MB/s"), rows)]
+    best = codecs["winners_overall"]
+    out += [f"\nOverall: best ratio {best['ratio']}; fastest encode {best['encode_MBps']}; fastest decode "
+            f"{best['decode_MBps']}; chosen {codecs['chosen']}",
+            f"Total runtime {results['runtime_s']:.0f} s"]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run(args)
+    print(report(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
