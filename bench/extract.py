@@ -275,43 +275,69 @@ def summarize(images: int, plain: list[float], extracted: list[float]) -> dict[s
     }
 
 
+@dataclass
+class Bench:
+    """What every measurement shares: the encoder, the images and the loader settings."""
+
+    trunk: ResNet50Trunk
+    fingerprint: str
+    preprocessing: Preprocessing
+    reader: Cifar100
+    warm_reader: Cifar100
+    batch_size: int
+    workers: int
+    device: str
+
+    def plain(self, reader: Cifar100, blocks: tuple[str, ...]) -> float:
+        return plain_forward(self.trunk, reader, self.preprocessing, blocks, self.batch_size, self.workers,
+                             self.device)
+
+    def extract(self, reader: Cifar100, blocks: tuple[str, ...], root: Path) -> tuple[float, dict[str, FeatureStore]]:
+        """Seconds to extract `blocks` into fresh stores under `root`, and those stores."""
+        shutil.rmtree(root, ignore_errors=True)
+        gc.collect()
+        stores = open_stores(root, reader, self.preprocessing, self.fingerprint, blocks)
+        seconds = timed_extract(self.trunk, reader, self.preprocessing, stores, self.batch_size, self.workers,
+                                self.device)
+        return seconds, stores
+
+
+def measure_config(bench: Bench, config: Config, repeats: int, scratch: Path) -> tuple[dict, dict[str, FeatureStore]]:
+    """Warm up on one batch, then alternate plain and extract runs; returns the summary and the last stores."""
+    images = len(bench.reader)
+    print(f"[{config.name}] warm-up, then {repeats} x (plain, extract) over {images} images", flush=True)
+    bench.plain(bench.warm_reader, config.blocks)
+    bench.extract(bench.warm_reader, config.blocks, scratch / "warm")
+    shutil.rmtree(scratch / "warm")
+    plain, extracted = [], []
+    for repeat in range(repeats):
+        plain.append(bench.plain(bench.reader, config.blocks))
+        seconds, stores = bench.extract(bench.reader, config.blocks, scratch / "cache")
+        extracted.append(seconds)
+        print(f"  run {repeat + 1}: plain {images / plain[-1]:.2f} img/s, extract {images / extracted[-1]:.2f} img/s",
+              flush=True)
+    return {"blocks": list(config.blocks), **summarize(images, plain, extracted)}, stores
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement, as the JSON-able record written to --out."""
     started = time.perf_counter()
-    preprocessing = Preprocessing(size=(args.size, args.size))
-    trunk, spec = load_encoder(ENCODER)
-    trunk = trunk.to(args.device)
     results: dict[str, Any] = {
         "machine": machine_info(args.device),
         "settings": {"images": args.images, "size": args.size, "batch_size": args.batch_size,
                      "workers": args.workers, "repeats": args.repeats, "encoder": ENCODER,
                      "configs": {c.name: list(c.blocks) for c in args.blocks}, "unit_rows": UNIT_ROWS,
                      "codec_images": args.codec_images, "reported": "best of repeats (median also given)"},
-        "throughput": {}, "bytes_per_image": {}, "write_unit_alone": {},
+        "throughput": {}, "write_unit_alone": {}, "bytes_per_image": {},
     }
+    trunk, spec = load_encoder(ENCODER)
     with tempfile.TemporaryDirectory(prefix="ccbench-bench-") as tmp:
         scratch = Path(tmp)
         data = write_cifar100(scratch / "data", n_train=args.images, n_test=args.batch_size)
-        reader, warm_reader = Cifar100(data, "train"), Cifar100(data, "test")
-        loader_args = (args.batch_size, args.workers, args.device)
-        stores: dict[str, FeatureStore] = {}
+        bench = Bench(trunk.to(args.device), spec.fingerprint, Preprocessing(size=(args.size, args.size)),
+                      Cifar100(data, "train"), Cifar100(data, "test"), args.batch_size, args.workers, args.device)
         for config in args.blocks:
-            print(f"[{config.name}] warm-up, then {args.repeats} x (plain, extract) over {args.images} images",
-                  flush=True)
-            plain_forward(trunk, warm_reader, preprocessing, config.blocks, *loader_args)
-            warm_stores = open_stores(scratch / "warm", warm_reader, preprocessing, spec.fingerprint, config.blocks)
-            timed_extract(trunk, warm_reader, preprocessing, warm_stores, *loader_args)
-            shutil.rmtree(scratch / "warm")
-            plain, extracted = [], []
-            for repeat in range(args.repeats):
-                plain.append(plain_forward(trunk, reader, preprocessing, config.blocks, *loader_args))
-                shutil.rmtree(scratch / "cache", ignore_errors=True)
-                gc.collect()
-                stores = open_stores(scratch / "cache", reader, preprocessing, spec.fingerprint, config.blocks)
-                extracted.append(timed_extract(trunk, reader, preprocessing, stores, *loader_args))
-                print(f"  run {repeat + 1}: plain {args.images / plain[-1]:.2f} img/s, "
-                      f"extract {args.images / extracted[-1]:.2f} img/s", flush=True)
-            results["throughput"][config.name] = {"blocks": list(config.blocks),
-                                                  **summarize(args.images, plain, extracted)}
+            results["throughput"][config.name], stores = measure_config(bench, config, args.repeats, scratch)
             unit_seconds = {block: write_unit_alone(store, scratch / "write") for block, store in stores.items()}
             unit_images = len(next(iter(stores.values())).unit_rows(0))
             results["write_unit_alone"][config.name] = {
@@ -325,10 +351,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The codec table runs on the last configuration's stores (all six blocks by default).
         print(f"codec comparison on {', '.join(stores)} ...", flush=True)
         table = codec_table(stores, args.codec_images, scratch)
-        results["codecs"] = {"per_block": table, "totals": codec_totals(table),
-                             "winners_per_block": {block: winners(rows) for block, rows in table.items()}}
-        results["codecs"]["winners_overall"] = winners(results["codecs"]["totals"])
-        results["codecs"]["chosen"] = codec_label(compressors())
+    results["codecs"] = {"chosen": codec_label(compressors()), "per_block": table, "totals": codec_totals(table),
+                         "winners_per_block": {block: winners(rows) for block, rows in table.items()}}
+    results["codecs"]["winners_overall"] = winners(results["codecs"]["totals"])
     results["runtime_s"] = time.perf_counter() - started
     return results
 
