@@ -6,6 +6,9 @@ Layout of a store (a Zarr group at `<cache>/features/<d[:2]>/<d>.zarr`, d = the 
     done      (units,) uint8, one chunk per unit: 1 once every row of the unit is written
     attrs     key (the full CacheKey), digest, image_set, unit_rows, complete, versions, created
 
+A unit is at most MAX_UNIT_ROWS images and at most UNIT_BYTES of raw features, so an extraction
+holds little in memory whatever the block size (256 pooled vectors, or 32 stem maps at 224 px).
+
 A unit's rows are written first and its flag last, each through Zarr's atomic per-file writes,
 so a killed run leaves finished units intact and unfinished ones visibly undone; the crc32c
 codec makes a damaged chunk fail loudly on read instead of decoding to wrong numbers.
@@ -13,6 +16,7 @@ codec makes a damaged chunk fail loudly on read instead of decoding to wrong num
 from __future__ import annotations
 
 import errno
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,11 +32,21 @@ from harness import __version__
 from harness.cache_key import CacheKey, digest
 from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk
 
-UNIT_ROWS = 256
-"""Images per commit unit: what an interrupted extraction can lose, at most."""
+MAX_UNIT_ROWS = 256
+"""Images per commit unit at most: what an interrupted extraction can lose. A power of two, so
+every store's units (powers of two up to it) nest inside its boundaries."""
 
-POOLED_CHUNK_ROWS = UNIT_ROWS
-"""Vectors are small: a whole unit per chunk. Spatial maps get one image per chunk (random access)."""
+UNIT_BYTES = 64 << 20
+"""Raw float16 bytes per unit at most: what the extraction buffers per block."""
+
+
+def unit_rows_for(item_shape: tuple[int, ...]) -> int:
+    """The largest power of two up to MAX_UNIT_ROWS whose unit stays within UNIT_BYTES."""
+    item_bytes = 2 * math.prod(item_shape)
+    rows = MAX_UNIT_ROWS
+    while rows > 1 and rows * item_bytes > UNIT_BYTES:
+        rows //= 2
+    return rows
 
 
 def compressors() -> tuple[Any, ...]:
@@ -56,6 +70,7 @@ class FeatureStore:
     path: Path
     key: CacheKey
     group: zarr.Group
+    unit_size: int
 
     @property
     def features(self) -> zarr.Array:
@@ -63,7 +78,7 @@ class FeatureStore:
 
     @property
     def n_units(self) -> int:
-        return -(-self.key.n_images // UNIT_ROWS)
+        return -(-self.key.n_images // self.unit_size)
 
     @property
     def complete(self) -> bool:
@@ -98,19 +113,20 @@ class FeatureStore:
     def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> "FeatureStore":
         path.parent.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(zarr.storage.LocalStore(path), mode="w", zarr_format=3)
-        chunk_rows = POOLED_CHUNK_ROWS if len(item_shape) == 1 else 1
+        unit_size = unit_rows_for(item_shape)
+        chunk_rows = unit_size if len(item_shape) == 1 else 1
         group.create_array("features", shape=(key.n_images, *item_shape), dtype="float16",
                            chunks=(min(chunk_rows, max(key.n_images, 1)), *item_shape),
                            compressors=compressors(), fill_value=0.0,
                            config={"write_empty_chunks": True}, dimension_names=_dims(item_shape))
-        group.create_array("done", shape=(-(-key.n_images // UNIT_ROWS),), dtype="uint8", chunks=(1,),
+        group.create_array("done", shape=(-(-key.n_images // unit_size),), dtype="uint8", chunks=(1,),
                            fill_value=0, config={"write_empty_chunks": True})
         group.attrs.update({
-            "key": key.to_dict(), "digest": key.digest, "image_set": image_set, "unit_rows": UNIT_ROWS,
+            "key": key.to_dict(), "digest": key.digest, "image_set": image_set, "unit_rows": unit_size,
             "complete": False, "ccbench_version": __version__, "torch_version": torch.__version__,
             "zarr_version": zarr.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
-        return cls(path, key, group)
+        return cls(path, key, group, unit_size)
 
     @classmethod
     def _open(cls, path: Path, key: CacheKey | None) -> "FeatureStore":
@@ -118,6 +134,7 @@ class FeatureStore:
         try:
             group = zarr.open_group(zarr.storage.LocalStore(path), mode="r+", zarr_format=3)
             recorded = CacheKey(**group.attrs["key"])
+            unit_size = int(group.attrs["unit_rows"])
             group["features"], group["done"]
         except Exception as error:
             raise CacheError(f"{path}: not a readable ccbench feature store ({type(error).__name__}); "
@@ -128,7 +145,7 @@ class FeatureStore:
         if group.attrs.get("digest") != recorded.digest:
             raise CacheKeyMismatch(f"{path}: its recorded key does not hash to its digest; remove it with "
                                    f"`ccbench cache rm {path.name.removesuffix('.zarr')}`")
-        return cls(path, recorded, group)
+        return cls(path, recorded, group, unit_size)
 
     @classmethod
     def open_complete(cls, root: Path, key: CacheKey) -> "FeatureStore | None":
@@ -149,7 +166,7 @@ class FeatureStore:
         return [int(u) for u in np.flatnonzero(self.group["done"][:] == 0)]
 
     def unit_rows(self, unit: int) -> range:
-        return range(unit * UNIT_ROWS, min((unit + 1) * UNIT_ROWS, self.key.n_images))
+        return range(unit * self.unit_size, min((unit + 1) * self.unit_size, self.key.n_images))
 
     def write_unit(self, unit: int, values: np.ndarray) -> None:
         """Write one unit's rows, then its flag: the flag is never set before the data is on disk."""

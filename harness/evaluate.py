@@ -65,9 +65,7 @@ def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptio
         return 0.0
     stores = {block: FeatureStore.open_for_write(options.cache_root, job.keys[block], job.item_shape(block),
                                                  job.image_set) for block in blocks}
-    layout = next(iter(stores.values()))
-    units = set().union(*(store.pending_units() for store in stores.values()))
-    rows = sum(len(layout.unit_rows(unit)) for unit in units)
+    rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in store.pending_units())))
     with progress(rows, f"extract {job.image_set} [{', '.join(blocks)}]", options.quiet) as advance:
         stats = extract(trunk, job.reader, job.preprocessing, stores, job.image_set, options.batch_size,
                         options.device, options.workers, advance)

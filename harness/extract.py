@@ -63,11 +63,36 @@ class ExtractStats:
     seconds: float = 0.0
 
 
+class _UnitAssembler:
+    """Buffers one store's rows until a whole unit is in hand; rows arrive in increasing order."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+        self.pending = set(store.pending_units())
+        self.parts: dict[int, list[np.ndarray]] = {}
+
+    def rows_to_compute(self) -> set[int]:
+        return {row for unit in self.pending for row in self.store.unit_rows(unit)}
+
+    def add(self, rows: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Take a batch's rows; return the units it completes that this store still lacks."""
+        finished = []
+        units = rows // self.store.unit_size
+        for unit in np.unique(units):
+            unit = int(unit)
+            parts = self.parts.setdefault(unit, [])
+            parts.append(values[units == unit])
+            if sum(len(part) for part in parts) == len(self.store.unit_rows(unit)):
+                del self.parts[unit]
+                if unit in self.pending:
+                    finished.append((unit, np.concatenate(parts)))
+        return finished
+
+
 class _UnitWriter:
     """A background thread that writes whole units, so compression overlaps the next forward."""
 
-    def __init__(self, stores: dict[str, FeatureStore]) -> None:
-        self.stores = stores
+    def __init__(self) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ccbench-writer", daemon=True)
@@ -75,18 +100,18 @@ class _UnitWriter:
 
     def _run(self) -> None:
         while (item := self.queue.get()) is not None:
-            unit, blocks = item
             if self.error is not None:
                 continue
             try:
-                for name, values in blocks.items():
-                    self.stores[name].write_unit(unit, values)
+                for store, unit, values in item:
+                    store.write_unit(unit, values)
             except BaseException as error:  # re-raised in the caller's thread
                 self.error = error
 
-    def put(self, unit: int, blocks: dict[str, np.ndarray]) -> None:
+    def put(self, writes: list[tuple[FeatureStore, int, np.ndarray]]) -> None:
         self.raise_pending()
-        self.queue.put((unit, blocks))
+        if writes:
+            self.queue.put(writes)
 
     def close(self) -> None:
         self.queue.put(None)
@@ -101,44 +126,33 @@ class _UnitWriter:
 def extract(trunk: ResNet50Trunk, reader: Reader, preprocessing: Preprocessing, stores: dict[str, FeatureStore],
             image_set: str, batch_size: int = 64, device: str = "cpu", workers: int = 0,
             progress: Callable[[int], None] | None = None) -> ExtractStats:
-    """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images)."""
-    pending_by_block = {name: set(store.pending_units()) for name, store in stores.items()}
-    units = sorted(set().union(*pending_by_block.values()))
+    """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images).
+
+    Only the images of unfinished units are encoded; each store commits its own units, whose
+    sizes differ by block but nest inside MAX_UNIT_ROWS boundaries.
+    """
+    assemblers = {name: _UnitAssembler(store) for name, store in stores.items()}
+    rows = sorted(set().union(*(a.rows_to_compute() for a in assemblers.values())))
     stats = ExtractStats()
     start = time.perf_counter()
-    if units:
-        layout = next(iter(stores.values()))
-        indices = [row for unit in units for row in layout.unit_rows(unit)]
+    if rows:
         ids = reader.sample_ids()
         trunk = trunk.to(device)
-        writer = _UnitWriter(stores)
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in stores}
-        buffered = 0
-        queue_of_units = iter(units)
-        unit = next(queue_of_units)
+        writer = _UnitWriter()
         try:
-            for batch_indices, images in image_loader(reader, indices, preprocessing, batch_size, workers):
+            for batch_rows, images in image_loader(reader, rows, preprocessing, batch_size, workers):
                 outputs = trunk(images.to(device, non_blocking=True), tuple(stores))
-                batch_ids = [ids[int(i)] for i in batch_indices]
-                for name in stores:
+                batch_ids = [ids[int(row)] for row in batch_rows]
+                writes = []
+                for name, assembler in assemblers.items():
                     values = outputs[name].float()
                     check_finite(name, values, batch_ids, image_set)
-                    parts[name].append(values.to("cpu", torch.float16).numpy())
-                buffered += len(batch_indices)
-                while unit is not None and buffered >= len(layout.unit_rows(unit)):
-                    size = len(layout.unit_rows(unit))
-                    blocks = {}
-                    for name in stores:
-                        joined = np.concatenate(parts[name])
-                        parts[name] = [joined[size:]]
-                        if unit in pending_by_block[name]:
-                            blocks[name] = joined[:size]
-                    writer.put(unit, blocks)
-                    buffered -= size
-                    unit = next(queue_of_units, None)
-                stats.images += len(batch_indices)
+                    completed = assembler.add(batch_rows.numpy(), values.to("cpu", torch.float16).numpy())
+                    writes.extend((assembler.store, unit, unit_values) for unit, unit_values in completed)
+                writer.put(writes)
+                stats.images += len(batch_rows)
                 if progress is not None:
-                    progress(len(batch_indices))
+                    progress(len(batch_rows))
         finally:
             writer.close()
     for store in stores.values():

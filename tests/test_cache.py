@@ -15,7 +15,7 @@ import torch
 import zarr
 
 from encoders import Preprocessing, load_encoder
-from harness.cache import UNIT_ROWS, FeatureStore, list_stores
+from harness.cache import MAX_UNIT_ROWS, UNIT_BYTES, FeatureStore, list_stores, unit_rows_for
 from harness.cache_key import CacheKey
 from harness.errors import CacheError, CacheKeyMismatch, NonFiniteFeatures
 from harness.extract import extract
@@ -29,15 +29,15 @@ def make_key(n: int, block: str = "pool", encoder: str = "e" * 64) -> CacheKey:
 
 
 def test_round_trip_units_and_attributes(tmp_path: Path) -> None:
-    n = UNIT_ROWS + 17
+    n = MAX_UNIT_ROWS + 17
     key = make_key(n, "layer4")
     store = FeatureStore.open_for_write(tmp_path, key, (2048, 1, 1), "toy/train")
     assert store.pending_units() == [0, 1]
     values = np.random.default_rng(0).normal(size=(n, 2048, 1, 1)).astype(np.float16)
-    store.write_unit(1, values[UNIT_ROWS:])
+    store.write_unit(1, values[MAX_UNIT_ROWS:])
     assert store.pending_units() == [0]
     assert FeatureStore.open_complete(tmp_path, key) is None
-    store.write_unit(0, values[:UNIT_ROWS])
+    store.write_unit(0, values[:MAX_UNIT_ROWS])
     store.mark_complete()
     reopened = FeatureStore.open_complete(tmp_path, key)
     assert reopened is not None and reopened.path == tmp_path / key.relpath()
@@ -154,7 +154,7 @@ def done_units(cache: Path) -> list[int]:
 def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.TempPathFactory) -> None:
     from tasks.synthetic import write_cifar100
 
-    data = write_cifar100(tmp_path_factory.mktemp("resume"), n_train=3 * UNIT_ROWS + 40, n_test=4, seed=2)
+    data = write_cifar100(tmp_path_factory.mktemp("resume"), n_train=3 * MAX_UNIT_ROWS + 40, n_test=4, seed=2)
     killed, clean = tmp_path_factory.mktemp("killed"), tmp_path_factory.mktemp("clean")
     process = run_extract(data, killed, slow=0.004)
     deadline = time.monotonic() + 120
@@ -181,7 +181,7 @@ def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.
     resumed = run_extract(data, killed, slow=0.0)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
-    rows_left = 3 * UNIT_ROWS + 40 - UNIT_ROWS * min(len(v) for v in finished.values())
+    rows_left = 3 * MAX_UNIT_ROWS + 40 - MAX_UNIT_ROWS * min(len(v) for v in finished.values())
     assert int(out.strip()) == rows_left
     assert {unit: stamp(unit) for unit in stamps} == stamps
 
@@ -192,3 +192,33 @@ def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.
         twin = FeatureStore.open_path(clean / path.relative_to(killed))
         assert again.complete and twin.complete and not list(path.rglob("*.partial"))
         np.testing.assert_array_equal(again.read_all(), twin.read_all())
+
+
+def test_unit_size_bounds_buffered_bytes() -> None:
+    assert unit_rows_for((2048,)) == MAX_UNIT_ROWS
+    assert unit_rows_for((64, 112, 112)) == 32  # 1.6 MB stem maps at 224 px
+    assert unit_rows_for((64, 257, 257)) * 2 * 64 * 257 * 257 <= UNIT_BYTES
+    assert unit_rows_for((4096, 512, 512)) == 1
+
+
+def test_blocks_with_different_unit_sizes_match_a_direct_forward(tiny_cifar_root: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.cache.UNIT_BYTES", 100_000)  # stem at 32 px: 32 KB per image -> 2-row units
+    trunk, spec = load_encoder("random:0")
+    reader = Cifar100(tiny_cifar_root / "cifar-100-python", "test")
+    shapes = {"stem": (64, 16, 16), "layer2": (512, 4, 4), "pool": (2048,)}
+    stores = {b: FeatureStore.open_for_write(tmp_path, CacheKey.build(spec.fingerprint, reader.manifest_digest,
+              len(reader), PRE.key(), b), shape, "cifar/test") for b, shape in shapes.items()}
+    assert [stores[b].unit_size for b in shapes] == [2, 4, 16]
+    stores["stem"].write_unit(3, np.zeros((2, 64, 16, 16), np.float16))  # a unit finished by an earlier run
+    stats = extract(trunk, reader, PRE, stores, "cifar/test", batch_size=7)
+    assert stats.images == len(reader)
+    images = torch.stack([PRE(reader.image(i)) for i in range(len(reader))])
+    direct = trunk(images, tuple(shapes))
+    for block, store in stores.items():
+        cached = FeatureStore.open_complete(tmp_path, store.key).read_all()
+        expected = direct[block].numpy().astype(np.float16)
+        if block == "stem":
+            assert not cached[6:8].any()  # the finished unit was not rewritten
+            cached, expected = np.delete(cached, [6, 7], 0), np.delete(expected, [6, 7], 0)
+        np.testing.assert_allclose(cached.astype(np.float32), expected.astype(np.float32), rtol=2e-3, atol=2e-3)
