@@ -33,7 +33,7 @@ from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoders import BLOCK_NAMES, Preprocessing, ResNet50Trunk, block_shape, get_block, load_encoder  # noqa: E402
-from harness.cache import POOLED_CHUNK_ROWS, UNIT_ROWS, FeatureStore, compressors  # noqa: E402
+from harness.cache import FeatureStore, compressors  # noqa: E402
 from harness.cache_key import CacheKey  # noqa: E402
 from harness.extract import extract, image_loader  # noqa: E402
 from tasks.readers import Cifar100  # noqa: E402
@@ -74,8 +74,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="configurations to measure: pool, all, or comma lists (default: pool all)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each of plain and extract (default 2)")
-    parser.add_argument("--codec-images", type=int, default=32,
-                        help="images per spatial block in the codec table (pool uses all; default 32)")
+    parser.add_argument("--codec-images", type=int, default=16,
+                        help="images per spatial block in the codec table (pool uses all; default 16)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/extract.json"))
     parser.add_argument("--device", default=default_device)
     args = parser.parse_args(argv)
@@ -126,17 +126,21 @@ def chunk_bytes(store: FeatureStore) -> int:
     return sum(f.stat().st_size for f in (store.path / "features" / "c").rglob("*") if f.is_file())
 
 
-def write_unit_alone(store: FeatureStore, scratch: Path) -> float:
-    """Seconds for write_unit of unit 0 of `store`'s data into a fresh store, with nothing else running.
+def write_alone(stores: dict[str, FeatureStore], scratch: Path) -> dict[str, float]:
+    """Seconds per block to write_unit every unit again into a fresh store, serially, with nothing else running.
 
-    This is the work the writer thread must hide behind the next unit's forward pass.
+    This is the work the writer thread has to hide behind the forward passes.
     """
-    values = store.features[store.unit_rows(0).start:store.unit_rows(0).stop]
-    copy = FeatureStore.open_for_write(scratch, store.key, store.features.shape[1:], "bench/write")
-    start = time.perf_counter()
-    copy.write_unit(0, values)
-    seconds = time.perf_counter() - start
-    shutil.rmtree(copy.path)
+    seconds = {}
+    for block, store in stores.items():
+        values = store.features[:]
+        copy = FeatureStore.open_for_write(scratch, store.key, store.features.shape[1:], "bench/write")
+        start = time.perf_counter()
+        for unit in range(copy.n_units):
+            rows = copy.unit_rows(unit)
+            copy.write_unit(unit, values[rows.start:rows.stop])
+        seconds[block] = time.perf_counter() - start
+        shutil.rmtree(scratch)
     return seconds
 
 
@@ -195,9 +199,8 @@ def codec_table(stores: dict[str, FeatureStore], codec_images: int, scratch: Pat
     """block -> codec label -> measurements, on the activations the extraction just wrote."""
     table: dict[str, dict[str, dict]] = {}
     for block, store in stores.items():
-        pooled = store.features.ndim == 2
-        values = store.features[:] if pooled else store.features[:codec_images]
-        chunks = (min(POOLED_CHUNK_ROWS, len(values)), *values.shape[1:]) if pooled else (1, *values.shape[1:])
+        chunks = store.features.chunks
+        values = store.features[:] if store.features.ndim == 2 else store.features[:codec_images]
         table[block] = {}
         for codecs, chosen in codec_candidates():
             result = measure_codec(values, codecs, chunks, scratch / "codec")
@@ -255,7 +258,8 @@ def machine_info(device: str) -> dict[str, Any]:
     return {
         "python": platform.python_version(), "platform": platform.platform(), "cpu_model": cpu,
         "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "zarr": zarr.__version__, "numcodecs": numcodecs.__version__, "device": device,
+        "zarr": zarr.__version__, "numcodecs": numcodecs.__version__, "load_average_1m_at_start": os.getloadavg()[0],
+        "device": device,
         "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu,
     }
 
@@ -326,9 +330,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(args.device),
         "settings": {"images": args.images, "size": args.size, "batch_size": args.batch_size,
                      "workers": args.workers, "repeats": args.repeats, "encoder": ENCODER,
-                     "configs": {c.name: list(c.blocks) for c in args.blocks}, "unit_rows": UNIT_ROWS,
+                     "configs": {c.name: list(c.blocks) for c in args.blocks},
                      "codec_images": args.codec_images, "reported": "best of repeats (median also given)"},
-        "throughput": {}, "write_unit_alone": {}, "bytes_per_image": {},
+        "throughput": {}, "write_alone": {}, "bytes_per_image": {}, "phase_seconds": {},
     }
     trunk, spec = load_encoder(ENCODER)
     with tempfile.TemporaryDirectory(prefix="ccbench-bench-") as tmp:
@@ -337,20 +341,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bench = Bench(trunk.to(args.device), spec.fingerprint, Preprocessing(size=(args.size, args.size)),
                       Cifar100(data, "train"), Cifar100(data, "test"), args.batch_size, args.workers, args.device)
         for config in args.blocks:
+            phase = time.perf_counter()
             results["throughput"][config.name], stores = measure_config(bench, config, args.repeats, scratch)
-            unit_seconds = {block: write_unit_alone(store, scratch / "write") for block, store in stores.items()}
-            unit_images = len(next(iter(stores.values())).unit_rows(0))
-            results["write_unit_alone"][config.name] = {
-                "unit_images": unit_images, "seconds": unit_seconds, "total_seconds": sum(unit_seconds.values()),
-                "img_s": unit_images / sum(unit_seconds.values()),
-            }
+            results["phase_seconds"][config.name] = time.perf_counter() - phase
+            phase = time.perf_counter()
+            seconds = write_alone(stores, scratch / "write")
+            results["write_alone"][config.name] = {"seconds": seconds, "total_seconds": sum(seconds.values()),
+                                                   "img_s": args.images / sum(seconds.values())}
+            results["phase_seconds"][f"{config.name} write alone"] = time.perf_counter() - phase
             for block, store in stores.items():
                 raw = int(np.prod(store.features.shape[1:])) * 2
                 stored = chunk_bytes(store) / args.images
-                results["bytes_per_image"][block] = {"raw_fp16": raw, "stored": stored, "ratio": raw / stored}
+                results["bytes_per_image"][block] = {"raw_fp16": raw, "stored": stored, "ratio": raw / stored,
+                                                     "unit_rows": store.unit_size,
+                                                     "chunk_rows": store.features.chunks[0]}
         # The codec table runs on the last configuration's stores (all six blocks by default).
         print(f"codec comparison on {', '.join(stores)} ...", flush=True)
+        phase = time.perf_counter()
         table = codec_table(stores, args.codec_images, scratch)
+        results["phase_seconds"]["codecs"] = time.perf_counter() - phase
     results["codecs"] = {"chosen": codec_label(compressors()), "per_block": table, "totals": codec_totals(table),
                          "winners_per_block": {block: winners(rows) for block, rows in table.items()}}
     results["codecs"]["winners_overall"] = winners(results["codecs"]["totals"])
@@ -370,15 +379,15 @@ def report(results: dict[str, Any]) -> str:
             for name, t in results["throughput"].items()]
     out += ["\nThroughput (images/s; ratio = extract / plain, goal >= 0.90)",
             format_table(("config", "blocks", "plain", "extract", "ratio", "ratio(median)", "goal met"), rows)]
-    rows = [(name, w["unit_images"], w["total_seconds"], w["img_s"])
-            for name, w in results["write_unit_alone"].items()]
-    out += ["\nwrite_unit alone (one unit, every block of the config, nothing else running)",
-            format_table(("config", "images", "seconds", "img/s"), rows)]
-    rows = [(block, b["raw_fp16"] / 1e3, b["stored"] / 1e3, b["ratio"]) for block, b in results["bytes_per_image"].items()]
-    rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows),
-                 sum(r[1] for r in rows) / sum(r[2] for r in rows)))
+    rows = [(name, w["total_seconds"], w["img_s"]) for name, w in results["write_alone"].items()]
+    out += ["\nWrites alone (write_unit of every unit of every block, serially, nothing else running)",
+            format_table(("config", "seconds", "img/s"), rows)]
+    rows = [(block, b["raw_fp16"] / 1e3, b["stored"] / 1e3, b["ratio"], b["unit_rows"], b["chunk_rows"])
+            for block, b in results["bytes_per_image"].items()]
+    raw, stored = sum(row[1] for row in rows), sum(row[2] for row in rows)
+    rows.append(("total", raw, stored, raw / stored, "", ""))
     out += ["\nBytes per image on disk (kB; stored = chunk files the extraction wrote / images)",
-            format_table(("block", "raw fp16", "stored", "ratio"), rows)]
+            format_table(("block", "raw fp16", "stored", "ratio", "unit rows", "chunk rows"), rows)]
     codecs = results["codecs"]
     for block, table in [*codecs["per_block"].items(), ("all blocks (weighted)", codecs["totals"])]:
         rows = [(label + (" *" if label == codecs["chosen"] else ""), row["ratio"], row["encode_MBps"],

@@ -136,7 +136,7 @@ def extract(trunk: ResNet50Trunk, reader: Reader, preprocessing: Preprocessing, 
     stats = ExtractStats()
     start = time.perf_counter()
     if rows:
-        ids = reader.sample_ids()
+        ids = reader.image_ids()
         trunk = trunk.to(device)
         writer = _UnitWriter()
         try:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tasks.errors import DataNotFound
-from tasks.readers import Reader
+from tasks.readers import FrameReader, Reader
 
 
 class ReaderTests:
@@ -21,7 +21,8 @@ class ReaderTests:
         return self.READER(root / self.DATA_FOLDER, split)
 
     def write_fixture(self, root: Path, split: str) -> int:
-        """Write a tiny dataset in the official layout under `root`; return the split's image count."""
+        """Write a tiny dataset in the official layout under `root`; return the split's sample count
+        (images for a plain reader, frame groups for a FrameReader)."""
         raise NotImplementedError
 
     def files_required(self, root: Path, split: str) -> list[Path]:
@@ -36,13 +37,19 @@ class ReaderTests:
     def test_length_types_and_ids(self, tmp_path: Path, split: str) -> None:
         expected = self.write_fixture(tmp_path, split)
         reader = self.open(tmp_path, split)
-        assert len(reader) == expected > 0
-        image = reader.image(0)
+        assert expected > 0
+        if isinstance(reader, FrameReader):
+            samples = reader.samples()
+            assert samples.dtype == np.int64 and samples.shape == (expected, reader.FRAMES)
+            assert 0 <= samples.min() and samples.max() < len(reader)
+        else:
+            assert len(reader) == expected
+        image = reader.image(len(reader) - 1)
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
         labels = reader.labels()
-        assert labels.dtype == np.int64 and labels.shape == (expected,)
-        ids = reader.sample_ids()
-        assert len(ids) == expected and len(set(ids)) == expected
+        assert labels.dtype == np.int64 and labels.shape == (expected,) and labels.min() >= 0
+        ids = reader.image_ids()
+        assert len(ids) == len(reader) and len(set(ids)) == len(reader)
 
     def test_manifest_is_stable_and_content_sensitive(self, tmp_path: Path, split: str) -> None:
         self.write_fixture(tmp_path / "a", split)

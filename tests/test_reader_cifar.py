@@ -61,7 +61,7 @@ def test_pixels_labels_and_ids_decode_exactly(tmp_path: Path, bytes_keys: bool) 
     assert image[0, 5, 1] == 200 and image[0, 6, 1] == 0
     assert image[7, 0, 2] == 100 and image[8, 0, 2] == 0
     assert reader.labels().tolist() == [0, 1, 2, 3, 4]
-    assert reader.sample_ids()[2] == "train/img_train_2.png"
+    assert reader.image_ids()[2] == "train/img_train_2.png"
     assert len(reader.classes) == 100 and reader.classes[7] == "c7"
 
 

@@ -5,11 +5,12 @@ import functools
 import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Iterable
 
 import numpy as np
+from PIL import Image
 
-from tasks.errors import DataNotFound
+from tasks.errors import DataCorrupt, DataNotFound
 
 
 class Reader(ABC):
@@ -17,8 +18,10 @@ class Reader(ABC):
 
     Readers know nothing of encoders or heads: they index the split at construction (so a missing
     or malformed file fails at once, naming the file) and decode one image at a time on demand.
-    `sample_ids` names each image in a way stable across machines; together with
-    `content_digest` it identifies the image set in cache keys and results.
+    `image_ids` names each image in a way stable across machines; together with
+    `content_digest` it identifies the image set in cache keys and results. For single-image
+    tasks a sample is an image and `labels()` is aligned with the images; multi-frame tasks
+    subclass FrameReader.
     """
 
     SPLITS: ClassVar[tuple[str, ...]]
@@ -46,11 +49,11 @@ class Reader(ABC):
 
     @abstractmethod
     def labels(self) -> np.ndarray:
-        """Every image's label, in index order, as an int64 array."""
+        """Every sample's label, in sample order, as an int64 array."""
 
     @abstractmethod
-    def sample_ids(self) -> list[str]:
-        """A stable name per image, in index order."""
+    def image_ids(self) -> list[str]:
+        """A stable name per image, in index order (e.g. the path relative to the data folder)."""
 
     @abstractmethod
     def content_digest(self) -> str:
@@ -61,10 +64,47 @@ class Reader(ABC):
         """sha256 over the ordered sample ids and the content digest: the image set's identity."""
         digest = hashlib.sha256()
         digest.update(self.content_digest().encode())
-        for sample_id in self.sample_ids():
-            digest.update(sample_id.encode())
+        for image_id in self.image_ids():
+            digest.update(image_id.encode())
             digest.update(b"\0")
         return digest.hexdigest()
+
+
+class FrameReader(Reader):
+    """A split whose samples are FRAMES images each, in time order (egomotion pairs, video clips).
+
+    The images (`__len__`, `image`, `image_ids`) are the individual frames, so features are cached
+    per frame and shared by every sample that uses a frame; `samples()` says which frames make
+    each sample and `labels()` has one label per sample.
+    """
+
+    FRAMES: ClassVar[int]
+
+    @abstractmethod
+    def samples(self) -> np.ndarray:
+        """(S, FRAMES) int64 frame indices of every sample, each row in time order."""
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB (grayscale, CMYK, palette and RGBA converted);
+    an unreadable file is reported by path."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise DataNotFound(f"{path}: missing image; the dataset folder is incomplete, re-extract it") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise DataCorrupt(f"{path}: cannot decode image ({error}); re-download the file or remove it "
+                          "together with its entry in the split list") from None
+
+
+def listing_digest(root: Path, paths: Iterable[Path]) -> str:
+    """sha256 over each file's path relative to `root` and its size: cheap enough for 1.3M images,
+    and it changes when a file is added, removed, renamed or rewritten at another size."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode())
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path, block_size: int = 1 << 22) -> str:

@@ -80,7 +80,7 @@ class Cifar100(Reader):
     def labels(self) -> np.ndarray:
         return self._labels
 
-    def sample_ids(self) -> list[str]:
+    def image_ids(self) -> list[str]:
         return [f"{self.split}/{name}" for name in self._ids]
 
     def content_digest(self) -> str:
