@@ -1,1 +1,1 @@
-"""Writers of tiny, learnable fixtures in each dataset\x27s official on-disk format."""
+"""Writers of tiny, learnable fixtures in each dataset's official on-disk format."""
