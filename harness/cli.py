@@ -18,7 +18,7 @@ from harness.cache import FeatureStore, find_stores, list_stores
 from harness.errors import USER_ERRORS
 from harness.evaluate import ScoreOptions, run_extraction, score_task
 from harness.plan import plan, task_readers
-from tasks import TASKS, get_task
+from tasks import TASKS, DataError, get_task
 from tasks.synthetic import N_CLASSES, write_cifar100
 
 log = logging.getLogger("ccbench")
@@ -90,12 +90,31 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     task = get_task(args.task)
-    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force)
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
     trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
     result, path = score_task(trunk, encoder, task, options)
     print_results([result])
     print(f"result: {path}")
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Every requested task whose data is found, one after another; missing data is reported, not fatal."""
+    tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    results, missing = [], []
+    for task in tasks:
+        try:
+            results.append(score_task(trunk, encoder, task, options)[0])
+        except DataError as error:
+            missing.append(task.id)
+            log.info("%s: skipped, %s", task.id, error)
+    if results:
+        print_results(results)
+    if missing:
+        print(f"not scored, data not found or unreadable: {', '.join(missing)} (see `ccbench tasks`)")
+    return 0 if results else 1
 
 
 def print_results(results: list[dict[str, Any]]) -> None:
@@ -187,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     encoder.add_argument("--name", help="display name (default: the file's stem)")
     encoder.add_argument("--trust-checkpoint", action="store_true",
                          help="allow pickled Python objects in the checkpoint (only for files you trust)")
-    encoder.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--epochs", type=int, help="override the task's epochs (recorded as an override)")
+    training.add_argument("--seed", type=int, nargs="+", default=[0],
+                          help="head seed(s); several give the mean and every raw score")
+    training.add_argument("--grid", default="table2",
+                          help="table2 (one point), paper (five), or a JSON file of {optimizer, lr} points")
+    training.add_argument("--force", action="store_true", help="rescore even when a result exists")
 
     parser = argparse.ArgumentParser(prog="ccbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,13 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-checkpoint", action="store_true")
     p.set_defaults(run=cmd_inspect)
     p = sub.add_parser("extract", parents=[common, compute, encoder], help="fill the feature cache for a task")
+    p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
     p.set_defaults(run=cmd_extract)
-    p = sub.add_parser("score", parents=[common, compute, encoder], help="extract if needed, train, test, write")
-    p.add_argument("--epochs", type=int, help="override the task's epochs (recorded as an override)")
-    p.add_argument("--seed", type=int, nargs="+", default=[0], help="head seed(s); several give mean and raw scores")
-    p.add_argument("--force", action="store_true", help="rescore even when a result exists")
+    p = sub.add_parser("score", parents=[common, compute, encoder, training],
+                       help="extract if needed, train, test, write the result")
+    p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.set_defaults(run=cmd_score)
+    p = sub.add_parser("run", parents=[common, compute, encoder, training],
+                       help="score every task whose data is found, skipping those already scored")
+    p.add_argument("--tasks", default="all", help="all, or a comma-separated list of task ids")
+    p.set_defaults(run=cmd_run)
     p = sub.add_parser("cache", parents=[common], help="list, verify or remove feature stores")
     p.add_argument("action", choices=["ls", "verify", "rm"])
     p.add_argument("digests", nargs="*", help="store digests or unique prefixes (verify: default all)")

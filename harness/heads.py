@@ -22,13 +22,36 @@ class LinearHead(nn.Module):
         return self.fc(features["pool"])
 
 
-HEADS: dict[str, Callable[[int], nn.Module]] = {"linear": LinearHead}
+class FusionHead(nn.Module):
+    """Multi-frame fusion: the N frames' pooled vectors concatenated in time order ->
+    Linear(N*2048, 512) -> ReLU -> Linear(512, C) (the original MultiEmbeddingClassificationHead)."""
+
+    blocks = ("pool",)
+    hidden = 512
+
+    def __init__(self, num_classes: int, frames: int) -> None:
+        super().__init__()
+        width = get_block("pool").channels
+        self.frames = frames
+        self.mlp = nn.Sequential(nn.Linear(frames * width, self.hidden), nn.ReLU(), nn.Linear(self.hidden, num_classes))
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        pooled = features["pool"]
+        if pooled.ndim != 3 or pooled.shape[1] != self.frames:
+            raise ValueError(f"fusion head expects (B, {self.frames}, C) frame features, got {tuple(pooled.shape)}")
+        return self.mlp(pooled.flatten(1))
 
 
-def build_head(name: str, num_outputs: int, seed: int) -> nn.Module:
+HEADS: dict[str, Callable[..., nn.Module]] = {
+    "linear": lambda num_classes, frames: LinearHead(num_classes),
+    "fusion": FusionHead,
+}
+
+
+def build_head(name: str, num_outputs: int, seed: int, frames: int = 1) -> nn.Module:
     """A head initialised from `seed` alone, leaving the global RNG untouched."""
     if name not in HEADS:
         raise ValueError(f"unknown head {name!r}; valid: {', '.join(HEADS)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return HEADS[name](num_outputs)
+        return HEADS[name](num_outputs, frames)

@@ -28,6 +28,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from harness.errors import ResultError
 
 SCHEMA_VERSION = 1
@@ -87,3 +89,27 @@ def load_result(path: Path) -> dict[str, Any]:
 
 def list_results(results_dir: Path) -> list[Path]:
     return sorted(Path(results_dir).glob("*__*__p*.json"))
+
+
+def head_path(results_dir: Path, fingerprint: str, task: str, protocol: str, seed: int) -> Path:
+    """The selected head of one seed, kept beside the results for tasks scored with it (ImageNetV2)."""
+    return Path(results_dir) / "heads" / f"{fingerprint[:16]}__{task}__p{protocol}__seed{seed}.pt"
+
+
+def save_head(path: Path, state: dict[str, Any]) -> None:
+    """Atomic, like results: a reader never loads half a head."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise ResultError(f"{path}: cannot write the head ({error.strerror or error}); free space or "
+                          "set CCBENCH_RESULTS to a writable folder") from None
+
+
+def load_head(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ResultError(f"{path}: the selected head is missing; rescore its task with --force")
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from encoders import Preprocessing, ResNet50Trunk
+from harness.grid import GridPoint
 from harness.metrics import build_metric
+from tasks.spec import OPTIMIZERS
 from tasks.readers import Reader
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -29,13 +31,23 @@ class FeatureSource(Protocol):
 
 
 class InMemoryFeatures:
-    """Cached blocks loaded once (float32, on the training device): epochs run at memory speed."""
+    """Cached blocks loaded once (float32, on the training device): epochs run at memory speed.
 
-    def __init__(self, blocks: dict[str, torch.Tensor], device: str = "cpu") -> None:
+    With `samples` ((S, N) frame indices) a row is a multi-frame sample and each block comes back
+    as (B, N, ...), frames in time order; the frames themselves are cached once each.
+    """
+
+    def __init__(self, blocks: dict[str, torch.Tensor], device: str = "cpu",
+                 samples: torch.Tensor | None = None) -> None:
         self.blocks = {name: values.to(device=device, dtype=torch.float32) for name, values in blocks.items()}
+        self.samples = None if samples is None else samples.to(device)
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: values[rows.to(values.device)] for name, values in self.blocks.items()}
+        some = next(iter(self.blocks.values()))
+        index = rows.to(some.device)
+        if self.samples is not None:
+            index = self.samples[index]
+        return {name: values[index] for name, values in self.blocks.items()}
 
 
 class EncoderFeatures:
@@ -53,8 +65,6 @@ class EncoderFeatures:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    optimizer: str
-    lr: float
     batch_size: int
     epochs: int
     loss: str
@@ -64,6 +74,9 @@ class TrainConfig:
 
 @dataclass
 class TrainOutcome:
+    """One grid point's run: its validation curve and the weights of its best epoch."""
+
+    point: GridPoint
     best_epoch: int
     best_val: float
     state: dict[str, torch.Tensor]
@@ -71,66 +84,89 @@ class TrainOutcome:
     train_loss: list[float] = field(default_factory=list)
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
     """PyTorch defaults otherwise, as the original code used (no momentum, no weight decay)."""
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; valid: adam, sgd")
+    return torch.optim.Adam(groups) if name == "adam" else torch.optim.SGD(groups)
+
+
+def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, labels: torch.Tensor, rows: torch.Tensor,
+                   metric: str, batch_size: int = 1024) -> list[float]:
+    """Each head's metric over every one of `rows` (no partial batch dropped), one feature pass."""
+    accumulators = [build_metric(metric) for _ in heads]
+    for head in heads:
+        head.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            features = source.batch(chunk)
+            for head, accumulator in zip(heads, accumulators):
+                outputs = head(features)
+                accumulator.update(outputs, labels[chunk].to(outputs.device))
+    return [accumulator.compute() for accumulator in accumulators]
 
 
 def evaluate_head(head: nn.Module, source: FeatureSource, labels: torch.Tensor, rows: torch.Tensor,
                   metric: str, batch_size: int = 1024) -> float:
-    """The metric over every one of `rows` (no partial batch dropped)."""
-    accumulator = build_metric(metric)
-    head.eval()
-    with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            outputs = head(source.batch(chunk))
-            accumulator.update(outputs, labels[chunk].to(outputs.device))
-    return accumulator.compute()
+    return evaluate_heads([head], source, labels, rows, metric, batch_size)[0]
 
 
-def train_head(head: nn.Module, source: FeatureSource, labels: torch.Tensor, train_rows: torch.Tensor,
-               val_rows: torch.Tensor, config: TrainConfig, device: str = "cpu",
-               on_epoch: Callable[[int, float], None] | None = None) -> TrainOutcome:
-    """Train for `config.epochs`, scoring validation after each; keep the best epoch's weights.
+def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: FeatureSource,
+               labels: torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, config: TrainConfig,
+               device: str = "cpu", on_epoch: Callable[[int], None] | None = None) -> list[TrainOutcome]:
+    """Train one head per grid point together: each batch of features is fetched once and feeds
+    every head, each with its own learning rate and optimiser state; validation scores every head
+    after each epoch and each keeps its best epoch's weights (ties keep the earliest).
 
-    Ties keep the earliest epoch. The batch order comes from `config.seed` alone.
+    The batch order comes from `config.seed` alone, so a point trained in a grid gives the same
+    result as the point trained alone.
     """
-    head = head.to(device)
+    if len(heads) != len(points) or not heads:
+        raise ValueError("train_grid needs one head per grid point")
+    heads = [head.to(device) for head in heads]
     loss_fn = LOSSES[config.loss]
-    optimizer = make_optimizer(config.optimizer, head.parameters(), config.lr)
+    optimizers = [make_optimizer(name, [{"params": head.parameters(), "lr": point.lr}
+                                        for head, point in zip(heads, points) if point.optimizer == name])
+                  for name in OPTIMIZERS if any(point.optimizer == name for point in points)]
     generator = torch.Generator().manual_seed(config.seed)
-    best: TrainOutcome | None = None
-    val_curve: list[float] = []
-    losses: list[float] = []
+    outcomes: list[TrainOutcome | None] = [None] * len(heads)
+    curves: list[list[float]] = [[] for _ in heads]
+    losses: list[list[float]] = [[] for _ in heads]
     for epoch in range(1, config.epochs + 1):
-        head.train()
+        for head in heads:
+            head.train()
         order = train_rows[torch.randperm(len(train_rows), generator=generator)]
-        total, count = 0.0, 0
+        totals = torch.zeros(len(heads))
         for start in range(0, len(order), config.batch_size):
             rows = order[start:start + config.batch_size]
-            outputs = head(source.batch(rows))
-            loss = loss_fn(outputs, labels[rows].to(outputs.device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-            count += len(rows)
-        losses.append(total / max(count, 1))
-        score = evaluate_head(head, source, labels, val_rows, config.metric)
-        val_curve.append(score)
-        if best is None or score > best.best_val:
-            best = TrainOutcome(epoch, score, copy.deepcopy(head.state_dict()))
+            features = source.batch(rows)
+            targets = labels[rows].to(device)
+            batch_losses = [loss_fn(head(features), targets) for head in heads]
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            torch.stack(batch_losses).sum().backward()
+            for optimizer in optimizers:
+                optimizer.step()
+            totals += torch.stack([loss.detach().cpu() for loss in batch_losses]) * len(rows)
+        scores = evaluate_heads(heads, source, labels, val_rows, config.metric)
+        for k, (head, score) in enumerate(zip(heads, scores)):
+            curves[k].append(score)
+            losses[k].append(float(totals[k]) / max(len(order), 1))
+            if outcomes[k] is None or score > outcomes[k].best_val:
+                outcomes[k] = TrainOutcome(points[k], epoch, score, copy.deepcopy(head.state_dict()))
         if on_epoch is not None:
-            on_epoch(epoch, score)
-    assert best is not None
-    best.val_curve, best.train_loss = val_curve, losses
-    head.load_state_dict(best.state)
-    return best
+            on_epoch(epoch)
+    finished = []
+    for head, outcome, curve, loss in zip(heads, outcomes, curves, losses):
+        assert outcome is not None
+        outcome.val_curve, outcome.train_loss = curve, loss
+        head.load_state_dict(outcome.state)
+        finished.append(outcome)
+    return finished
+
+
+def select(outcomes: Sequence[TrainOutcome]) -> int:
+    """The grid point with the best validation score (the first listed on ties)."""
+    return max(range(len(outcomes)), key=lambda k: (outcomes[k].best_val, -k))
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

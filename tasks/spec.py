@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from encoders.blocks import BLOCK_NAMES
-from tasks.readers.base import Reader
+from tasks.readers.base import FrameReader, Reader
 
 CATEGORIES = ("semantic-image", "structural-image", "semantic-pixel", "structural-pixel")
-HEADS = ("linear",)
+HEADS = ("linear", "fusion")
 LOSSES = ("cross_entropy",)
 METRICS = ("top1",)
 OPTIMIZERS = ("adam", "sgd")
@@ -26,8 +26,11 @@ class TaskSpec:
     """One end task of the battery (PROTOCOL.md section 2).
 
     `splits` maps a role (train, test) to the reader's split name; the validation split is carved
-    from train by the harness. Hyperparameters are Table 2's; `version` enters every result and
-    cache key of the task's labels, so a change to a task's definition never mixes with old scores.
+    from train by the harness. `frames` > 1 marks multi-frame samples (a FrameReader and the fusion
+    head). `scored_with` names another task whose selected head scores this one's test split (no
+    training of its own, e.g. ImageNetV2 with the ImageNet head); such a task has only a test split.
+    Hyperparameters are Table 2's; `version` enters every result and cache key of the task's
+    labels, so a change to a task's definition never mixes with old scores.
     """
 
     id: str
@@ -47,6 +50,8 @@ class TaskSpec:
     lr: float = 3e-4
     image_size: tuple[int, int] = (224, 224)
     val_fraction: float = 0.1
+    frames: int = 1
+    scored_with: str | None = None
     version: int = 1
     notes: str = field(default="", compare=False)
 
@@ -58,14 +63,20 @@ class TaskSpec:
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.metric, "metric", METRICS)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        if tuple(sorted(self.splits)) != tuple(sorted(SPLIT_ROLES)):
-            raise ValueError(f"task {self.id}: splits must name exactly {SPLIT_ROLES}, got {tuple(self.splits)}")
+        roles = ("test",) if self.scored_with else SPLIT_ROLES
+        if tuple(sorted(self.splits)) != tuple(sorted(roles)):
+            raise ValueError(f"task {self.id}: splits must name exactly {roles}, got {tuple(self.splits)}")
+        if (self.head == "fusion") != (self.frames > 1):
+            raise ValueError(f"task {self.id}: the fusion head goes with frames > 1 and only with it "
+                             f"(head {self.head}, frames {self.frames})")
+        if self.frames > 1 and not issubclass(self.reader, FrameReader):
+            raise ValueError(f"task {self.id}: frames={self.frames} needs a FrameReader, got {self.reader.__name__}")
         if not self.blocks:
             raise ValueError(f"task {self.id}: needs at least one encoder block")
         for block in self.blocks:
             check_choice(block, "block", BLOCK_NAMES)
         positive = {"num_classes": self.num_classes, "epochs": self.epochs, "batch_size": self.batch_size,
-                    "lr": self.lr}
+                    "lr": self.lr, "frames": self.frames}
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"task {self.id}: {name} must be positive, got {value}")

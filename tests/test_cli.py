@@ -128,3 +128,29 @@ def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     assert "random:0" in out and "random:1" in out and "chance level" in out
     assert len(list((tmp_path / "results").glob("*.json"))) == 2
+
+
+def test_run_scores_found_tasks_with_the_paper_grid(cifar_root: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    args = ["run", "--encoder", "random:0", "--tasks", "all", "--data-root", str(cifar_root), "--cache",
+            str(tmp_path / "cache"), "--results", str(tmp_path / "results"), "--image-size", "32", "--epochs", "4",
+            "--grid", "paper", "--quiet", "--workers", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    (path,) = (tmp_path / "results").glob("*__cifar100__*.json")
+    result = load_result(path)
+    grid = result["seeds"][0]["grid"]
+    assert [g["point"] for g in grid] == ["adam-0.0003", "adam-0.0001", "adam-0.001", "sgd-0.01", "sgd-0.001"]
+    assert all(len(g["val_curve"]) == 4 for g in grid)
+    chosen = max(grid, key=lambda g: g["best_val"])
+    assert result["val_score"] == chosen["best_val"] and result["seeds"][0]["point"] == chosen["point"]
+    assert result["hparams"]["optimizer"] == chosen["optimizer"] and result["hparams"]["lr"] == chosen["lr"]
+    assert result["overrides"]["grid"] == "paper" and "cifar100" in out
+    others = [t for t in json.loads(_tasks_json(cifar_root, capsys)) if not t["found"]]
+    if others:
+        assert "not scored, data not found" in out and all(t["id"] in out for t in others)
+
+
+def _tasks_json(root: Path, capsys: pytest.CaptureFixture) -> str:
+    main(["tasks", "--json", "--data-root", str(root)])
+    return capsys.readouterr().out

@@ -13,8 +13,9 @@ from harness.cache_key import CacheKey
 from harness.extract import extract
 from harness.heads import build_head
 from harness.metrics import Top1, build_metric
-from harness.train import (EncoderFeatures, InMemoryFeatures, TrainConfig, evaluate_head, stratified_split,
-                           train_head)
+from harness.grid import GridPoint
+from harness.train import (EncoderFeatures, InMemoryFeatures, TrainConfig, evaluate_head, select, stratified_split,
+                           train_grid)
 from tasks.readers import Cifar100
 
 PRE = Preprocessing(size=(32, 32))
@@ -47,14 +48,17 @@ def separable(n: int, seed: int) -> tuple[InMemoryFeatures, torch.Tensor]:
     return InMemoryFeatures({"pool": features}), labels
 
 
+ADAM = GridPoint("adam", 3e-4)
+
+
 def test_same_seed_same_head_and_best_epoch_is_restored() -> None:
     source, labels = separable(200, 0)
     train, val = stratified_split(labels, 0.2, 0)
-    config = TrainConfig("adam", 3e-4, 32, 4, "cross_entropy", "top1", seed=5)
+    config = TrainConfig(32, 4, "cross_entropy", "top1", seed=5)
     outcomes, heads = [], []
     for _ in range(2):
         head = build_head("linear", 4, seed=5)
-        outcomes.append(train_head(head, source, labels, train, val, config))
+        outcomes.extend(train_grid([head], [ADAM], source, labels, train, val, config))
         heads.append(head)
     assert torch.equal(heads[0].fc.weight, heads[1].fc.weight)
     assert outcomes[0].val_curve == outcomes[1].val_curve and len(outcomes[0].val_curve) == 4
@@ -62,7 +66,7 @@ def test_same_seed_same_head_and_best_epoch_is_restored() -> None:
     assert best.best_val == max(best.val_curve) and best.val_curve[best.best_epoch - 1] == best.best_val
     assert evaluate_head(heads[0], source, labels, val, "top1") == best.best_val
     other = build_head("linear", 4, seed=6)
-    train_head(other, source, labels, train, val, TrainConfig("adam", 3e-4, 32, 4, "cross_entropy", "top1", seed=6))
+    train_grid([other], [ADAM], source, labels, train, val, TrainConfig(32, 4, "cross_entropy", "top1", seed=6))
     assert not torch.equal(other.fc.weight, heads[0].fc.weight)
 
 
@@ -77,11 +81,11 @@ def test_head_from_cache_matches_encoder_in_the_loop(tiny_cifar_root: Path, tmp_
     online = EncoderFeatures(trunk, reader, PRE, ("pool",))
     labels = torch.from_numpy(reader.labels())
     train, val = stratified_split(labels, 0.2, 0)
-    config = TrainConfig("adam", 3e-4, 32, 3, "cross_entropy", "top1", seed=0)
+    config = TrainConfig(32, 3, "cross_entropy", "top1", seed=0)
     heads = {}
     for name, source in (("cached", cached), ("online", online)):
         heads[name] = build_head("linear", 100, seed=0)
-        train_head(heads[name], source, labels, train, val, config)
+        train_grid([heads[name]], [ADAM], source, labels, train, val, config)
     a, b = heads["cached"].fc.weight, heads["online"].fc.weight
     assert not torch.equal(a, b), "identical weights would mean the cache was not exercised"
     assert (a - b).abs().max() <= 2e-3 * a.abs().max()
@@ -91,3 +95,47 @@ def test_head_from_cache_matches_encoder_in_the_loop(tiny_cifar_root: Path, tmp_
     assert torch.allclose(logits_cached, logits_online, rtol=1e-2, atol=1e-2 * float(logits_online.abs().max()))
     agree = (logits_cached.argmax(1) == logits_online.argmax(1)).float().mean()
     assert agree >= 0.95
+
+
+PAPER = (GridPoint("adam", 3e-4), GridPoint("adam", 1e-4), GridPoint("adam", 1e-3), GridPoint("sgd", 1e-2),
+         GridPoint("sgd", 1e-3))
+
+
+@pytest.mark.parametrize("head_name, frames", [("linear", 1), ("fusion", 2)])
+def test_stacked_grid_equals_each_point_trained_alone(head_name: str, frames: int) -> None:
+    source, labels = separable(160, 1)
+    if frames > 1:  # pair each sample with a second frame: (S, 2) indices into the 160 frames
+        samples = torch.stack([torch.arange(80), torch.arange(80, 160)], dim=1)
+        source = InMemoryFeatures(source.blocks, samples=samples)
+        labels = labels[:80]
+    train, val = stratified_split(labels, 0.25, 0)
+    config = TrainConfig(16, 3, "cross_entropy", "top1", seed=7)
+    stacked = [build_head(head_name, 4, seed=7, frames=frames) for _ in PAPER]
+    together = train_grid(stacked, PAPER, source, labels, train, val, config)
+    for point, head, outcome in zip(PAPER, stacked, together):
+        alone_head = build_head(head_name, 4, seed=7, frames=frames)
+        (alone,) = train_grid([alone_head], [point], source, labels, train, val, config)
+        assert alone.val_curve == outcome.val_curve and alone.best_epoch == outcome.best_epoch
+        for name, value in alone_head.state_dict().items():
+            torch.testing.assert_close(value, head.state_dict()[name], rtol=1e-6, atol=1e-7)
+    assert len({o.point.name for o in together}) == 5
+    best = select(together)
+    assert together[best].best_val == max(o.best_val for o in together)
+
+
+def test_selection_prefers_the_first_point_on_ties() -> None:
+    from harness.train import TrainOutcome
+
+    outcomes = [TrainOutcome(p, 1, v, {}) for p, v in zip(PAPER, [0.5, 0.7, 0.7, 0.1, 0.7])]
+    assert select(outcomes) == 1
+
+
+def test_fusion_head_keeps_frame_order() -> None:
+    head = build_head("fusion", 5, seed=0, frames=2)
+    assert sum(p.numel() for p in head.parameters()) == 2 * 2048 * 512 + 512 + 512 * 5 + 5
+    a, b = torch.randn(3, 2048), torch.randn(3, 2048)
+    forward = head({"pool": torch.stack([a, b], 1)})
+    backward = head({"pool": torch.stack([b, a], 1)})
+    assert forward.shape == (3, 5) and not torch.allclose(forward, backward)
+    with pytest.raises(ValueError, match=r"expects \(B, 2, C\)"):
+        head({"pool": a})

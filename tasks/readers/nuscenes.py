@@ -1,0 +1,125 @@
+"""nuScenes egomotion: ViRB's frame-pair lists over the official nuScenes camera images."""
+from __future__ import annotations
+
+import json
+import posixpath
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks.errors import DataCorrupt
+from tasks.readers.base import FrameReader, file_sha256, listing_digest, load_rgb
+from tasks.readers.thor import combined_digest
+
+MOTIONS = ("forward", "forward-left", "forward-right", "none")
+"""Class i is MOTIONS[i]. This is also the sorted order the original code derived from the labels."""
+
+PAIR_KEYS = ("img_a", "img_b", "label")
+
+
+class NuScenesEgomotion(FrameReader):
+    """nuScenes Egomotion: how the car moved between two front-camera frames (4 classes).
+
+    Tree under the task's data folder (`<data-root>/nuScenes`: the official nuScenes blobs extracted,
+    plus ViRB's two json lists)::
+
+        nuScenes/
+            nuScenes_train.json     [{"img_a": "samples/CAM_FRONT/<log>__CAM_FRONT__<us>.jpg",
+            nuScenes_test.json        "img_b": "sweeps/CAM_FRONT/<log>__CAM_FRONT__<us>.jpg",
+                                      "label": "forward"}, ...]
+            samples/CAM_FRONT/*.jpg   official keyframes (1600x900 JPEG)
+            sweeps/CAM_FRONT/*.jpg    official non-keyframes
+            v1.0-trainval/, maps/, other channels: present in a full extraction, not read
+
+    Paths in the json are relative to this folder. The images are the frames the split uses, each
+    distinct path once (in order of first use), so a frame shared by several pairs is decoded and
+    encoded once; `samples()` is (S, 2) int64 frame indices [img_a, img_b], one row per json entry
+    in file order; `labels()` int64 class = index in MOTIONS (forward 0, forward-left 1,
+    forward-right 2, none 3). The original code indexed the sorted set of labels found in the
+    file, which is this order when all four occur; here it is fixed, so a split lacking a class
+    keeps the same indices, and a label outside MOTIONS is refused. A missing frame fails at
+    construction. Full dataset: 28,000 train pairs.
+    """
+
+    SPLITS = ("train", "test")
+    FRAMES = 2
+    LAYOUT = ("nuScenes/nuScenes_{train,test}.json (ViRB's lists of {img_a, img_b, label}) next to the official "
+              "nuScenes samples/ and sweeps/ folders, extracted from the nuScenes blobs")
+
+    def __init__(self, root: str | Path, split: str) -> None:
+        super().__init__(root, split)
+        self.classes = list(MOTIONS)
+        self.index_path = self.require(self.root / f"nuScenes_{split}.json")
+        frame_index: dict[str, int] = {}
+        samples, labels = [], []
+        for frames, label in self._pairs():
+            row = []
+            for frame in frames:
+                if frame not in frame_index:
+                    self.require(self.root / frame)
+                    frame_index[frame] = len(frame_index)
+                row.append(frame_index[frame])
+            samples.append(row)
+            labels.append(label)
+        self._ids = list(frame_index)
+        self._paths = [self.root / frame for frame in self._ids]
+        self._samples = np.array(samples, dtype=np.int64).reshape(-1, self.FRAMES)
+        self._labels = np.array(labels, dtype=np.int64)
+
+    def _pairs(self) -> list[tuple[tuple[str, str], int]]:
+        """((img_a, img_b), class) per json entry, the whole file checked before any frame is looked for."""
+        motion_index = {motion: index for index, motion in enumerate(MOTIONS)}
+        pairs = []
+        for number, entry in enumerate(self._entries()):
+            label = entry["label"]
+            if not isinstance(label, str) or label not in motion_index:
+                raise DataCorrupt(f"{self.index_path}: entry {number}: unknown label {label!r}; "
+                                  f"expected one of {', '.join(MOTIONS)}")
+            img_a = self._frame_path(number, "img_a", entry["img_a"])
+            pairs.append(((img_a, self._frame_path(number, "img_b", entry["img_b"])), motion_index[label]))
+        return pairs
+
+    def _entries(self) -> list[dict[str, Any]]:
+        """The json list, each entry checked to be an object with the three keys."""
+        try:
+            with open(self.index_path, encoding="utf-8") as handle:
+                entries = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DataCorrupt(f"{self.index_path}: not valid JSON ({error}); re-download it") from None
+        if not isinstance(entries, list):
+            raise DataCorrupt(f"{self.index_path}: holds a JSON {type(entries).__name__}, expected a list of "
+                              "{img_a, img_b, label} objects; re-download it")
+        for number, entry in enumerate(entries):
+            if not isinstance(entry, dict) or any(key not in entry for key in PAIR_KEYS):
+                raise DataCorrupt(f"{self.index_path}: entry {number}: expected an object with keys "
+                                  f"{', '.join(PAIR_KEYS)}, got {str(entry)[:80]}; re-download it")
+        return entries
+
+    def _frame_path(self, number: int, key: str, value: Any) -> str:
+        """The frame's path relative to the folder, normalised so one file has one id."""
+        if not isinstance(value, str) or not value:
+            raise DataCorrupt(f"{self.index_path}: entry {number}: {key} is {value!r}, expected a relative path")
+        path = posixpath.normpath(value)
+        if posixpath.isabs(path) or path.split("/")[0] == "..":
+            raise DataCorrupt(f"{self.index_path}: entry {number}: {key} {value!r} is not a path inside "
+                              f"{self.root}; paths must be relative to the nuScenes folder")
+        return path
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def image(self, index: int) -> np.ndarray:
+        return load_rgb(self._paths[index])
+
+    def samples(self) -> np.ndarray:
+        return self._samples
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def image_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def content_digest(self) -> str:
+        return combined_digest(file_sha256(self.index_path), listing_digest(self.root, self._paths))

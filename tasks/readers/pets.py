@@ -1,0 +1,93 @@
+"""Oxford-IIIT Pets (the official images.tar.gz and annotations.tar.gz, extracted side by side)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tasks.errors import DataCorrupt, DataNotFound
+from tasks.readers.base import Reader, file_sha256, listing_digest, load_rgb
+
+NUM_CLASSES = 37
+"""Breeds; CLASS-ID 1..37 in the lists (12 cat breeds, 25 dog breeds)."""
+
+
+def read_split_list(path: Path) -> tuple[list[str], list[int]]:
+    """Image names and 1-based CLASS-IDs of a list file with lines "Image CLASS-ID SPECIES BREED-ID";
+    '#' comment lines and blank lines are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataCorrupt(f"{path}: not a text list ({error}); re-extract annotations.tar.gz") from None
+    names, class_ids = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        numbers = fields[1:]
+        if len(fields) != 4 or not all(value.isdigit() for value in numbers) or not 1 <= int(numbers[0]) <= NUM_CLASSES:
+            raise DataCorrupt(f"{path}: line {number}: expected 'Image CLASS-ID SPECIES BREED-ID' with CLASS-ID "
+                              f"1..{NUM_CLASSES}, got {line.strip()!r}; re-extract annotations.tar.gz")
+        names.append(fields[0])
+        class_ids.append(int(numbers[0]))
+    if len(set(names)) != len(names):
+        raise DataCorrupt(f"{path}: lists an image twice; re-extract annotations.tar.gz")
+    return names, class_ids
+
+
+class OxfordPets(Reader):
+    """Oxford-IIIT Pets breed classification on the official trainval/test split.
+
+    Tree under the task's data folder (`<data-root>/oxford-iiit-pet`, torchvision's name; put both
+    archives' folders there)::
+
+        oxford-iiit-pet/
+            images/<Breed_name>_<n>.jpg            images.tar.gz (stray non-image files are ignored)
+            annotations/trainval.txt               annotations.tar.gz: lines "Image CLASS-ID SPECIES BREED-ID",
+            annotations/test.txt                   '#' comment lines allowed
+            annotations/trimaps/<Image>.png        (read by the segmentation task, not here)
+
+    The split lists drive the samples, in list order; each needs `images/<Image>.jpg`. `image(i)` is
+    (H, W, 3) uint8 RGB (the few PNG/grayscale/CMYK files converted); `labels()` int64 CLASS-ID - 1,
+    i.e. the 37 breeds in the lists' order (alphabetical ignoring case: 0 Abyssinian, 1
+    american_bulldog, ..., 36 yorkshire_terrier). Full dataset: 3,680 trainval, 3,669 test images.
+
+    `names` (image names without extension), `image_ids` (`images/<Image>.jpg`) and `content_digest`
+    (the split's images and list file, not the trimaps) are what a segmentation reader over the same
+    images reuses, so the two tasks share one feature cache.
+    """
+
+    SPLITS = ("trainval", "test")
+    LAYOUT = ("oxford-iiit-pet/images/<Image>.jpg and oxford-iiit-pet/annotations/{trainval,test}.txt "
+              "(images.tar.gz and annotations.tar.gz, extracted)")
+
+    def __init__(self, root: str | Path, split: str) -> None:
+        super().__init__(root, split)
+        self.list_path = self.require(self.root / "annotations" / f"{split}.txt")
+        images = self.require(self.root / "images")
+        self.names, class_ids = read_split_list(self.list_path)
+        present = set(os.listdir(images))
+        self._paths = [images / f"{name}.jpg" for name in self.names]
+        for path in self._paths:
+            if path.name not in present:
+                raise DataNotFound(f"{path}: missing, though {self.list_path} lists it; re-extract images.tar.gz")
+        self._labels = np.asarray(class_ids, dtype=np.int64) - 1
+        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def image(self, index: int) -> np.ndarray:
+        return load_rgb(self._paths[index])
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def image_ids(self) -> list[str]:
+        return self._ids
+
+    def content_digest(self) -> str:
+        parts = (listing_digest(self.root, self._paths), file_sha256(self.list_path))
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
