@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,19 @@ def test_malformed_ground_truth_names_file_and_line(tmp_path: Path, content: str
     truth = folder / DEVKIT / TRUTH
     truth.write_text(content)  # ID 7 is the first internal synset
     with pytest.raises(DataCorrupt, match=f"{truth}: {message}"):
+        ImageNet(folder, "val")
+
+
+def test_devkit_tarball_without_ground_truth_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "imagenet"
+    write_val(folder, 2)
+    devkit = folder / DEVKIT / "data"
+    write_devkit(folder, FIXTURE_WNIDS, [1, 2])
+    (devkit / "ILSVRC2012_validation_ground_truth.txt").unlink()
+    with tarfile.open(folder / f"{DEVKIT}.tar.gz", "w:gz") as tar:
+        tar.add(folder / DEVKIT, arcname=DEVKIT)
+    shutil.rmtree(folder / DEVKIT)
+    with pytest.raises(DataCorrupt, match=f"{DEVKIT}.tar.gz: has no {DEVKIT}/{TRUTH}"):
         ImageNet(folder, "val")
 
 

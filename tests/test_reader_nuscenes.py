@@ -81,6 +81,7 @@ def test_writer_shares_keyframes(tmp_path: Path) -> None:
     ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": "left"}]', "entry 0: unknown label 'left'"),
     ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": 2}]', "entry 0: unknown label 2"),
     ('[{"img_a": "samples/x.jpg", "label": "none"}]', "entry 0: expected an object with keys img_a, img_b, label"),
+    ("[]", "an empty list"),
     ('{"img_a": "samples/x.jpg"}', "holds a JSON dict, expected a list"),
     ('[{"img_a": "samples/x.jpg", ', "not valid JSON"),
     ('[{"img_a": "/abs/x.jpg", "img_b": "sweeps/y.jpg", "label": "none"}]',

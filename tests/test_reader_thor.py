@@ -140,12 +140,12 @@ def test_num_steps_manifest_follows_labels_and_images(tmp_path: Path) -> None:
 
 
 def test_num_steps_fixture_is_learnable(tmp_path: Path) -> None:
-    """The yellow area grows with the label, so pooled features separate the classes."""
+    """The yellow area falls with the label, so pooled features separate the classes."""
     reader = ThorNumSteps(write_thor_num_steps(tmp_path, n_train=20, n_val=1, size=32), "train")
     yellow = np.array([((image := reader.image(i).astype(int))[..., 0] > 180) & (image[..., 2] < 120)
                        for i in range(len(reader))]).mean(axis=(1, 2))
     means = [yellow[reader.labels() == steps].mean() for steps in range(5)]
-    assert all(low < high for low, high in zip(means, means[1:]))
+    assert all(near > far for near, far in zip(means, means[1:]))
 
 
 def test_egomotion_pairs_frames_in_order_with_the_fixed_action_map(tmp_path: Path) -> None:
@@ -174,6 +174,16 @@ def test_egomotion_unknown_action_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(DataCorrupt, match=re.escape(f"{folder / 'train_labels.txt'}: line 3: unknown action "
                                                     "'Teleport'")):
         ThorEgomotion(folder, "train")
+
+
+def test_empty_splits_are_refused(tmp_path: Path) -> None:
+    steps = write_thor_num_steps(tmp_path, n_train=1, n_val=0, size=16)
+    (steps / "val").mkdir()
+    with pytest.raises(DataNotFound, match=re.escape(f"{steps / 'val'}: no <dir>/*rgb.jpg images")):
+        ThorNumSteps(steps, "val")
+    egomotion = write_thor_egomotion(tmp_path, n_train=1, n_val=0, size=16)
+    with pytest.raises(DataCorrupt, match=re.escape(f"{egomotion / 'val_labels.txt'}: no '<prefix> <Action>' lines")):
+        ThorEgomotion(egomotion, "val")
 
 
 def test_egomotion_malformed_line_names_file_and_line(tmp_path: Path) -> None:

@@ -45,6 +45,17 @@ def image_files(folder: Path) -> list[Path]:
     return [folder / name for name in names]
 
 
+def synset_rows(synsets: object) -> list[np.void | np.ndarray]:
+    """The records of `synsets`, whether saved as a struct array (the devkit's) or a cell array of structs."""
+    if not isinstance(synsets, np.ndarray):
+        return []
+    if synsets.dtype.names:
+        return list(synsets.ravel())
+    if synsets.dtype == object:
+        return [row for cell in synsets.ravel() if isinstance(cell, np.ndarray) for row in synset_rows(cell)]
+    return []
+
+
 def parse_meta(data: bytes, source: str) -> dict[int, str]:
     """ILSVRC2012_ID -> WNID of the leaf synsets (num_children == 0) in a devkit `meta.mat`.
 
@@ -56,13 +67,12 @@ def parse_meta(data: bytes, source: str) -> dict[int, str]:
         synsets = loadmat(io.BytesIO(data), squeeze_me=True).get("synsets")
     except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as error:
         raise DataCorrupt(f"{source}: not a MATLAB v5 meta.mat ({error}); re-extract {DEVKIT}.tar.gz") from None
-    names = getattr(synsets, "dtype", np.dtype(float)).names or ()
-    absent = [name for name in SYNSET_FIELDS if name not in names]
-    if synsets is None or absent:
-        raise DataCorrupt(f"{source}: no 'synsets' struct with fields {', '.join(SYNSET_FIELDS)}; "
+    rows = synset_rows(synsets)
+    if not rows or any(name not in (row.dtype.names or ()) for row in rows for name in SYNSET_FIELDS):
+        raise DataCorrupt(f"{source}: no 'synsets' struct array with fields {', '.join(SYNSET_FIELDS)}; "
                           f"re-extract {DEVKIT}.tar.gz")
     leaves: dict[int, str] = {}
-    for row in np.atleast_1d(synsets):
+    for row in rows:
         if int(row["num_children"]) == 0:
             synset_id, wnid = int(row["ILSVRC2012_ID"]), str(row["WNID"])
             if synset_id in leaves:
@@ -188,36 +198,41 @@ class ImageNet(Reader):
         self._labels = np.asarray([index[wnid] for wnid in truth], dtype=np.int64)
 
     def _read_devkit(self) -> tuple[dict[int, str], list[str]]:
-        """meta.mat leaves and ground-truth WNIDs from the first devkit location that exists."""
+        """meta.mat leaves and the ground-truth WNIDs."""
+        meta, truth, (meta_source, truth_source) = self._devkit_files()
+        leaves = parse_meta(meta, meta_source)
+        return leaves, parse_ground_truth(truth.decode("ascii", errors="replace"), truth_source, leaves)
+
+    def _devkit_files(self) -> tuple[bytes, bytes, tuple[str, str]]:
+        """meta.mat and ground-truth bytes, and their names for errors, from the first devkit location
+        that exists: extracted inside the data folder, extracted beside it, or the tarball inside it."""
         for devkit in (self.root / DEVKIT, self.root.parent / DEVKIT):
             if devkit.is_dir():
                 meta, truth = self.require(devkit / META), self.require(devkit / GROUND_TRUTH)
                 self._extra_digests = [file_sha256(meta), file_sha256(truth)]
-                leaves = parse_meta(meta.read_bytes(), str(meta))
-                return leaves, parse_ground_truth(truth.read_text(encoding="ascii", errors="replace"), str(truth), leaves)
+                return meta.read_bytes(), truth.read_bytes(), (str(meta), str(truth))
         archive = self.root / f"{DEVKIT}.tar.gz"
         if archive.is_file():
             self._extra_digests = [file_sha256(archive)]
-            meta, truth = self._archive_members(archive)
-            leaves = parse_meta(meta, f"{archive}:{DEVKIT}/{META}")
-            return leaves, parse_ground_truth(truth.decode("ascii", errors="replace"),
-                                              f"{archive}:{DEVKIT}/{GROUND_TRUTH}", leaves)
+            meta_bytes, truth_bytes = self._archive_members(archive)
+            return meta_bytes, truth_bytes, (f"{archive}:{DEVKIT}/{META}", f"{archive}:{DEVKIT}/{GROUND_TRUTH}")
         raise DataNotFound(f"{self.root / DEVKIT / META}: missing; a flat val/ needs the devkit: extract "
                            f"{DEVKIT}.tar.gz into {self.root} (or put the .tar.gz there); expected {self.LAYOUT}")
 
     @staticmethod
     def _archive_members(archive: Path) -> tuple[bytes, bytes]:
         """meta.mat and the ground truth read straight from the devkit tarball."""
+        contents = []
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                contents = []
                 for member in (META, GROUND_TRUTH):
-                    handle = tar.extractfile(f"{DEVKIT}/{member}")
+                    try:
+                        handle = tar.extractfile(f"{DEVKIT}/{member}")
+                    except KeyError:
+                        handle = None
                     if handle is None:
-                        raise KeyError(member)
+                        raise DataCorrupt(f"{archive}: has no {DEVKIT}/{member}; re-download the devkit")
                     contents.append(handle.read())
-        except KeyError as error:
-            raise DataCorrupt(f"{archive}: has no {DEVKIT}/{error.args[0]}; re-download the devkit") from None
         except (tarfile.TarError, OSError, EOFError) as error:
             raise DataCorrupt(f"{archive}: not a readable tar.gz ({error}); re-download the devkit") from None
         return contents[0], contents[1]
@@ -264,7 +279,8 @@ class ImageNetV2(Reader):
             raise DataCorrupt(f"{self.root}: no class folders 0..{V2_CLASSES - 1}; expected {self.LAYOUT}")
         for name in names:
             if not V2_FOLDER.fullmatch(name) or int(name) >= V2_CLASSES:
-                raise DataCorrupt(f"{self.root / name}: not a class folder 0..{V2_CLASSES - 1}; move it out of {self.root}")
+                raise DataCorrupt(f"{self.root / name}: not a class folder 0..{V2_CLASSES - 1}; "
+                                  f"move it out of {self.root}")
         self._paths, labels = [], []
         for name in sorted(names, key=int):
             files = image_files(self.root / name)

@@ -87,7 +87,7 @@ class KineticsFrames(FrameReader):
     indices, each row in time order; `labels()` int64 class index per clip; `image(i)` (H, W, 3)
     uint8 RGB; `image_ids()` the frame path relative to this folder. Splits `train` and `validate`
     (the paper's test set); clip counts depend on which videos the user could download and
-    extract (the original README used 50,000 frames).
+    extract (the original README lists 50,000 for train).
     """
 
     SPLITS = ("train", "validate")
@@ -156,4 +156,5 @@ class KineticsFrames(FrameReader):
 
     def content_digest(self) -> str:
         annotation_files = dict.fromkeys((self.train_annotations, self.annotations))
-        return combined_digest(*(file_sha256(path) for path in annotation_files), listing_digest(self.root, self._paths))
+        return combined_digest(*(file_sha256(path) for path in annotation_files),
+                               listing_digest(self.root, self._paths))

@@ -10,7 +10,7 @@ import numpy as np
 
 from tasks.errors import DataCorrupt
 from tasks.readers.base import FrameReader, file_sha256, listing_digest, load_rgb
-from tasks.readers.thor import combined_digest
+from tasks.readers.thor import combined_digest, index_frames
 
 MOTIONS = ("forward", "forward-left", "forward-right", "none")
 """Class i is MOTIONS[i]. This is also the sorted order the original code derived from the labels."""
@@ -51,21 +51,11 @@ class NuScenesEgomotion(FrameReader):
         super().__init__(root, split)
         self.classes = list(MOTIONS)
         self.index_path = self.require(self.root / f"nuScenes_{split}.json")
-        frame_index: dict[str, int] = {}
-        samples, labels = [], []
-        for frames, label in self._pairs():
-            row = []
-            for frame in frames:
-                if frame not in frame_index:
-                    self.require(self.root / frame)
-                    frame_index[frame] = len(frame_index)
-                row.append(frame_index[frame])
-            samples.append(row)
-            labels.append(label)
-        self._ids = list(frame_index)
+        pairs = self._pairs()
+        self._ids, samples = index_frames(self, (frames for frames, _ in pairs))
         self._paths = [self.root / frame for frame in self._ids]
-        self._samples = np.array(samples, dtype=np.int64).reshape(-1, self.FRAMES)
-        self._labels = np.array(labels, dtype=np.int64)
+        self._samples = samples.reshape(-1, self.FRAMES)
+        self._labels = np.array([label for _, label in pairs], dtype=np.int64)
 
     def _pairs(self) -> list[tuple[tuple[str, str], int]]:
         """((img_a, img_b), class) per json entry, the whole file checked before any frame is looked for."""
@@ -78,6 +68,8 @@ class NuScenesEgomotion(FrameReader):
                                   f"expected one of {', '.join(MOTIONS)}")
             img_a = self._frame_path(number, "img_a", entry["img_a"])
             pairs.append(((img_a, self._frame_path(number, "img_b", entry["img_b"])), motion_index[label]))
+        if not pairs:
+            raise DataCorrupt(f"{self.index_path}: an empty list; re-download it")
         return pairs
 
     def _entries(self) -> list[dict[str, Any]]:

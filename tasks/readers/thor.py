@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -38,6 +39,20 @@ def read_pairs(path: Path) -> list[tuple[int, str, str]]:
             raise DataCorrupt(f"{path}: line {number}: expected 'key value', got {line.strip()!r}; re-extract the zip")
         pairs.append((number, fields[0], fields[1]))
     return pairs
+
+
+def index_frames(reader: Reader, groups: Iterable[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """Frame paths (relative to the reader's folder) of every sample -> the distinct frames in order
+    of first use, each checked to exist, and the (S, len(group)) int64 frame indices of the samples."""
+    frame_index: dict[str, int] = {}
+    rows = []
+    for group in groups:
+        for frame in group:
+            if frame not in frame_index:
+                reader.require(reader.root / frame)
+                frame_index[frame] = len(frame_index)
+        rows.append([frame_index[frame] for frame in group])
+    return list(frame_index), np.array(rows, dtype=np.int64)
 
 
 def combined_digest(*parts: str) -> str:
@@ -77,6 +92,8 @@ class ThorNumSteps(Reader):
         self.labels_path = self.require(self.root / f"{split}_labels.txt")
         self._paths = sorted((path for path in folder.glob("*/*rgb.jpg") if path.is_file()),
                              key=lambda path: path.relative_to(self.root).as_posix())
+        if not self._paths:
+            raise DataNotFound(f"{folder}: no <dir>/*rgb.jpg images; expected {self.LAYOUT}")
         self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
         table = self._label_table()
         keys = {image_id[: -len(RGB_SUFFIX)]: image_id for image_id in self._ids}
@@ -150,22 +167,11 @@ class ThorEgomotion(FrameReader):
         super().__init__(root, split)
         self.classes = list(ACTIONS)
         self.labels_path = self.require(self.root / f"{split}_labels.txt")
-        frame_index: dict[str, int] = {}
-        samples, labels = [], []
-        for prefix, label in self._pairs():
-            row = []
-            for suffix in FRAME_SUFFIXES:
-                frame = prefix + suffix
-                if frame not in frame_index:
-                    self.require(self.root / frame)
-                    frame_index[frame] = len(frame_index)
-                row.append(frame_index[frame])
-            samples.append(row)
-            labels.append(label)
-        self._ids = list(frame_index)
+        pairs = self._pairs()
+        self._ids, samples = index_frames(self, ([prefix + suffix for suffix in FRAME_SUFFIXES] for prefix, _ in pairs))
         self._paths = [self.root / frame for frame in self._ids]
-        self._samples = np.array(samples, dtype=np.int64).reshape(-1, self.FRAMES)
-        self._labels = np.array(labels, dtype=np.int64)
+        self._samples = samples.reshape(-1, self.FRAMES)
+        self._labels = np.array([label for _, label in pairs], dtype=np.int64)
 
     def _pairs(self) -> list[tuple[str, int]]:
         """(prefix, class) per line, the whole file checked before any frame is looked for."""
@@ -176,6 +182,8 @@ class ThorEgomotion(FrameReader):
                 raise DataCorrupt(f"{self.labels_path}: line {number}: unknown action {action!r}; "
                                   f"expected one of {', '.join(ACTIONS)}")
             pairs.append((prefix, action_index[action]))
+        if not pairs:
+            raise DataCorrupt(f"{self.labels_path}: no '<prefix> <Action>' lines; re-extract the zip")
         return pairs
 
     def __len__(self) -> int:

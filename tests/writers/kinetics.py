@@ -51,7 +51,7 @@ def write_kinetics(root: Path, labels: Sequence[str] = LABELS, clips: dict[str, 
     rng = np.random.default_rng(seed)
     for split, per_label in clips.items():
         plan = [(label, frames) for label in range(len(labels)) for _ in range(per_label)]
-        plan += [(index % len(labels), 3) for index in range(short)] + [(index % len(labels), 0) for index in range(short)]
+        plan += [(index % len(labels), count) for count in (3, 0) for index in range(short)]
         annotations = {}
         for label, count in plan:
             clip = youtube_id(rng)

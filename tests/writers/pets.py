@@ -67,7 +67,7 @@ def write_pets(root: Path, n_classes: int = 4, trainval_per_class: int = 3, test
             name = f"{BREEDS[class_id - 1]}_{number}"
             image, trimap = draw_pet(rng, class_id - 1, size)
             Image.fromarray(image).save(folder / "images" / f"{name}.jpg", format="JPEG", quality=95)
-            Image.fromarray(trimap, mode="L").save(folder / "annotations" / "trimaps" / f"{name}.png")
+            Image.fromarray(trimap).save(folder / "annotations" / "trimaps" / f"{name}.png")
             split = "trainval" if number <= trainval_per_class else "test"
             lines[split].append(f"{name} {class_id} {species} {breed_id}\n")
     for split, split_lines in lines.items():

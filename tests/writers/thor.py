@@ -1,6 +1,7 @@
 """Tiny THOR Num. Steps and THOR Egomotion datasets in the layouts of ViRB's zips, with learnable labels.
 
-Num. steps: an image of `steps + 1` equal yellow discs, so the yellow area grows with the label.
+Num. steps: a yellow disc that looks smaller the more steps the agent is from it, so the yellow
+area falls with the label.
 Egomotion: both frames are windows on one synthetic scene (red grows to the right, green grows
 downwards, a white disc in the middle); frame b's window is frame a's zoomed in (MoveAhead) or
 shifted left, right, up or down (RotateLeft, RotateRight, LookUp, LookDown), so the change in mean
@@ -45,16 +46,14 @@ def balanced_labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarra
 
 
 def draw_steps_image(rng: np.random.Generator, steps: int, size: int) -> np.ndarray:
-    """`steps + 1` discs of one colour in distinct cells of a 3x3 grid, on a noisy grey background."""
-    image = rng.normal(100.0, 20.0, size=(size, size, 3))
-    cell = size / 3
-    radius = 0.3 * cell
+    """A yellow disc near the centre on a grey background, smaller the more steps away it is:
+    radius (0.42 - 0.075 * steps) * size, within 5%."""
+    image = rng.normal(100.0, 8.0, size=(size, size, 3))
+    radius = size * (0.42 - 0.075 * steps) * rng.uniform(0.95, 1.05)
+    cy, cx = size / 2 + rng.uniform(-0.08, 0.08, size=2) * size
     yy, xx = np.mgrid[0:size, 0:size]
-    for slot in rng.choice(9, size=steps + 1, replace=False):
-        cy = (slot // 3 + 0.5) * cell + rng.uniform(-0.1, 0.1) * cell
-        cx = (slot % 3 + 0.5) * cell + rng.uniform(-0.1, 0.1) * cell
-        mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
-        image[mask] = DISC_COLOUR + rng.normal(0.0, 10.0, size=(int(mask.sum()), 3))
+    mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+    image[mask] = DISC_COLOUR + rng.normal(0.0, 10.0, size=(int(mask.sum()), 3))
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
