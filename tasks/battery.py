@@ -4,27 +4,45 @@ from __future__ import annotations
 import difflib
 
 from tasks.errors import UnknownTask
-from tasks.readers import Cifar100
+from tasks.readers import (DTD, SUN397, Caltech101, Cifar100, ClevrCount, EuroSAT, ImageNet, ImageNetV2,
+                           KineticsFrames, NuScenesEgomotion, OxfordPets, Reader, ThorEgomotion, ThorNumSteps)
 from tasks.spec import TaskSpec
 
 PROTOCOL_VERSION = "1"
 """Bumped whenever a change to training, selection or metrics would change any score."""
 
+def _image_task(id: str, paper_name: str, category: str, data_folder: str, reader: type[Reader],
+                splits: tuple[str, str], num_classes: int, epochs: int, frames: int = 1) -> TaskSpec:
+    """An image-level task: pooled features, linear head (fusion for multi-frame samples), CE, top-1."""
+    return TaskSpec(id=id, paper_name=paper_name, category=category, data_folder=data_folder, reader=reader,
+                    splits={"train": splits[0], "test": splits[1]}, blocks=("pool",),
+                    head="fusion" if frames > 1 else "linear", loss="cross_entropy", metric="top1",
+                    num_classes=num_classes, epochs=epochs, frames=frames)
+
+
 _SPECS = (
-    TaskSpec(
-        id="cifar100",
-        paper_name="CIFAR-100 Cls.",
-        category="semantic-image",
-        data_folder="cifar-100-python",
-        reader=Cifar100,
-        splits={"train": "train", "test": "test"},
-        blocks=("pool",),
-        head="linear",
-        loss="cross_entropy",
-        metric="top1",
-        num_classes=100,
-        epochs=100,
-    ),
+    _image_task("imagenet", "ImageNet Cls.", "semantic-image", "imagenet", ImageNet, ("train", "val"), 1000, 100),
+    TaskSpec(id="imagenet_v2", paper_name="ImageNet v2 Cls.", category="semantic-image",
+             data_folder="imagenetv2-matched-frequency-format-val", reader=ImageNetV2, splits={"test": "test"},
+             blocks=("pool",), head="linear", loss="cross_entropy", metric="top1", num_classes=1000, epochs=100,
+             scored_with="imagenet"),
+    _image_task("pets", "Pets Cls.", "semantic-image", "oxford-iiit-pet", OxfordPets, ("trainval", "test"), 37, 500),
+    _image_task("caltech101", "CalTech Cls.", "semantic-image", "caltech-101", Caltech101, ("train", "test"), 102,
+                5000),
+    _image_task("cifar100", "CIFAR-100 Cls.", "semantic-image", "cifar-100-python", Cifar100, ("train", "test"),
+                100, 100),
+    _image_task("sun397", "SUN Scene Cls.", "semantic-image", "SUN397", SUN397, ("train", "test"), 397, 250),
+    _image_task("eurosat", "EuroSAT Cls.", "semantic-image", "eurosat", EuroSAT, ("train", "test"), 10, 200),
+    _image_task("dtd", "dtd Cls.", "semantic-image", "dtd", DTD, ("train", "test"), 47, 100),
+    _image_task("kinetics", "Kinetics Action Pred.", "semantic-image", "kinetics400", KineticsFrames,
+                ("train", "validate"), 400, 100, frames=6),
+    _image_task("clevr_count", "CLEVR Count", "structural-image", "CLEVR_v1.0", ClevrCount, ("train", "val"), 8, 100),
+    _image_task("thor_num_steps", "THOR Num. Steps", "structural-image", "thor_num_steps", ThorNumSteps,
+                ("train", "val"), 5, 100),
+    _image_task("thor_egomotion", "THOR Egomotion", "structural-image", "thor_action_prediction", ThorEgomotion,
+                ("train", "val"), 5, 100, frames=2),
+    _image_task("nuscenes_egomotion", "nuScenes Egomotion", "structural-image", "nuScenes", NuScenesEgomotion,
+                ("train", "test"), 4, 100, frames=2),
 )
 
 TASKS: dict[str, TaskSpec] = {spec.id: spec for spec in _SPECS}
