@@ -209,6 +209,7 @@ def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, jobs: d
         "splits": splits,
         "hparams": {**hparams, "image_size": list(some_job.preprocessing.size)},
         "overrides": options.overrides(),
+        "manifests": {role: jobs[(task.id, role)].reader.manifest_digest for role in task.splits},
         "cache_key": digest(stores),
         "cache_stores": stores,
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},

@@ -15,6 +15,7 @@ Keys (schema_version 1):
     splits          {train, val, test} sample counts (test is scored on every sample)
     hparams         {optimizer, lr, batch_size, epochs, image_size, val_fraction}
     overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
+    manifests       {role: manifest digest} of each split's image set (ordered ids + source files)
     cache_key       sha256 over the feature stores used; cache_stores: {"split/block": store digest}
     timings         {extract, train, evaluate} seconds
     created         ISO 8601 UTC time of writing

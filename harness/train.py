@@ -31,23 +31,31 @@ class FeatureSource(Protocol):
 
 
 class InMemoryFeatures:
-    """Cached blocks loaded once (float32, on the training device): epochs run at memory speed.
+    """Cached blocks loaded once: epochs then run at memory speed.
 
-    With `samples` ((S, N) frame indices) a row is a multi-frame sample and each block comes back
-    as (B, N, ...), frames in time order; the frames themselves are cached once each.
+    Values stay float16 (half the memory; the cache holds nothing finer) and each batch is
+    converted to float32 on the training device. On a GPU the blocks live in its memory when they
+    fit in 80% of what is free, else in host memory with batches copied over. With `samples`
+    ((S, N) frame indices) a row is a multi-frame sample and each block comes back as (B, N, ...),
+    frames in time order; the frames themselves are held once each.
     """
 
     def __init__(self, blocks: dict[str, torch.Tensor], device: str = "cpu",
                  samples: torch.Tensor | None = None) -> None:
-        self.blocks = {name: values.to(device=device, dtype=torch.float32) for name, values in blocks.items()}
-        self.samples = None if samples is None else samples.to(device)
+        self.device = torch.device(device)
+        nbytes = sum(2 * values.numel() for values in blocks.values())
+        storage = self.device if self.device.type != "cuda" or nbytes < 0.8 * torch.cuda.mem_get_info(self.device)[0] \
+            else torch.device("cpu")
+        self.blocks = {name: values.to(device=storage, dtype=torch.float16) for name, values in blocks.items()}
+        self.samples = None if samples is None else samples.to(storage)
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        some = next(iter(self.blocks.values()))
-        index = rows.to(some.device)
+        storage = next(iter(self.blocks.values())).device
+        index = rows.to(storage)
         if self.samples is not None:
             index = self.samples[index]
-        return {name: values[index] for name, values in self.blocks.items()}
+        return {name: values[index].to(self.device, torch.float32, non_blocking=True)
+                for name, values in self.blocks.items()}
 
 
 class EncoderFeatures:
