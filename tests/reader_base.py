@@ -12,6 +12,12 @@ from tasks.errors import DataNotFound
 from tasks.readers import FrameReader, Reader
 
 
+def append_blank_line(path: Path) -> None:
+    """Change a list or label file's bytes but not its entries (readers skip blank lines): a
+    `mutate_fixture` edit that only the file's own digest can notice."""
+    path.write_text(path.read_text() + "\n")
+
+
 class ReaderTests:
     READER: type[Reader]
     SPLITS: tuple[str, ...]
@@ -30,6 +36,13 @@ class ReaderTests:
         """Files whose absence must be reported by name."""
         raise NotImplementedError
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        """Edit one file the split reads in the fixture written under `root` (rewrite an image at another
+        size, change a list or label file without changing its entries) and return True, so the suite
+        checks the manifest follows the content; False (the default) where a reader's tests have no
+        such edit."""
+        return False
+
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         """Run every split-taking check once per split of the reader."""
         if "split" in metafunc.fixturenames:
@@ -39,17 +52,19 @@ class ReaderTests:
         expected = self.write_fixture(tmp_path, split)
         reader = self.open(tmp_path, split)
         assert expected > 0
+        ids = reader.image_ids()
         if isinstance(reader, FrameReader):
             samples = reader.samples()
             assert samples.dtype == np.int64 and samples.shape == (expected, reader.FRAMES)
-            assert 0 <= samples.min() and samples.max() < len(reader)
+            assert len(set(ids)) == len(ids), "a frame used by several samples must be one image"
+            assert np.unique(samples).tolist() == list(range(len(reader))), "every frame must belong to a sample"
         else:
             assert len(reader) == expected
         image = reader.image(len(reader) - 1)
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
         labels = reader.labels()
         assert labels.dtype == np.int64 and labels.shape == (expected,) and labels.min() >= 0
-        ids = reader.image_ids()
+        assert all(isinstance(name, str) for name in reader.classes) and labels.max() < len(reader.classes)
         assert len(ids) == len(reader) and len(set(ids)) == len(reader)
 
     def test_manifest_is_stable_and_content_sensitive(self, tmp_path: Path, split: str) -> None:
@@ -57,6 +72,8 @@ class ReaderTests:
         self.write_fixture(tmp_path / "b", split)
         first, second = self.open(tmp_path / "a", split), self.open(tmp_path / "b", split)
         assert first.manifest_digest == second.manifest_digest
+        if self.mutate_fixture(tmp_path / "b", split):
+            assert self.open(tmp_path / "b", split).manifest_digest != first.manifest_digest
 
     def test_missing_file_is_named(self, tmp_path: Path, split: str) -> None:
         self.write_fixture(tmp_path, split)

@@ -12,6 +12,7 @@ from tasks.errors import DataCorrupt, DataNotFound
 from tasks.readers.caltech import TRAIN_PER_CLASS, Caltech101
 from tests.reader_base import ReaderTests
 from tests.writers.caltech import write_caltech101
+from tests.writers.images import rewrite_larger
 
 COUNTS = {"accordion": 33, "BACKGROUND_Google": 31, "Faces_easy": 35}
 
@@ -27,6 +28,10 @@ class TestCaltech101(ReaderTests):
 
     def files_required(self, root: Path, split: str) -> list[Path]:
         return [root / "caltech-101" / "101_ObjectCategories"]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        rewrite_larger(root / self.DATA_FOLDER / self.open(root, split).image_ids()[0])
+        return True
 
 
 def test_classes_are_sorted_folders_and_the_split_takes_30_per_class(tmp_path: Path) -> None:

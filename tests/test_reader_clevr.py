@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ class TestClevrCount(ReaderTests):
         folder = root / "CLEVR_v1.0"
         return [folder / "scenes" / f"CLEVR_{split}_scenes.json", folder / "images" / split,
                 folder / "images" / split / f"CLEVR_{split}_000003.png"]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        edit_scenes(root / self.DATA_FOLDER, split, lambda content: content["info"].update(date="1/1/2018"))
+        return True
 
 
 def edit_scenes(folder: Path, split: str, edit) -> Path:
@@ -82,20 +87,17 @@ def test_image_without_scene_is_refused(tmp_path: Path) -> None:
         ClevrCount(folder, "train")
 
 
-def test_malformed_scenes_name_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"info": {}, "scenes": [', "not a JSON scenes file"),
+    ('{"info": {}}', "no 'scenes' list"),
+    ('{"scenes": [{"image_index": 0, "objects": []}]}', "scene 0 has no image_filename"),
+    ('{"scenes": [{"image_filename": "CLEVR_val_000000.png"}]}', "scene of CLEVR_val_000000.png has no 'objects' list"),
+])
+def test_malformed_scenes_name_the_file(tmp_path: Path, content: str, message: str) -> None:
     folder = write_clevr(tmp_path, n_train=4, n_val=2)
     path = folder / "scenes" / "CLEVR_val_scenes.json"
-    path.write_text('{"info": {}, "scenes": [')
-    with pytest.raises(DataCorrupt, match=f"{path}: not a JSON scenes file"):
-        ClevrCount(folder, "val")
-    path.write_text('{"info": {}}')
-    with pytest.raises(DataCorrupt, match=f"{path}: no 'scenes' list"):
-        ClevrCount(folder, "val")
-    path.write_text('{"scenes": [{"image_index": 0, "objects": []}]}')
-    with pytest.raises(DataCorrupt, match=f"{path}: scene 0 has no image_filename"):
-        ClevrCount(folder, "val")
-    path.write_text('{"scenes": [{"image_filename": "CLEVR_val_000000.png"}]}')
-    with pytest.raises(DataCorrupt, match="CLEVR_val_000000.png has no 'objects' list"):
+    path.write_text(content)
+    with pytest.raises(DataCorrupt, match=re.escape(f"{path}: {message}")):
         ClevrCount(folder, "val")
 
 

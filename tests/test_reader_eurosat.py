@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from tasks.errors import DataNotFound
+from tasks.readers.base import train_counts
 from tasks.readers.eurosat import CLASSES, EuroSAT
-from tasks.readers.sun397 import train_counts
 from tests.reader_base import ReaderTests
 from tests.writers.eurosat import write_eurosat
+from tests.writers.images import rewrite_larger
 
 FULL_SIZES = {"AnnualCrop": 3000, "Forest": 3000, "HerbaceousVegetation": 3000, "Highway": 2500, "Industrial": 2500,
               "Pasture": 2000, "PermanentCrop": 2500, "Residential": 3000, "River": 2500, "SeaLake": 3000}
@@ -21,22 +22,26 @@ class TestEuroSAT(ReaderTests):
     READER = EuroSAT
     SPLITS = ("train", "test")
     DATA_FOLDER = "eurosat"
+    NESTED = False
+    """Whether the fixture puts the class folders in eurosat/EuroSAT/2750 rather than eurosat/2750."""
+
+    def image_root(self, root: Path) -> Path:
+        return root / self.DATA_FOLDER / ("EuroSAT/2750" if self.NESTED else "2750")
 
     def write_fixture(self, root: Path, split: str) -> int:
-        write_eurosat(root, per_class=5, size=16)
+        write_eurosat(root, per_class=5, size=16, nested=self.NESTED)
         return 40 if split == "train" else 10
 
     def files_required(self, root: Path, split: str) -> list[Path]:
-        return [root / "eurosat" / "2750"]
+        return [self.image_root(root)]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        rewrite_larger(self.image_root(root) / self.open(root, split).image_ids()[0])
+        return True
 
 
 class TestEuroSATNested(TestEuroSAT):
-    def write_fixture(self, root: Path, split: str) -> int:
-        write_eurosat(root, per_class=5, size=16, nested=True)
-        return 40 if split == "train" else 10
-
-    def files_required(self, root: Path, split: str) -> list[Path]:
-        return [root / "eurosat" / "EuroSAT" / "2750"]
+    NESTED = True
 
 
 def test_full_dataset_splits_exactly_80_20() -> None:

@@ -12,9 +12,9 @@ from PIL import Image
 from tasks.errors import DataCorrupt, DataNotFound
 from tasks.readers.imagenet import ImageNet, ImageNetV2
 from tasks.synthetic import draw_shape_image
-from tests.reader_base import ReaderTests
-from tests.writers.imagenet import (DEVKIT, FIXTURE_WNIDS, V2_FOLDER, write_devkit, write_imagenet,
-                                    write_imagenet_v2, write_jpeg)
+from tests.reader_base import ReaderTests, append_blank_line
+from tests.writers.images import rewrite_larger, save_jpeg
+from tests.writers.imagenet import DEVKIT, FIXTURE_WNIDS, V2_FOLDER, write_devkit, write_imagenet, write_imagenet_v2
 
 TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
 
@@ -35,6 +35,13 @@ class TestImageNet(ReaderTests):
         return [folder / "val", folder / DEVKIT, folder / DEVKIT / "data" / "meta.mat", folder / DEVKIT / TRUTH,
                 folder / "val" / "ILSVRC2012_val_00000003.JPEG"]
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        if split == "train":
+            rewrite_larger(root / "imagenet" / self.open(root, split).image_ids()[0])
+        else:
+            append_blank_line(root / "imagenet" / DEVKIT / TRUTH)
+        return True
+
 
 class TestImageNetFolderedVal(ReaderTests):
     READER = ImageNet
@@ -47,6 +54,10 @@ class TestImageNetFolderedVal(ReaderTests):
 
     def files_required(self, root: Path, split: str) -> list[Path]:
         return [root / "imagenet" / "val"]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        rewrite_larger(root / "imagenet" / self.open(root, split).image_ids()[-1])
+        return True
 
 
 class TestImageNetV2(ReaderTests):
@@ -61,10 +72,14 @@ class TestImageNetV2(ReaderTests):
     def files_required(self, root: Path, split: str) -> list[Path]:
         return [root / V2_FOLDER]
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        rewrite_larger(root / V2_FOLDER / self.open(root, split).image_ids()[5])
+        return True
+
 
 def write_val(folder: Path, count: int) -> None:
     for number in range(1, count + 1):
-        write_jpeg(folder / "val" / f"ILSVRC2012_val_{number:08d}.JPEG", np.full((16, 16, 3), number, np.uint8))
+        save_jpeg(np.full((16, 16, 3), number, np.uint8), folder / "val" / f"ILSVRC2012_val_{number:08d}.JPEG")
 
 
 def test_val_labels_map_ids_through_wnids_to_sorted_order(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ class TestKineticsFrames(ReaderTests):
     def files_required(self, root: Path, split: str) -> list[Path]:
         folder = root / "kinetics400"
         return [folder / "annotations" / f"{split}.json", folder / "annotations" / "train.json", folder / split]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        path = root / self.DATA_FOLDER / "annotations" / f"{split}.json"
+        path.write_text(json.dumps(json.loads(path.read_text())))  # the same clips, written without indent
+        return True
 
 
 def annotation(label: str) -> dict:
@@ -100,17 +106,16 @@ def test_validate_uses_the_train_label_order(tmp_path: Path) -> None:
         KineticsFrames(folder, "validate")
 
 
-def test_malformed_annotations_name_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"AAAAAAAAAAA": {"annotations": {}}}', "clip AAAAAAAAAAA has no annotations.label"),
+    ("[1, 2]", "holds a JSON list"),
+    ("{", "not a JSON annotation file"),
+])
+def test_malformed_annotations_name_the_file(tmp_path: Path, content: str, message: str) -> None:
     folder = write_kinetics(tmp_path, clips={"train": 1}, frames=6, size=8, short=0)
     path = folder / "annotations" / "train.json"
-    path.write_text('{"AAAAAAAAAAA": {"annotations": {}}}')
-    with pytest.raises(DataCorrupt, match=f"{path}: clip AAAAAAAAAAA has no annotations.label"):
-        KineticsFrames(folder, "train")
-    path.write_text("[1, 2]")
-    with pytest.raises(DataCorrupt, match=f"{path}: holds a JSON list"):
-        KineticsFrames(folder, "train")
-    path.write_text("{")
-    with pytest.raises(DataCorrupt, match=f"{path}: not a JSON annotation file"):
+    path.write_text(content)
+    with pytest.raises(DataCorrupt, match=re.escape(f"{path}: {message}")):
         KineticsFrames(folder, "train")
 
 

@@ -32,6 +32,11 @@ class TestNuScenesEgomotion(ReaderTests):
         entries = json.loads((folder / f"nuScenes_{split}.json").read_text())
         return [folder / f"nuScenes_{split}.json", folder / entries[0]["img_a"], folder / entries[-1]["img_b"]]
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        path = root / self.DATA_FOLDER / f"nuScenes_{split}.json"
+        path.write_text(json.dumps(json.loads(path.read_text())))  # the same pairs, written without indent
+        return True
+
 
 def write_pairs(folder: Path, entries: list[dict], split: str = "train") -> Path:
     """A hand-built json, with a flat-colour JPEG for every frame it names."""

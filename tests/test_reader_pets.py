@@ -27,6 +27,11 @@ class TestOxfordPets(ReaderTests):
         image = "american_bulldog_2.jpg" if split == "trainval" else "american_bulldog_5.jpg"
         return [folder / "annotations" / f"{split}.txt", folder / "images", folder / "images" / image]
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        listing = root / self.DATA_FOLDER / "annotations" / f"{split}.txt"
+        listing.write_text("#Image CLASS-ID SPECIES BREED ID\n" + listing.read_text())  # same entries
+        return True
+
 
 def test_labels_are_class_id_minus_one_in_list_order(tmp_path: Path) -> None:
     folder = write_pets(tmp_path, n_classes=3, trainval_per_class=2, test_per_class=1)

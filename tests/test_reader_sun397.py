@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader
-from tasks.readers.sun397 import SUN397, seeded_split, train_counts
-from tests.reader_base import ReaderTests
+from tasks.readers.base import Reader, seeded_split, train_counts
+from tasks.readers.sun397 import SUN397
+from tests.reader_base import ReaderTests, append_blank_line
 from tests.writers.sun397 import CLASS_LINES, write_sun397
 
 PER_CLASS = 6
@@ -29,6 +29,10 @@ class TestSUN397(ReaderTests):
     def files_required(self, root: Path, split: str) -> list[Path]:
         return [root / "SUN397" / "ClassName.txt", root / "SUN397" / "a" / "apartment_building" / "outdoor"]
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        append_blank_line(root / "SUN397" / "ClassName.txt")
+        return True
+
 
 class TestSUN397Partitions(ReaderTests):
     READER = SUN397
@@ -46,6 +50,11 @@ class TestSUN397Partitions(ReaderTests):
         name = "Training_01.txt" if split == "train" else "Testing_01.txt"
         listed = (root / "SUN397" / "Partitions" / name).read_text().splitlines()[-1]
         return [root / "SUN397" / "Partitions" / name, root / "SUN397" / listed.lstrip("/")]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        name = "Training_01.txt" if split == "train" else "Testing_01.txt"
+        append_blank_line(root / "SUN397" / "Partitions" / name)
+        return True
 
 
 def test_train_counts_by_hand() -> None:

@@ -10,7 +10,8 @@ from PIL import Image
 
 from tasks.errors import DataCorrupt, DataNotFound
 from tasks.readers.thor import ACTIONS, ThorEgomotion, ThorNumSteps
-from tests.reader_base import ReaderTests
+from tests.reader_base import ReaderTests, append_blank_line
+from tests.writers.images import rewrite_larger
 from tests.writers.thor import ramp_means, white_fraction, write_thor_egomotion, write_thor_num_steps
 
 COUNTS = {"train": 10, "val": 5}
@@ -40,6 +41,10 @@ class TestThorNumSteps(ReaderTests):
         folder = root / self.DATA_FOLDER
         return [folder / split, folder / f"{split}_labels.txt", folder / split / "FloorPlan1" / "000003_rgb.jpg"]
 
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        rewrite_larger(root / self.DATA_FOLDER / split / "FloorPlan1" / "000001_rgb.jpg")
+        return True
+
 
 class TestThorEgomotion(ReaderTests):
     READER = ThorEgomotion
@@ -54,6 +59,10 @@ class TestThorEgomotion(ReaderTests):
         folder = root / self.DATA_FOLDER / split / "FloorPlan1"
         labels = root / self.DATA_FOLDER / f"{split}_labels.txt"
         return [labels, folder / "000000_rgb_a.jpg", folder / "000004_rgb_b.jpg"]
+
+    def mutate_fixture(self, root: Path, split: str) -> bool:
+        append_blank_line(root / self.DATA_FOLDER / f"{split}_labels.txt")
+        return True
 
 
 def test_num_steps_sorts_images_and_looks_labels_up_by_key(tmp_path: Path) -> None:

@@ -1,16 +1,27 @@
-"""The reader contract: a dataset split in its official layout, as raw uint8 images and labels."""
+"""The reader contract: a dataset split in its official layout, as raw uint8 images and labels.
+
+Also the pieces several readers share: listing folders, the seeded per-class split, frame indexing,
+digests, and FileListReader for readers whose images are files chosen at construction.
+"""
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
 
 from tasks.errors import DataCorrupt, DataNotFound
+
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+"""Files `image_files` takes by default, compared lower-case (ImageNet ships `.JPEG`, ImageNetV2 `.jpeg`)."""
+
+TRAIN_PARTS, ALL_PARTS = 4, 5
+"""The train share of a seeded split, 4/5, as integers so the counts never depend on float rounding."""
 
 
 class Reader(ABC):
@@ -22,10 +33,14 @@ class Reader(ABC):
     `content_digest` it identifies the image set in cache keys and results. For single-image
     tasks a sample is an image and `labels()` is aligned with the images; multi-frame tasks
     subclass FrameReader.
+
+    `classes` holds the class names in label order (`classes[label]`), set at construction by
+    every reader whose dataset names its classes, so heads and reports can name a label.
     """
 
     SPLITS: ClassVar[tuple[str, ...]]
     LAYOUT: ClassVar[str]
+    classes: list[str]
 
     def __init__(self, root: str | Path, split: str) -> None:
         if split not in self.SPLITS:
@@ -73,9 +88,9 @@ class Reader(ABC):
 class FrameReader(Reader):
     """A split whose samples are FRAMES images each, in time order (egomotion pairs, video clips).
 
-    The images (`__len__`, `image`, `image_ids`) are the individual frames, so features are cached
-    per frame and shared by every sample that uses a frame; `samples()` says which frames make
-    each sample and `labels()` has one label per sample.
+    The images (`__len__`, `image`, `image_ids`) are the individual frames the samples use, each
+    once, so features are cached per frame and shared by every sample that uses a frame;
+    `samples()` says which frames make each sample and `labels()` has one label per sample.
     """
 
     FRAMES: ClassVar[int]
@@ -83,6 +98,91 @@ class FrameReader(Reader):
     @abstractmethod
     def samples(self) -> np.ndarray:
         """(S, FRAMES) int64 frame indices of every sample, each row in time order."""
+
+
+class FileListReader(Reader):
+    """A reader whose images are image files listed at construction, so all but indexing is shared.
+
+    A subclass's `__init__` sets `_paths` (the image files, in index order) and `_labels` (int64),
+    and names the list or label files that decide the split with `require_index`, which collects
+    them in `_index_files` for the digest. Image ids are the paths relative to `image_root`, the
+    data folder unless the reader moves it (EuroSAT counts from its `2750/` folder, wherever that
+    sits).
+
+    `content_digest` is `combined_digest` of each index file's sha256 and then the listing, or the
+    listing alone when there is no index file; LISTING_FIRST readers hash the listing first, then
+    the index files. Those orders are the ones each reader was released with: they keep the
+    manifests already recorded in feature caches and results valid.
+    """
+
+    LISTING_FIRST: ClassVar[bool] = False
+    _paths: list[Path]
+    _labels: np.ndarray
+    _index_files: tuple[Path, ...] = ()
+
+    def __init__(self, root: str | Path, split: str) -> None:
+        super().__init__(root, split)
+        self.image_root = self.root
+
+    def require_index(self, path: Path) -> Path:
+        """`require` a list or label file and add it (once) to `_index_files`, so editing it changes
+        the content digest."""
+        self.require(path)
+        if path not in self._index_files:
+            self._index_files = (*self._index_files, path)
+        return path
+
+    @functools.cached_property
+    def _ids(self) -> list[str]:
+        """The image ids, computed once as ImageNet has 1.3M paths; frame readers assign `_ids`
+        themselves, keeping each frame's path as their index file spells it."""
+        return [path.relative_to(self.image_root).as_posix() for path in self._paths]
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def image(self, index: int) -> np.ndarray:
+        return load_rgb(self._paths[index])
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def image_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def content_digest(self) -> str:
+        listing = listing_digest(self.image_root, self._paths)
+        index_digests = [file_sha256(path) for path in self._index_files]
+        if self.LISTING_FIRST:
+            return combined_digest(listing, *index_digests)
+        return combined_digest(*index_digests, listing) if index_digests else listing
+
+
+class FileListFrameReader(FileListReader, FrameReader):
+    """A FileListReader whose samples are groups of its image files; a subclass also sets `_samples`,
+    usually through `index_frames`."""
+
+    _samples: np.ndarray
+
+    def samples(self) -> np.ndarray:
+        return self._samples
+
+    def index_frames(self, groups: Iterable[Sequence[str]]) -> None:
+        """Take the frames that `groups` (one per sample, paths relative to the data folder) name as
+        the images: each distinct path once, in order of first use and checked to exist, so a frame
+        shared by several samples is decoded and encoded once. Its id is the path as the group
+        names it; `_samples` gets each group's frame indices."""
+        frame_index: dict[str, int] = {}
+        rows = []
+        for group in groups:
+            for frame in group:
+                if frame not in frame_index:
+                    self.require(self.root / frame)
+                    frame_index[frame] = len(frame_index)
+            rows.append([frame_index[frame] for frame in group])
+        self._ids = list(frame_index)
+        self._paths = [self.root / frame for frame in self._ids]
+        self._samples = np.array(rows, dtype=np.int64).reshape(-1, self.FRAMES)
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -96,6 +196,66 @@ def load_rgb(path: Path) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DataCorrupt(f"{path}: cannot decode image ({error}); re-download the file or remove it "
                           "together with its entry in the split list") from None
+
+
+def subfolders(folder: Path) -> list[str]:
+    """Names of the visible folders directly in `folder`, in Python's sorted (code point) order: the
+    class order of every reader that takes its classes from folder names."""
+    with os.scandir(folder) as entries:
+        return sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
+
+
+def image_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """The visible files directly in `folder` whose lower-cased name ends with one of `suffixes`,
+    sorted by name: the stable order splits are drawn in. Other files (leftover inner tars, notes,
+    Thumbs.db) are skipped."""
+    with os.scandir(folder) as entries:
+        names = sorted(entry.name for entry in entries if entry.is_file() and not entry.name.startswith(".")
+                       and entry.name.lower().endswith(suffixes))
+    return [folder / name for name in names]
+
+
+def train_counts(sizes: Sequence[int], parts: int = TRAIN_PARTS, whole: int = ALL_PARTS) -> list[int]:
+    """Per-class train counts of a parts/whole split whose total is exactly floor(N * parts / whole).
+
+    Each class gets floor(n * parts / whole); the images left over go one each to the classes with
+    the largest remainders (ties to the earlier class), so the split stays stratified and the total
+    matches the paper's (SUN397: floor(108,754 * 0.8) = 87,003; EuroSAT: 21,600).
+    """
+    counts = [size * parts // whole for size in sizes]
+    missing = sum(sizes) * parts // whole - sum(counts)
+    by_remainder = sorted(range(len(sizes)), key=lambda c: (-(sizes[c] * parts % whole), c))
+    for c in by_remainder[:missing]:
+        counts[c] += 1
+    return counts
+
+
+def seeded_split(sizes: Sequence[int], seed: int) -> list[np.ndarray]:
+    """For each class of `sizes` images (in a fixed sorted order), a boolean mask of its train members:
+    the paper-style 80/20 split of datasets the paper split but published no lists for (SUN397, EuroSAT).
+
+    Class c draws its members with its own generator default_rng([seed, c]), so the split of one
+    class never depends on the others' sizes beyond the count `train_counts` gives it.
+    """
+    masks = []
+    for c, (size, count) in enumerate(zip(sizes, train_counts(sizes))):
+        mask = np.zeros(size, dtype=bool)
+        mask[np.random.default_rng([seed, c]).permutation(size)[:count]] = True
+        masks.append(mask)
+    return masks
+
+
+def seeded_members(per_class: Sequence[Sequence[Path]], seed: int, train: bool) -> tuple[list[Path], list[int]]:
+    """The train (or test) side of `seeded_split` over per-class sorted image lists: the paths in
+    class order, then list order, and their labels (the class positions)."""
+    masks = seeded_split([len(images) for images in per_class], seed)
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, (images, mask) in enumerate(zip(per_class, masks)):
+        chosen = [path for path, in_train in zip(images, mask) if in_train == train]
+        paths += chosen
+        labels += [label] * len(chosen)
+    return paths, labels
 
 
 def listing_digest(root: Path, paths: Iterable[Path]) -> str:
@@ -114,3 +274,9 @@ def file_sha256(path: Path, block_size: int = 1 << 22) -> str:
         while chunk := handle.read(block_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def combined_digest(*parts: str) -> str:
+    """One sha256 over several digests, in order: how a reader joins its listing with the digests
+    of its list and label files into one content digest."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

@@ -1,13 +1,12 @@
 """Caltech-101 (`101_ObjectCategories`, from caltech-101.zip or the standalone tar.gz, extracted)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader, listing_digest, load_rgb
+from tasks.readers.base import FileListReader, image_files, subfolders
 
 SPLIT_SEED = 0
 """Seed of the train/test draw; changing it changes every Caltech score."""
@@ -16,14 +15,7 @@ TRAIN_PER_CLASS = 30
 CATEGORIES = "101_ObjectCategories"
 
 
-def category_images(folder: Path) -> list[str]:
-    """Names of the visible `.jpg` files in a category folder, sorted."""
-    with os.scandir(folder) as entries:
-        return sorted(entry.name for entry in entries if entry.is_file() and not entry.name.startswith(".")
-                      and entry.name.lower().endswith(".jpg"))
-
-
-class Caltech101(Reader):
+class Caltech101(FileListReader):
     """Caltech-101 with BACKGROUND_Google as the 102nd class, 30 training images per class.
 
     Tree under the task's data folder (`<data-root>/caltech-101`)::
@@ -53,37 +45,19 @@ class Caltech101(Reader):
         folder = self.root / CATEGORIES
         if not folder.is_dir() and (self.root / f"{CATEGORIES}.tar.gz").is_file():
             raise DataNotFound(f"{folder}: missing; extract {self.root / CATEGORIES}.tar.gz in place")
-        self.require(folder)
-        with os.scandir(folder) as entries:
-            self.classes = sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
+        self.classes = subfolders(self.require(folder))
         if not self.classes:
             raise DataCorrupt(f"{folder}: no category folders; expected {self.LAYOUT}")
         rng = np.random.default_rng(SPLIT_SEED)
         self._paths, labels = [], []
         for label, category in enumerate(self.classes):
-            names = category_images(folder / category)
-            if len(names) <= TRAIN_PER_CLASS:
-                raise DataCorrupt(f"{folder / category}: {len(names)} images, but {TRAIN_PER_CLASS} train images "
+            images = image_files(folder / category, suffixes=(".jpg",))
+            if len(images) <= TRAIN_PER_CLASS:
+                raise DataCorrupt(f"{folder / category}: {len(images)} images, but {TRAIN_PER_CLASS} train images "
                                   "plus at least one test image are needed; re-extract the archive")
-            train = np.zeros(len(names), dtype=bool)
-            train[rng.choice(len(names), TRAIN_PER_CLASS, replace=False)] = True
+            train = np.zeros(len(images), dtype=bool)
+            train[rng.choice(len(images), TRAIN_PER_CLASS, replace=False)] = True
             keep = train if split == "train" else ~train
-            self._paths += [folder / category / name for name, kept in zip(names, keep) if kept]
+            self._paths += [path for path, kept in zip(images, keep) if kept]
             labels += [label] * int(keep.sum())
         self._labels = np.asarray(labels, dtype=np.int64)
-        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return self._ids
-
-    def content_digest(self) -> str:
-        return listing_digest(self.root, self._paths)

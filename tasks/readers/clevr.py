@@ -8,8 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader, file_sha256, listing_digest, load_rgb
-from tasks.readers.sun397 import combined_digest
+from tasks.readers.base import FileListReader
 
 MIN_OBJECTS, MAX_OBJECTS = 3, 10
 """Every CLEVR scene has 3..10 objects; label = count - MIN_OBJECTS, 8 classes as in VTAB."""
@@ -57,7 +56,7 @@ def read_object_counts(path: Path) -> dict[str, int]:
     return counts
 
 
-class ClevrCount(Reader):
+class ClevrCount(FileListReader):
     """CLEVR Count: how many objects (3..10) a rendered scene holds.
 
     Tree under the task's data folder (`<data-root>/CLEVR_v1.0`, as `CLEVR_v1.0.zip` extracts)::
@@ -85,7 +84,7 @@ class ClevrCount(Reader):
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         self.classes = [str(count) for count in range(MIN_OBJECTS, MAX_OBJECTS + 1)]
-        self.scenes_path = self.require(self.root / "scenes" / f"CLEVR_{split}_scenes.json")
+        self.scenes_path = self.require_index(self.root / "scenes" / f"CLEVR_{split}_scenes.json")
         folder = self.require(self.root / "images" / split)
         counts = read_object_counts(self.scenes_path)
         on_disk = {path.name for path in folder.iterdir() if path.suffix.lower() == ".png"}
@@ -100,18 +99,3 @@ class ClevrCount(Reader):
                               "without one); re-extract CLEVR_v1.0.zip")
         self._paths = [folder / name for name in names]
         self._labels = np.array([counts[name] - MIN_OBJECTS for name in names], dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return [path.relative_to(self.root).as_posix() for path in self._paths]
-
-    def content_digest(self) -> str:
-        return combined_digest(file_sha256(self.scenes_path), listing_digest(self.root, self._paths))

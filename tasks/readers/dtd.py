@@ -1,14 +1,13 @@
 """Describable Textures Dataset (the official dtd-r1.0.1.tar.gz, extracted)."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader, file_sha256, listing_digest, load_rgb
+from tasks.readers.base import FileListReader, subfolders
 
 PARTITION = 1
 """Which of the ten official partitions; the paper's 3,760 train images are train1 + val1."""
@@ -16,7 +15,7 @@ PARTITION = 1
 SPLIT_LISTS = {"train": ("train", "val"), "test": ("test",)}
 
 
-class DTD(Reader):
+class DTD(FileListReader):
     """DTD texture classification on official partition 1.
 
     Tree under the task's data folder (`<data-root>/dtd`, the archive's top folder)::
@@ -33,14 +32,15 @@ class DTD(Reader):
     """
 
     SPLITS = ("train", "test")
+    LISTING_FIRST = True
     LAYOUT = "dtd/images/<class>/*.jpg and dtd/labels/{train,val,test}1.txt (dtd-r1.0.1.tar.gz, extracted)"
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         images = self.require(self.root / "images")
-        self.lists = [self.require(self.root / "labels" / f"{name}{PARTITION}.txt") for name in SPLIT_LISTS[split]]
-        with os.scandir(images) as entries:
-            self.classes = sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
+        self.lists = [self.require_index(self.root / "labels" / f"{name}{PARTITION}.txt")
+                      for name in SPLIT_LISTS[split]]
+        self.classes = subfolders(images)
         index = {name: label for label, name in enumerate(self.classes)}
         entries = [entry for path in self.lists for entry in self._read_list(path)]
         if len(set(entries)) != len(entries):
@@ -55,7 +55,6 @@ class DTD(Reader):
             self._paths.append(path)
             labels.append(index[category])
         self._labels = np.asarray(labels, dtype=np.int64)
-        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
 
     @staticmethod
     def _read_list(path: Path) -> list[tuple[str, str]]:
@@ -71,19 +70,3 @@ class DTD(Reader):
                                   "re-extract dtd-r1.0.1.tar.gz")
             entries.append((category, name))
         return entries
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return self._ids
-
-    def content_digest(self) -> str:
-        parts = [listing_digest(self.root, self._paths), *map(file_sha256, self.lists)]
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()

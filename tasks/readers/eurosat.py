@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataNotFound
-from tasks.readers.base import Reader, listing_digest, load_rgb
-from tasks.readers.sun397 import seeded_members
+from tasks.readers.base import FileListReader, seeded_members
 
 SPLIT_SEED = 2750
 """Seed of the 80/20 split (the paper's split was never published); changing it changes every score."""
@@ -20,7 +19,7 @@ CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industria
 """The 10 classes of the full dataset, in label order (sorted names)."""
 
 
-class EuroSAT(Reader):
+class EuroSAT(FileListReader):
     """EuroSAT (RGB): 27,000 Sentinel-2 patches of 64x64 in 10 land-cover classes.
 
     Tree under the task's data folder (`<data-root>/eurosat`, the folder `EuroSAT.zip` is extracted into)::
@@ -68,18 +67,3 @@ class EuroSAT(Reader):
         if not images:
             raise DataNotFound(f"{folder}: no .jpg images; expected {self.LAYOUT}")
         return images
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return [path.relative_to(self.image_root).as_posix() for path in self._paths]
-
-    def content_digest(self) -> str:
-        return listing_digest(self.image_root, self._paths)

@@ -1,7 +1,6 @@
 """ImageNet ILSVRC2012 (the official train/val tars and devkit, extracted) and ImageNetV2."""
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -11,10 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader, file_sha256, listing_digest, load_rgb
-
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
-"""Files taken from a class folder, compared lower-case (ImageNet ships `.JPEG`, ImageNetV2 `.jpeg`)."""
+from tasks.readers.base import FileListReader, image_files, subfolders
 
 WNID = re.compile(r"n\d{8}")
 DEVKIT = "ILSVRC2012_devkit_t12"
@@ -23,26 +19,6 @@ GROUND_TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
 SYNSET_FIELDS = ("ILSVRC2012_ID", "WNID", "num_children")
 V2_CLASSES = 1000
 V2_FOLDER = re.compile(r"[0-9]+")
-
-
-def combined_digest(*parts: str) -> str:
-    """One sha256 over several digests, in order."""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def subfolders(folder: Path) -> list[str]:
-    """Names of the visible folders directly in `folder`, in Python's sorted (code point) order."""
-    with os.scandir(folder) as entries:
-        return sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
-
-
-def image_files(folder: Path) -> list[Path]:
-    """The visible image files directly in `folder`, sorted by name; other files (leftover inner
-    tars, notes) are skipped."""
-    with os.scandir(folder) as entries:
-        names = sorted(entry.name for entry in entries if entry.is_file() and not entry.name.startswith(".")
-                       and entry.name.lower().endswith(IMAGE_SUFFIXES))
-    return [folder / name for name in names]
 
 
 def synset_rows(synsets: object) -> list[np.void | np.ndarray]:
@@ -104,7 +80,7 @@ def parse_ground_truth(text: str, source: str, leaves: dict[int, str]) -> list[s
     return wnids
 
 
-class ImageNet(Reader):
+class ImageNet(FileListReader):
     """ImageNet ILSVRC2012 classification, train and val (the paper tests on val).
 
     Tree under the task's data folder (`<data-root>/imagenet`)::
@@ -135,13 +111,13 @@ class ImageNet(Reader):
     """
 
     SPLITS = ("train", "val")
+    LISTING_FIRST = True
     LAYOUT = ("imagenet/train/<wnid>/*.JPEG and imagenet/val/ (ILSVRC2012_val_*.JPEG flat with "
               f"imagenet/{DEVKIT}/{META} and {GROUND_TRUTH}, or val/<wnid>/*.JPEG)")
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         folder = self.require(self.root / split)
-        self._extra_digests: list[str] = []
         wnids = subfolders(folder)
         flat = [path for path in image_files(folder) if path.name.startswith("ILSVRC2012_val_")]
         if wnids and flat:
@@ -153,7 +129,6 @@ class ImageNet(Reader):
             self._index_folders(folder, wnids)
         if split == "val":
             self._check_classes_match_train(folder)
-        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
 
     def _check_classes_match_train(self, folder: Path) -> None:
         """Val labels must use train's class order; a class missing on one side would shift them."""
@@ -208,12 +183,11 @@ class ImageNet(Reader):
         that exists: extracted inside the data folder, extracted beside it, or the tarball inside it."""
         for devkit in (self.root / DEVKIT, self.root.parent / DEVKIT):
             if devkit.is_dir():
-                meta, truth = self.require(devkit / META), self.require(devkit / GROUND_TRUTH)
-                self._extra_digests = [file_sha256(meta), file_sha256(truth)]
+                meta, truth = self.require_index(devkit / META), self.require_index(devkit / GROUND_TRUTH)
                 return meta.read_bytes(), truth.read_bytes(), (str(meta), str(truth))
         archive = self.root / f"{DEVKIT}.tar.gz"
         if archive.is_file():
-            self._extra_digests = [file_sha256(archive)]
+            self.require_index(archive)
             meta_bytes, truth_bytes = self._archive_members(archive)
             return meta_bytes, truth_bytes, (f"{archive}:{DEVKIT}/{META}", f"{archive}:{DEVKIT}/{GROUND_TRUTH}")
         raise DataNotFound(f"{self.root / DEVKIT / META}: missing; a flat val/ needs the devkit: extract "
@@ -237,23 +211,8 @@ class ImageNet(Reader):
             raise DataCorrupt(f"{archive}: not a readable tar.gz ({error}); re-download the devkit") from None
         return contents[0], contents[1]
 
-    def __len__(self) -> int:
-        return len(self._paths)
 
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return self._ids
-
-    def content_digest(self) -> str:
-        return combined_digest(listing_digest(self.root, self._paths), *self._extra_digests)
-
-
-class ImageNetV2(Reader):
+class ImageNetV2(FileListReader):
     """ImageNetV2 (matched frequency by default), scored with the ImageNet head.
 
     Tree under the task's data folder (`<data-root>/imagenetv2-matched-frequency-format-val`, what
@@ -266,7 +225,7 @@ class ImageNetV2(Reader):
     The folder name is the class index in ImageNet's sorted-wnid order, read as an integer (folder
     "10" is class 10, not the third in string order); folders must be named by integers 0..999.
     `image(i)` is (H, W, 3) uint8 RGB; `labels()` int64 0..999. Samples are in class then file-name
-    order. One split, "test": 10,000 images.
+    order; `classes` are the folder names "0".."999". One split, "test": 10,000 images.
     """
 
     SPLITS = ("test",)
@@ -274,6 +233,7 @@ class ImageNetV2(Reader):
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
+        self.classes = [str(label) for label in range(V2_CLASSES)]
         names = subfolders(self.require(self.root))
         if not names:
             raise DataCorrupt(f"{self.root}: no class folders 0..{V2_CLASSES - 1}; expected {self.LAYOUT}")
@@ -289,19 +249,3 @@ class ImageNetV2(Reader):
             self._paths += files
             labels += [int(name)] * len(files)
         self._labels = np.asarray(labels, dtype=np.int64)
-        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return self._ids
-
-    def content_digest(self) -> str:
-        return listing_digest(self.root, self._paths)

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataCorrupt
-from tasks.readers.base import FrameReader, file_sha256, listing_digest, load_rgb
-from tasks.readers.sun397 import combined_digest
+from tasks.readers.base import FileListFrameReader
 
 CLIP_FRAMES = 6
 """Frames per clip, as the original code stacked them."""
@@ -58,7 +57,7 @@ def read_annotations(path: Path) -> dict[str, str]:
     return labels
 
 
-class KineticsFrames(FrameReader):
+class KineticsFrames(FileListFrameReader):
     """Kinetics-400 action classification: 6 frames of a clip in, its action (of 400) out.
 
     Tree under the task's data folder (`<data-root>/kinetics400`, the original code's `data/kinetics400`)::
@@ -97,8 +96,8 @@ class KineticsFrames(FrameReader):
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
-        self.train_annotations = self.require(self.root / "annotations" / "train.json")
-        self.annotations = self.require(self.root / "annotations" / f"{split}.json")
+        self.train_annotations = self.require_index(self.root / "annotations" / "train.json")
+        self.annotations = self.require_index(self.root / "annotations" / f"{split}.json")
         folder = self.require(self.root / split)
         train_labels = read_annotations(self.train_annotations)
         self.classes = sorted(set(train_labels.values()))
@@ -138,23 +137,3 @@ class KineticsFrames(FrameReader):
             if name.lower().endswith(FRAME_SUFFIXES):
                 frames.append(name)
         return sorted(frames, key=natural_key)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def samples(self) -> np.ndarray:
-        return self._samples
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return [path.relative_to(self.root).as_posix() for path in self._paths]
-
-    def content_digest(self) -> str:
-        annotation_files = dict.fromkeys((self.train_annotations, self.annotations))
-        return combined_digest(*(file_sha256(path) for path in annotation_files),
-                               listing_digest(self.root, self._paths))

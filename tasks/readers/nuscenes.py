@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from tasks.errors import DataCorrupt
-from tasks.readers.base import FrameReader, file_sha256, listing_digest, load_rgb
-from tasks.readers.thor import combined_digest, index_frames
+from tasks.readers.base import FileListFrameReader
 
 MOTIONS = ("forward", "forward-left", "forward-right", "none")
 """Class i is MOTIONS[i]. This is also the sorted order the original code derived from the labels."""
@@ -18,7 +17,7 @@ MOTIONS = ("forward", "forward-left", "forward-right", "none")
 PAIR_KEYS = ("img_a", "img_b", "label")
 
 
-class NuScenesEgomotion(FrameReader):
+class NuScenesEgomotion(FileListFrameReader):
     """nuScenes Egomotion: how the car moved between two front-camera frames (4 classes).
 
     Tree under the task's data folder (`<data-root>/nuScenes`: the official nuScenes blobs extracted,
@@ -50,11 +49,9 @@ class NuScenesEgomotion(FrameReader):
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         self.classes = list(MOTIONS)
-        self.index_path = self.require(self.root / f"nuScenes_{split}.json")
+        self.index_path = self.require_index(self.root / f"nuScenes_{split}.json")
         pairs = self._pairs()
-        self._ids, samples = index_frames(self, (frames for frames, _ in pairs))
-        self._paths = [self.root / frame for frame in self._ids]
-        self._samples = samples.reshape(-1, self.FRAMES)
+        self.index_frames(frames for frames, _ in pairs)
         self._labels = np.array([label for _, label in pairs], dtype=np.int64)
 
     def _pairs(self) -> list[tuple[tuple[str, str], int]]:
@@ -97,21 +94,3 @@ class NuScenesEgomotion(FrameReader):
             raise DataCorrupt(f"{self.index_path}: entry {number}: {key} {value!r} is not a path inside "
                               f"{self.root}; paths must be relative to the nuScenes folder")
         return path
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def samples(self) -> np.ndarray:
-        return self._samples
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return list(self._ids)
-
-    def content_digest(self) -> str:
-        return combined_digest(file_sha256(self.index_path), listing_digest(self.root, self._paths))

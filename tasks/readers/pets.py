@@ -1,16 +1,24 @@
 """Oxford-IIIT Pets (the official images.tar.gz and annotations.tar.gz, extracted side by side)."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader, file_sha256, listing_digest, load_rgb
+from tasks.readers.base import FileListReader
 
-NUM_CLASSES = 37
+BREEDS = ("Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal",
+          "Birman", "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel",
+          "english_setter", "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond",
+          "leonberger", "Maine_Coon", "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug", "Ragdoll",
+          "Russian_Blue", "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu", "Siamese", "Sphynx",
+          "staffordshire_bull_terrier", "wheaten_terrier", "yorkshire_terrier")
+"""The 37 breeds in CLASS-ID order, spelled as in the image names; cat breeds are capitalised (SPECIES 1),
+dog breeds not (SPECIES 2)."""
+
+NUM_CLASSES = len(BREEDS)
 """Breeds; CLASS-ID 1..37 in the lists (12 cat breeds, 25 dog breeds)."""
 
 
@@ -37,7 +45,7 @@ def read_split_list(path: Path) -> tuple[list[str], list[int]]:
     return names, class_ids
 
 
-class OxfordPets(Reader):
+class OxfordPets(FileListReader):
     """Oxford-IIIT Pets breed classification on the official trainval/test split.
 
     Tree under the task's data folder (`<data-root>/oxford-iiit-pet`, torchvision's name; put both
@@ -52,7 +60,8 @@ class OxfordPets(Reader):
     The split lists drive the samples, in list order; each needs `images/<Image>.jpg`. `image(i)` is
     (H, W, 3) uint8 RGB (the few PNG/grayscale/CMYK files converted); `labels()` int64 CLASS-ID - 1,
     i.e. the 37 breeds in the lists' order (alphabetical ignoring case: 0 Abyssinian, 1
-    american_bulldog, ..., 36 yorkshire_terrier). Full dataset: 3,680 trainval, 3,669 test images.
+    american_bulldog, ..., 36 yorkshire_terrier), named by `classes` (BREEDS). Full dataset: 3,680
+    trainval, 3,669 test images.
 
     `names` (image names without extension), `image_ids` (`images/<Image>.jpg`) and `content_digest`
     (the split's images and list file, not the trimaps) are what a segmentation reader over the same
@@ -60,12 +69,14 @@ class OxfordPets(Reader):
     """
 
     SPLITS = ("trainval", "test")
+    LISTING_FIRST = True
     LAYOUT = ("oxford-iiit-pet/images/<Image>.jpg and oxford-iiit-pet/annotations/{trainval,test}.txt "
               "(images.tar.gz and annotations.tar.gz, extracted)")
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
-        self.list_path = self.require(self.root / "annotations" / f"{split}.txt")
+        self.classes = list(BREEDS)
+        self.list_path = self.require_index(self.root / "annotations" / f"{split}.txt")
         images = self.require(self.root / "images")
         self.names, class_ids = read_split_list(self.list_path)
         present = set(os.listdir(images))
@@ -74,20 +85,3 @@ class OxfordPets(Reader):
             if path.name not in present:
                 raise DataNotFound(f"{path}: missing, though {self.list_path} lists it; re-extract images.tar.gz")
         self._labels = np.asarray(class_ids, dtype=np.int64) - 1
-        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return self._ids
-
-    def content_digest(self) -> str:
-        parts = (listing_digest(self.root, self._paths), file_sha256(self.list_path))
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()

@@ -1,78 +1,22 @@
-"""SUN397 scene classification (the official `SUN397.tar.gz`, extracted; optional `Partitions.zip`).
-
-Also home of the seeded per-class 80/20 split that SUN397 and EuroSAT share (the paper split both
-80/20 but published no lists).
-"""
+"""SUN397 scene classification (the official `SUN397.tar.gz`, extracted; optional `Partitions.zip`)."""
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import Reader, file_sha256, listing_digest, load_rgb
+from tasks.readers.base import FileListReader, combined_digest, file_sha256, listing_digest, seeded_members
 
 SPLIT_SEED = 397
 """Seed of the paper-style 80/20 split; changing it changes every SUN397 score."""
-
-TRAIN_PARTS, ALL_PARTS = 4, 5
-"""The train share of a seeded split, 4/5, as integers so the counts never depend on float rounding."""
 
 CLASS_LINE = re.compile(r"/[^/\s]+/\S+")
 """A ClassName.txt line: `/<letter>/<name>[/<subname>]`."""
 
 
-def train_counts(sizes: Sequence[int], parts: int = TRAIN_PARTS, whole: int = ALL_PARTS) -> list[int]:
-    """Per-class train counts of a parts/whole split whose total is exactly floor(N * parts / whole).
-
-    Each class gets floor(n * parts / whole); the images left over go one each to the classes with
-    the largest remainders (ties to the earlier class), so the split stays stratified and the total
-    matches the paper's (SUN397: floor(108,754 * 0.8) = 87,003; EuroSAT: 21,600).
-    """
-    counts = [size * parts // whole for size in sizes]
-    missing = sum(sizes) * parts // whole - sum(counts)
-    by_remainder = sorted(range(len(sizes)), key=lambda c: (-(sizes[c] * parts % whole), c))
-    for c in by_remainder[:missing]:
-        counts[c] += 1
-    return counts
-
-
-def seeded_split(sizes: Sequence[int], seed: int) -> list[np.ndarray]:
-    """For each class of `sizes` images (in a fixed sorted order), a boolean mask of its train members.
-
-    Class c draws its members with its own generator default_rng([seed, c]), so the split of one
-    class never depends on the others' sizes beyond the count `train_counts` gives it.
-    """
-    masks = []
-    for c, (size, count) in enumerate(zip(sizes, train_counts(sizes))):
-        mask = np.zeros(size, dtype=bool)
-        mask[np.random.default_rng([seed, c]).permutation(size)[:count]] = True
-        masks.append(mask)
-    return masks
-
-
-def seeded_members(per_class: Sequence[Sequence[Path]], seed: int, train: bool) -> tuple[list[Path], list[int]]:
-    """The train (or test) side of `seeded_split` over per-class sorted image lists: the paths in
-    class order, then list order, and their labels (the class positions)."""
-    masks = seeded_split([len(images) for images in per_class], seed)
-    paths: list[Path] = []
-    labels: list[int] = []
-    for label, (images, mask) in enumerate(zip(per_class, masks)):
-        chosen = [path for path, in_train in zip(images, mask) if in_train == train]
-        paths += chosen
-        labels += [label] * len(chosen)
-    return paths, labels
-
-
-def combined_digest(*parts: str) -> str:
-    """One sha256 over several digests, in order."""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-class SUN397(Reader):
+class SUN397(FileListReader):
     """SUN397: 397 scene categories, one image each sample.
 
     Tree under the task's data folder (`<data-root>/SUN397`, as `SUN397.tar.gz` extracts)::
@@ -169,19 +113,8 @@ class SUN397(Reader):
             labels.append(class_index[folder])
         return paths, labels
 
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return [path.relative_to(self.root).as_posix() for path in self._paths]
-
     def content_digest(self) -> str:
+        """ClassName.txt, the listing, then the partition list if one is read: SUN397's released order."""
         parts = [file_sha256(self.class_file), listing_digest(self.root, self._paths)]
         if self.split_file is not None:
             parts.append(file_sha256(self.split_file))

@@ -5,14 +5,12 @@ follow that code's paths, key conventions and label maps exactly.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import FrameReader, Reader, file_sha256, listing_digest, load_rgb
+from tasks.readers.base import FileListFrameReader, FileListReader
 
 NUM_STEPS_CLASSES = ("0", "1", "2", "3", "4")
 """Class i is "i steps"; the paper's 5 classes."""
@@ -41,26 +39,7 @@ def read_pairs(path: Path) -> list[tuple[int, str, str]]:
     return pairs
 
 
-def index_frames(reader: Reader, groups: Iterable[Sequence[str]]) -> tuple[list[str], np.ndarray]:
-    """Frame paths (relative to the reader's folder) of every sample -> the distinct frames in order
-    of first use, each checked to exist, and the (S, len(group)) int64 frame indices of the samples."""
-    frame_index: dict[str, int] = {}
-    rows = []
-    for group in groups:
-        for frame in group:
-            if frame not in frame_index:
-                reader.require(reader.root / frame)
-                frame_index[frame] = len(frame_index)
-        rows.append([frame_index[frame] for frame in group])
-    return list(frame_index), np.array(rows, dtype=np.int64)
-
-
-def combined_digest(*parts: str) -> str:
-    """One sha256 over several digests, in order."""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-class ThorNumSteps(Reader):
+class ThorNumSteps(FileListReader):
     """THOR Num. Steps: how many steps (0..4) the agent is from the view's target, one image each.
 
     Tree under the task's data folder (`<data-root>/thor_num_steps`, from ViRB's thor_num_steps.zip)::
@@ -89,12 +68,11 @@ class ThorNumSteps(Reader):
         super().__init__(root, split)
         self.classes = list(NUM_STEPS_CLASSES)
         folder = self.require(self.root / split)
-        self.labels_path = self.require(self.root / f"{split}_labels.txt")
+        self.labels_path = self.require_index(self.root / f"{split}_labels.txt")
         self._paths = sorted((path for path in folder.glob("*/*rgb.jpg") if path.is_file()),
                              key=lambda path: path.relative_to(self.root).as_posix())
         if not self._paths:
             raise DataNotFound(f"{folder}: no <dir>/*rgb.jpg images; expected {self.LAYOUT}")
-        self._ids = [path.relative_to(self.root).as_posix() for path in self._paths]
         table = self._label_table()
         keys = {image_id[: -len(RGB_SUFFIX)]: image_id for image_id in self._ids}
         for key, (number, _) in table.items():
@@ -124,23 +102,8 @@ class ThorNumSteps(Reader):
             table.setdefault(key, (number, steps))
         return table
 
-    def __len__(self) -> int:
-        return len(self._paths)
 
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return list(self._ids)
-
-    def content_digest(self) -> str:
-        return combined_digest(file_sha256(self.labels_path), listing_digest(self.root, self._paths))
-
-
-class ThorEgomotion(FrameReader):
+class ThorEgomotion(FileListFrameReader):
     """THOR Egomotion: which action (of 5) the agent took between two frames.
 
     Tree under the task's data folder (`<data-root>/thor_action_prediction`, ViRB's thor_egomotion.zip)::
@@ -166,11 +129,9 @@ class ThorEgomotion(FrameReader):
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         self.classes = list(ACTIONS)
-        self.labels_path = self.require(self.root / f"{split}_labels.txt")
+        self.labels_path = self.require_index(self.root / f"{split}_labels.txt")
         pairs = self._pairs()
-        self._ids, samples = index_frames(self, ([prefix + suffix for suffix in FRAME_SUFFIXES] for prefix, _ in pairs))
-        self._paths = [self.root / frame for frame in self._ids]
-        self._samples = samples.reshape(-1, self.FRAMES)
+        self.index_frames([prefix + suffix for suffix in FRAME_SUFFIXES] for prefix, _ in pairs)
         self._labels = np.array([label for _, label in pairs], dtype=np.int64)
 
     def _pairs(self) -> list[tuple[str, int]]:
@@ -185,21 +146,3 @@ class ThorEgomotion(FrameReader):
         if not pairs:
             raise DataCorrupt(f"{self.labels_path}: no '<prefix> <Action>' lines; re-extract the zip")
         return pairs
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image(self, index: int) -> np.ndarray:
-        return load_rgb(self._paths[index])
-
-    def samples(self) -> np.ndarray:
-        return self._samples
-
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def image_ids(self) -> list[str]:
-        return list(self._ids)
-
-    def content_digest(self) -> str:
-        return combined_digest(file_sha256(self.labels_path), listing_digest(self.root, self._paths))

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
 from tasks.synthetic import N_CLASSES, draw_shape_image
+from tests.writers.images import save_jpeg
 
 FIXTURE_CATEGORIES = ("accordion", "BACKGROUND_Google", "Faces_easy", "ant")
 """Python's sorted order puts the capitalised ones first: BACKGROUND_Google 0, Faces_easy 1, accordion 2, ant 3."""
@@ -29,6 +29,5 @@ def write_caltech101(root: Path, categories: Sequence[str] = FIXTURE_CATEGORIES,
         target = folder / "101_ObjectCategories" / category
         target.mkdir(parents=True, exist_ok=True)
         for number in range(1, count + 1):
-            pixels = draw_shape_image(rng, label[category] % N_CLASSES, size)
-            Image.fromarray(pixels).save(target / f"image_{number:04d}.jpg", format="JPEG", quality=95)
+            save_jpeg(draw_shape_image(rng, label[category] % N_CLASSES, size), target / f"image_{number:04d}.jpg")
     return folder

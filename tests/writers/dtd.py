@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from tasks.synthetic import N_CLASSES, draw_shape_image
+from tests.writers.images import save_jpeg
 
 DTD_CLASSES = ("banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked",
                "crosshatched", "crystalline", "dotted", "fibrous", "flecked", "freckled", "frilly", "gauzy", "grid",
@@ -38,8 +38,7 @@ def write_dtd(root: Path, classes: Sequence[str] = DTD_CLASSES[:3], per_class: i
         (folder / "images" / name).mkdir(parents=True, exist_ok=True)
         entries[name] = [f"{name}/{name}_{2 * number + 2:04d}.jpg" for number in range(per_class)]
         for entry in entries[name]:
-            Image.fromarray(draw_shape_image(rng, label[name] % N_CLASSES, size)).save(
-                folder / "images" / entry, format="JPEG", quality=95)
+            save_jpeg(draw_shape_image(rng, label[name] % N_CLASSES, size), folder / "images" / entry)
     third = per_class // 3
     for partition in range(1, 11):
         lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}

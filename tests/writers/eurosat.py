@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from tasks.readers.eurosat import CLASSES
 from tasks.synthetic import draw_shape_image
+from tests.writers.images import save_jpeg
 
 
 def write_eurosat(root: Path, per_class: int = 5, size: int = 16, seed: int = 0, classes: Sequence[str] = CLASSES,
@@ -28,5 +28,5 @@ def write_eurosat(root: Path, per_class: int = 5, size: int = 16, seed: int = 0,
     for label, name in enumerate(classes):
         (image_root / name).mkdir(parents=True, exist_ok=True)
         for n in range(1, per_class + 1):
-            Image.fromarray(draw_shape_image(rng, label, size)).save(image_root / name / f"{name}_{n}.jpg", quality=95)
+            save_jpeg(draw_shape_image(rng, label, size), image_root / name / f"{name}_{n}.jpg")
     return data_folder

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 from scipy.io import savemat
 
 from tasks.synthetic import N_CLASSES, draw_shape_image
+from tests.writers.images import save_jpeg
 
 FIXTURE_WNIDS = ("n02119789", "n01751748", "n04599235", "n01440764", "n03000134", "n02085620")
 """Leaves in ILSVRC2012_ID order (IDs 1..6); sorted order differs: n01440764 is class 0."""
@@ -29,11 +29,6 @@ INTERNAL_WNIDS = ("n00001740", "n01861778", "n03183080")
 DEVKIT = "ILSVRC2012_devkit_t12"
 SYNSET_FIELDS = ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
                  "num_train_images")
-
-
-def write_jpeg(path: Path, pixels: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, format="JPEG", quality=95)
 
 
 def write_meta_mat(path: Path, leaves: Sequence[str], internal: Sequence[str] = INTERNAL_WNIDS) -> None:
@@ -77,14 +72,14 @@ def write_imagenet(root: Path, wnids: Sequence[str] = FIXTURE_WNIDS, n_train: in
     label = {wnid: index for index, wnid in enumerate(sorted(wnids))}
     for wnid in wnids:
         for i in range(n_train):
-            write_jpeg(folder / "train" / wnid / f"{wnid}_{10026 + 7 * i}.JPEG",
-                       draw_shape_image(rng, label[wnid] % N_CLASSES, size))
+            save_jpeg(draw_shape_image(rng, label[wnid] % N_CLASSES, size),
+                      folder / "train" / wnid / f"{wnid}_{10026 + 7 * i}.JPEG")
     val_classes = rng.permutation(np.repeat(np.arange(len(wnids)), n_val))
     for number, position in enumerate(val_classes, start=1):
         wnid = wnids[position]
         name = f"ILSVRC2012_val_{number:08d}.JPEG"
         path = folder / "val" / name if val_layout == "flat" else folder / "val" / wnid / name
-        write_jpeg(path, draw_shape_image(rng, label[wnid] % N_CLASSES, size))
+        save_jpeg(draw_shape_image(rng, label[wnid] % N_CLASSES, size), path)
     if devkit is not None:
         write_devkit(folder, wnids, [int(position) + 1 for position in val_classes], devkit)
     return folder
@@ -100,5 +95,5 @@ def write_imagenet_v2(root: Path, n_classes: int = 12, per_class: int = 2, seed:
     for k in range(n_classes):
         for i in range(per_class):
             name = hashlib.sha1(f"{k}-{i}".encode()).hexdigest()
-            write_jpeg(folder / str(k) / f"{name}.jpeg", draw_shape_image(rng, k % N_CLASSES, size))
+            save_jpeg(draw_shape_image(rng, k % N_CLASSES, size), folder / str(k) / f"{name}.jpeg")
     return folder

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tasks.readers.nuscenes import MOTIONS
-from tests.writers.thor import CANVAS, SHIFT, WINDOW, ZOOM, balanced_labels, draw_scene, save_jpeg, view
+from tests.writers.images import save_jpeg
+from tests.writers.thor import CANVAS, SHIFT, WINDOW, ZOOM, balanced_labels, draw_scene, view
 
 MOVES = {"forward": (0, 0, 1 / ZOOM), "forward-left": (-SHIFT, 0, 1 / ZOOM),
          "forward-right": (SHIFT, 0, 1 / ZOOM), "none": (0, 0, 1.0)}

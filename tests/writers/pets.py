@@ -12,15 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tasks.readers.pets import BREEDS
 from tasks.synthetic import FILLS, N_CLASSES, PALETTE
-
-BREEDS = ("Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal",
-          "Birman", "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel",
-          "english_setter", "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond",
-          "leonberger", "Maine_Coon", "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug", "Ragdoll",
-          "Russian_Blue", "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu", "Siamese", "Sphynx",
-          "staffordshire_bull_terrier", "wheaten_terrier", "yorkshire_terrier")
-"""The 37 breeds in CLASS-ID order; cat breeds are capitalised (SPECIES 1), dog breeds not (SPECIES 2)."""
+from tests.writers.images import save_jpeg
 
 LIST_HEADER = ("#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n#SPECIES: 1:Cat 2:Dog\n"
                "#BREED ID: 1-25:Cat 1:12:Dog\n#All images with 1st letter as captial are cat images\n"
@@ -66,7 +60,7 @@ def write_pets(root: Path, n_classes: int = 4, trainval_per_class: int = 3, test
         for number in range(1, trainval_per_class + test_per_class + 1):
             name = f"{BREEDS[class_id - 1]}_{number}"
             image, trimap = draw_pet(rng, class_id - 1, size)
-            Image.fromarray(image).save(folder / "images" / f"{name}.jpg", format="JPEG", quality=95)
+            save_jpeg(image, folder / "images" / f"{name}.jpg")
             Image.fromarray(trimap).save(folder / "annotations" / "trimaps" / f"{name}.png")
             split = "trainval" if number <= trainval_per_class else "test"
             lines[split].append(f"{name} {class_id} {species} {breed_id}\n")

@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from tasks.synthetic import N_CLASSES, draw_shape_image
+from tests.writers.images import save_jpeg
 
 CLASS_LINES = ("/a/abbey", "/a/apartment_building/outdoor", "/b/beach", "/c/canyon", "/c/church/outdoor")
 """A few real ClassName.txt lines, nested names included."""
@@ -39,7 +39,7 @@ def write_sun397(root: Path, class_lines: Sequence[str] = CLASS_LINES, per_class
         class_folder.mkdir(parents=True, exist_ok=True)
         names = sorted({random_name(rng) for _ in range(per_class)})
         for name in names:
-            Image.fromarray(draw_shape_image(rng, label, size)).save(class_folder / name, quality=95)
+            save_jpeg(draw_shape_image(rng, label, size), class_folder / name)
         half = len(names) // 2
         listed["Training"] += [f"{line}/{name}" for name in names[:half]]
         listed["Testing"] += [f"{line}/{name}" for name in names[half:]]

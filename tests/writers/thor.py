@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from tasks.readers.thor import ACTIONS, NUM_STEPS_CLASSES
+from tests.writers.images import save_jpeg
 
 CANVAS = 128
 """Side of the synthetic scene frames are cut from."""
@@ -30,12 +31,6 @@ MOVES = {"MoveAhead": (0, 0, 1 / ZOOM), "RotateLeft": (-SHIFT, 0, 1.0), "RotateR
 DISC_COLOUR = np.array([235, 210, 40], np.float32)
 SCENE_SIZE = 8
 """Images per `<dir>` folder, as THOR groups views by scene."""
-
-
-def save_jpeg(image: np.ndarray, path: Path) -> None:
-    """Write an (H, W, 3) uint8 array as a high-quality JPEG, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, quality=95)
 
 
 def balanced_labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
