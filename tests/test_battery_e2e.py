@@ -33,7 +33,7 @@ WRITERS: dict[str, Callable[[Path], object]] = {
     "eurosat": lambda root: write_eurosat(root, per_class=20),
     "dtd": lambda root: write_dtd(root, classes=DTD_CLASSES[:4], per_class=18),
     "kinetics": lambda root: write_kinetics(root, clips={"train": 20, "validate": 6}),
-    "clevr_count": lambda root: write_clevr(root, n_train=120, n_val=48),
+    "clevr_count": lambda root: write_clevr(root, n_train=120, n_val=48, width=96, height=64, counts=(3, 10)),
     "thor_num_steps": lambda root: write_thor_num_steps(root, n_train=100, n_val=40),
     "thor_egomotion": lambda root: write_thor_egomotion(root, n_train=100, n_val=40),
     "nuscenes_egomotion": lambda root: write_nuscenes_egomotion(root, n_train=100, n_test=40),

@@ -61,13 +61,27 @@ def test_class_order_is_fixed_not_derived_from_the_file(tmp_path: Path) -> None:
     assert reader.classes == ["forward", "forward-left", "forward-right", "none"] == sorted(MOTIONS)
 
 
+def test_other_label_names_follow_the_train_list(tmp_path: Path) -> None:
+    """Released lists spelled otherwise still load: classes are the train list's sorted labels,
+    shared by the test split, and a test label the train list lacks is refused by file."""
+    folder = tmp_path / "nuScenes"
+    pair = {"img_a": "samples/CAM_FRONT/a.jpg", "img_b": "sweeps/CAM_FRONT/b.jpg"}
+    write_pairs(folder, [{**pair, "label": "turn_left"}, {**pair, "label": "go_straight"}])
+    write_pairs(folder, [{**pair, "label": "turn_left"}], split="test")
+    assert NuScenesEgomotion(folder, "test").classes == ["go_straight", "turn_left"]
+    assert NuScenesEgomotion(folder, "test").labels().tolist() == [1]
+    write_pairs(folder, [{**pair, "label": "stop"}], split="test")
+    with pytest.raises(DataCorrupt, match=re.escape(f"{folder / 'nuScenes_test.json'}: entry 0: label 'stop' never")):
+        NuScenesEgomotion(folder, "test")
+
+
 def test_shared_frames_are_one_image(tmp_path: Path) -> None:
     folder = tmp_path / "nuScenes"
-    write_pairs(folder, [{"img_a": "samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s1.jpg", "label": "forward"},
-                         {"img_a": "./samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s2.jpg",
-                          "label": "forward-left"},
-                         {"img_a": "sweeps/CAM_FRONT/s2.jpg", "img_b": "samples/CAM_FRONT/k2.jpg", "label": "none"}],
-                split="test")
+    pairs = [{"img_a": "samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s1.jpg", "label": "forward"},
+             {"img_a": "./samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s2.jpg", "label": "forward-left"},
+             {"img_a": "sweeps/CAM_FRONT/s2.jpg", "img_b": "samples/CAM_FRONT/k2.jpg", "label": "none"}]
+    write_pairs(folder, pairs, split="train")
+    write_pairs(folder, pairs, split="test")
     reader = NuScenesEgomotion(folder, "test")
     assert reader.image_ids() == ["samples/CAM_FRONT/k1.jpg", "sweeps/CAM_FRONT/s1.jpg", "sweeps/CAM_FRONT/s2.jpg",
                                   "samples/CAM_FRONT/k2.jpg"]
@@ -83,8 +97,7 @@ def test_writer_shares_keyframes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": "left"}]', "entry 0: unknown label 'left'"),
-    ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": 2}]', "entry 0: unknown label 2"),
+    ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": 2}]', "entry 0: label 2 is not a motion name"),
     ('[{"img_a": "samples/x.jpg", "label": "none"}]', "entry 0: expected an object with keys img_a, img_b, label"),
     ("[]", "an empty list"),
     ('{"img_a": "samples/x.jpg"}', "holds a JSON dict, expected a list"),

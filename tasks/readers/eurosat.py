@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataNotFound
-from tasks.readers.base import FileListReader, seeded_members
+from tasks.readers.base import FileListReader, image_files, seeded_members, subfolders
 
 SPLIT_SEED = 2750
 """Seed of the 80/20 split (the paper's split was never published); changing it changes every score."""
@@ -52,7 +52,7 @@ class EuroSAT(FileListReader):
             raise DataNotFound(f"{self.root / IMAGE_FOLDERS[0]}: missing (and no {self.root / IMAGE_FOLDERS[1]}); "
                                f"expected {self.LAYOUT}")
         self.image_root = found[0]
-        folders = sorted((path for path in self.image_root.iterdir() if path.is_dir()), key=lambda path: path.name)
+        folders = [self.image_root / name for name in subfolders(self.image_root)]
         if not folders:
             raise DataNotFound(f"{self.image_root}: no class folders; expected {self.LAYOUT}")
         self.classes = [folder.name for folder in folders]
@@ -62,8 +62,7 @@ class EuroSAT(FileListReader):
 
     def _class_images(self, folder: Path) -> list[Path]:
         """A class folder's JPEGs sorted by name; an empty class is a broken extraction."""
-        images = sorted((path for path in folder.iterdir() if path.suffix.lower() == ".jpg" and path.is_file()),
-                        key=lambda path: path.name)
+        images = image_files(folder, (".jpg",))
         if not images:
             raise DataNotFound(f"{folder}: no .jpg images; expected {self.LAYOUT}")
         return images

@@ -12,7 +12,8 @@ from tasks.errors import DataCorrupt
 from tasks.readers.base import FileListFrameReader
 
 MOTIONS = ("forward", "forward-left", "forward-right", "none")
-"""Class i is MOTIONS[i]. This is also the sorted order the original code derived from the labels."""
+"""The protocol's four motions: class i is MOTIONS[i] when the lists use these names (this is
+also the sorted order the original code derived from the labels)."""
 
 PAIR_KEYS = ("img_a", "img_b", "label")
 
@@ -34,11 +35,13 @@ class NuScenesEgomotion(FileListFrameReader):
     Paths in the json are relative to this folder. The images are the frames the split uses, each
     distinct path once (in order of first use), so a frame shared by several pairs is decoded and
     encoded once; `samples()` is (S, 2) int64 frame indices [img_a, img_b], one row per json entry
-    in file order; `labels()` int64 class = index in MOTIONS (forward 0, forward-left 1,
-    forward-right 2, none 3). The original code indexed the sorted set of labels found in the
-    file, which is this order when all four occur; here it is fixed, so a split lacking a class
-    keeps the same indices, and a label outside MOTIONS is refused. A missing frame fails at
-    construction. Full dataset: 28,000 train pairs.
+    in file order; `labels()` int64 class index into `classes`. When the train list's labels are
+    among MOTIONS the classes are MOTIONS in that order (forward 0, forward-left 1, forward-right 2,
+    none 3), so a split lacking a class keeps the same indices; otherwise they are the sorted
+    distinct labels of the train list, as the original code derived them (it did so per file,
+    so its train and test indices could disagree: here both splits use the train list's classes,
+    and a test label the train list lacks is refused). A missing frame fails at construction.
+    Full dataset: 28,000 train pairs.
     """
 
     SPLITS = ("train", "test")
@@ -48,40 +51,51 @@ class NuScenesEgomotion(FileListFrameReader):
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
-        self.classes = list(MOTIONS)
         self.index_path = self.require_index(self.root / f"nuScenes_{split}.json")
-        pairs = self._pairs()
+        entries = self._entries(self.index_path)
+        train_path = self.require_index(self.root / "nuScenes_train.json")
+        train_labels = {self._label(train_path, n, e["label"])
+                        for n, e in enumerate(entries if split == "train" else self._entries(train_path))}
+        self.classes = list(MOTIONS) if train_labels <= set(MOTIONS) else sorted(train_labels)
+        pairs = self._pairs(entries)
         self.index_frames(frames for frames, _ in pairs)
         self._labels = np.array([label for _, label in pairs], dtype=np.int64)
 
-    def _pairs(self) -> list[tuple[tuple[str, str], int]]:
+    @staticmethod
+    def _label(path: Path, number: int, label: Any) -> str:
+        if not isinstance(label, str) or not label:
+            raise DataCorrupt(f"{path}: entry {number}: label {label!r} is not a motion name; re-download it")
+        return label
+
+    def _pairs(self, entries: list[dict[str, Any]]) -> list[tuple[tuple[str, str], int]]:
         """((img_a, img_b), class) per json entry, the whole file checked before any frame is looked for."""
-        motion_index = {motion: index for index, motion in enumerate(MOTIONS)}
+        class_index = {name: index for index, name in enumerate(self.classes)}
         pairs = []
-        for number, entry in enumerate(self._entries()):
-            label = entry["label"]
-            if not isinstance(label, str) or label not in motion_index:
-                raise DataCorrupt(f"{self.index_path}: entry {number}: unknown label {label!r}; "
-                                  f"expected one of {', '.join(MOTIONS)}")
+        for number, entry in enumerate(entries):
+            label = self._label(self.index_path, number, entry["label"])
+            if label not in class_index:
+                raise DataCorrupt(f"{self.index_path}: entry {number}: label {label!r} never occurs in the train "
+                                  f"list (classes: {', '.join(self.classes)}); re-download both lists")
             img_a = self._frame_path(number, "img_a", entry["img_a"])
-            pairs.append(((img_a, self._frame_path(number, "img_b", entry["img_b"])), motion_index[label]))
+            pairs.append(((img_a, self._frame_path(number, "img_b", entry["img_b"])), class_index[label]))
         if not pairs:
             raise DataCorrupt(f"{self.index_path}: an empty list; re-download it")
         return pairs
 
-    def _entries(self) -> list[dict[str, Any]]:
+    @staticmethod
+    def _entries(path: Path) -> list[dict[str, Any]]:
         """The json list, each entry checked to be an object with the three keys."""
         try:
-            with open(self.index_path, encoding="utf-8") as handle:
+            with open(path, encoding="utf-8") as handle:
                 entries = json.load(handle)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DataCorrupt(f"{self.index_path}: not valid JSON ({error}); re-download it") from None
+            raise DataCorrupt(f"{path}: not valid JSON ({error}); re-download it") from None
         if not isinstance(entries, list):
-            raise DataCorrupt(f"{self.index_path}: holds a JSON {type(entries).__name__}, expected a list of "
+            raise DataCorrupt(f"{path}: holds a JSON {type(entries).__name__}, expected a list of "
                               "{img_a, img_b, label} objects; re-download it")
         for number, entry in enumerate(entries):
             if not isinstance(entry, dict) or any(key not in entry for key in PAIR_KEYS):
-                raise DataCorrupt(f"{self.index_path}: entry {number}: expected an object with keys "
+                raise DataCorrupt(f"{path}: entry {number}: expected an object with keys "
                                   f"{', '.join(PAIR_KEYS)}, got {str(entry)[:80]}; re-download it")
         return entries
 

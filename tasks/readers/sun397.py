@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import FileListReader, combined_digest, file_sha256, listing_digest, seeded_members
+from tasks.readers.base import (FileListReader, combined_digest, file_sha256, image_files, listing_digest,
+                                seeded_members)
 
 SPLIT_SEED = 397
 """Seed of the paper-style 80/20 split; changing it changes every SUN397 score."""
@@ -88,8 +89,7 @@ class SUN397(FileListReader):
     def _class_images(self, line: str) -> list[Path]:
         """The class's images, sorted by name; its folder must exist and hold at least one."""
         folder = self.require(self.root / line.lstrip("/"))
-        images = sorted((path for path in folder.iterdir() if path.suffix.lower() == ".jpg" and path.is_file()),
-                        key=lambda path: path.name)
+        images = image_files(folder, (".jpg",))
         if not images:
             raise DataNotFound(f"{folder}: no .jpg images for class {line}; expected {self.LAYOUT}")
         return images

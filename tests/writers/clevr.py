@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -36,12 +37,13 @@ def draw_scene(rng: np.random.Generator, count: int, width: int, height: int) ->
 
 
 def write_clevr(root: Path, n_train: int = 16, n_val: int = 8, width: int = 48, height: int = 32, seed: int = 0,
-                shuffle_scenes: bool = False) -> Path:
+                shuffle_scenes: bool = False, counts: Sequence[int] = tuple(range(3, 11))) -> Path:
     """Write `root/CLEVR_v1.0/` as CLEVR_v1.0.zip extracts (images and scenes of train and val) and
     return that folder.
 
-    Scene i has 3 + (i % 8) objects, drawn as that many non-overlapping discs on a plain floor, so
-    a head can learn the count (label = count - 3). Images are `CLEVR_<split>_%06d.png` RGBA; each
+    Scene i has counts[i % len(counts)] objects (by default 3 + i % 8), drawn as that many
+    non-overlapping discs on a plain floor, so a head can learn the count (label = count - 3); a
+    few far-apart counts make an easier fixture. Images are `CLEVR_<split>_%06d.png` RGBA; each
     scenes file is `{"info": ..., "scenes": [...]}` in image_index order, or shuffled with
     `shuffle_scenes` (the reader must match scenes by image_filename).
     """
@@ -53,7 +55,7 @@ def write_clevr(root: Path, n_train: int = 16, n_val: int = 8, width: int = 48, 
         scenes = []
         for index in range(n):
             filename = f"CLEVR_{split}_{index:06d}.png"
-            image, objects = draw_scene(rng, 3 + index % 8, width, height)
+            image, objects = draw_scene(rng, counts[index % len(counts)], width, height)
             Image.fromarray(image, "RGBA").save(folder / "images" / split / filename)
             scenes.append({"split": split, "image_index": index, "image_filename": filename, "objects": objects,
                            "relationships": {"right": [], "behind": [], "front": [], "left": []},
