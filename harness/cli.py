@@ -15,7 +15,7 @@ import torch
 
 from encoders import fingerprint, load_encoder, read_checkpoint
 from harness.cache import FeatureStore, find_stores, list_stores
-from harness.errors import USER_ERRORS
+from harness.errors import USER_ERRORS, CacheError
 from harness.evaluate import ScoreOptions, run_extraction, score_task
 from harness.plan import plan, task_readers
 from tasks import TASKS, DataError, get_task
@@ -129,7 +129,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "ls":
         rows = []
         for path in list_stores(args.cache):
-            store = FeatureStore.open_path(path)
+            try:
+                store = FeatureStore.open_path(path)
+            except CacheError as error:
+                print(f"ccbench: warning: {error}", file=sys.stderr)
+                continue
             rows.append({"digest": store.key.digest, "encoder": store.key.encoder, "image_set":
                          store.group.attrs.get("image_set"), "block": store.key.block, "images": store.key.n_images,
                          "complete": store.complete, "bytes": store.nbytes_stored(), "path": str(path)})
@@ -141,11 +145,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
         else:
             print(f"no feature stores under {args.cache}")
         return 0
-    targets = list_stores(args.cache) if args.all or not args.digests else \
-        [p for prefix in args.digests for p in _resolve(args.cache, prefix)]
+    if args.action == "rm" and not (args.digests or args.all):
+        raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
+    targets = [p for prefix in args.digests for p in _resolve(args.cache, prefix)] if args.digests \
+        else list_stores(args.cache)
     if args.action == "rm":
-        if not args.digests and not args.all:
-            raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
         for path in targets:
             shutil.rmtree(path)
             print(f"removed {path}")

@@ -2,6 +2,7 @@
 test once with the selected head, and write the result (plus the head, for tasks scored with it)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
                            path: Path) -> tuple[dict, Path]:
     """Score a test-only task with the head selected for `task.scored_with` (scoring that task first)."""
     source = get_task(task.scored_with)
-    source_result, _ = score_task(trunk, encoder, source, ScoreOptions(**{**options.__dict__, "force": False}))
+    source_result, _ = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
     data = prepare(trunk, encoder, task, options)
     test_rows = torch.arange(len(data.labels["test"]))
     per_seed, started = [], time.perf_counter()
