@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Callable, Mapping
 
 import torch
 
@@ -39,10 +40,183 @@ class Top1(Metric):
         return self.correct / self.total
 
 
-METRICS: dict[str, type[Metric]] = {"top1": Top1}
+def _check_batch(outputs_shape: torch.Size, targets_shape: torch.Size, what: str) -> None:
+    """Refuse a prediction whose size differs from its target's: no silent resizing or broadcasting."""
+    if outputs_shape != targets_shape:
+        raise ValueError(f"{what}: prediction shape {tuple(outputs_shape)} != target shape {tuple(targets_shape)}")
 
 
-def build_metric(name: str) -> Metric:
+class MeanIoU(Metric):
+    """Mean intersection-over-union from one confusion matrix accumulated over the whole split.
+
+    Unlike the original code (per-image, per-batch IoU; absent classes scored as 1), the pixels of
+    every batch go into one C x C matrix (rows true class, columns predicted), so the score does not
+    depend on batch size. Pixels whose target is `ignore_index` are left out. A class absent from
+    both the targets and the predictions has no union and is excluded from the mean.
+    """
+
+    name = "miou"
+    higher_is_better = True
+
+    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+        if num_classes < 2:
+            raise ValueError(f"miou needs at least 2 classes, got {num_classes}")
+        if 0 <= ignore_index < num_classes:
+            raise ValueError(f"ignore_index {ignore_index} is one of the {num_classes} classes")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels."""
+        if outputs.dim() == targets.dim() + 1:
+            if outputs.shape[1] != self.num_classes:
+                raise ValueError(f"miou: {outputs.shape[1]} output channels for {self.num_classes} classes")
+            predicted = outputs.argmax(dim=1)
+        else:
+            predicted = outputs
+        _check_batch(predicted.shape, targets.shape, "miou")
+        keep = targets != self.ignore_index
+        truth, predicted = targets[keep].long(), predicted[keep].long()
+        for labels, role in ((truth, "target"), (predicted, "predicted")):
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(f"miou: {role} label outside 0..{self.num_classes - 1} "
+                                 f"(and not ignore_index {self.ignore_index})")
+        counts = torch.bincount(truth * self.num_classes + predicted, minlength=self.num_classes ** 2)
+        self.confusion += counts.reshape(self.num_classes, self.num_classes).cpu()
+
+    def per_class(self) -> torch.Tensor:
+        """IoU of each class (float64, length C); NaN for a class absent from targets and predictions."""
+        matrix = self.confusion.double()
+        true_positive = matrix.diagonal()
+        union = matrix.sum(dim=0) + matrix.sum(dim=1) - true_positive
+        return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
+
+    def compute(self) -> float:
+        if int(self.confusion.sum()) == 0:
+            raise ValueError("miou of a split with no scored pixel")
+        return float(self.per_class().nanmean())
+
+
+def depth_valid(depth: torch.Tensor) -> torch.Tensor:
+    """Pixels with a usable ground-truth depth: finite and > 0. NaN, inf, 0 and negative values are
+    how the depth datasets mark missing measurements, so they are never scored."""
+    return torch.isfinite(depth) & (depth > 0)
+
+
+class NegativeL1(Metric):
+    """Minus the mean absolute depth error in metres, over the valid pixels of the whole split.
+
+    The original averaged L1 over all pixels, missing depth included, per batch; here the absolute
+    errors of every valid pixel are summed and divided once by their count. Negated so that, like
+    every metric of the benchmark, higher is better.
+    """
+
+    name = "neg_l1"
+    higher_is_better = True
+
+    def __init__(self) -> None:
+        self.abs_error_sum = 0.0
+        self.valid_pixels = 0
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, both in metres.
+
+        `mask` (B, H, W), when given, further restricts the scored pixels to where it is true.
+        """
+        if outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            outputs = outputs.squeeze(1)
+        _check_batch(outputs.shape, targets.shape, "neg_l1")
+        valid = depth_valid(targets)
+        if mask is not None:
+            _check_batch(mask.shape, targets.shape, "neg_l1 mask")
+            valid &= mask.bool()
+        predicted = outputs[valid].double()
+        if not bool(torch.isfinite(predicted).all()):
+            raise ValueError("neg_l1: non-finite predicted depth at a valid pixel")
+        self.abs_error_sum += float((predicted - targets[valid].double()).abs().sum())
+        self.valid_pixels += int(valid.sum())
+
+    def compute(self) -> float:
+        if self.valid_pixels == 0:
+            raise ValueError("neg_l1 of a split with no valid depth pixel")
+        return -(self.abs_error_sum / self.valid_pixels)
+
+
+class KittiFlowInlier(Metric):
+    """1 - Fl-all, KITTI 2015's official flow score, on real (u, v) flow in pixels.
+
+    A valid pixel is an outlier when its end-point error is > 3 px AND > 5% of the true flow's
+    magnitude (the devkit's ABS_THRESH and REL_THRESH). Outliers and valid pixels are summed over
+    all images before dividing (pixel-weighted, not a mean of per-image rates), as the devkit does.
+    Reported as the inlier rate so that higher is better; the original code instead thresholded a
+    grayscale flow visualization.
+
+    Targets are either a mapping {"flow": (B, 2, H, W), "valid": (B, H, W)} or a (B, 3, H, W)
+    tensor of (u, v, valid), at the full ground-truth resolution; the prediction must match it.
+    """
+
+    name = "kitti_fl"
+    higher_is_better = True
+    ABS_THRESH = 3.0
+    REL_THRESH = 0.05
+
+    def __init__(self) -> None:
+        self.outliers = 0
+        self.valid_pixels = 0
+        self.epe_sum = 0.0
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor | Mapping[str, torch.Tensor]) -> None:
+        """outputs: (B, 2, H, W) predicted (u, v) flow in pixels."""
+        if isinstance(targets, Mapping):
+            flow, valid = targets["flow"], targets["valid"]
+        else:
+            if targets.dim() != 4 or targets.shape[1] != 3:
+                raise ValueError(f"kitti_fl: tensor targets must be (B, 3, H, W), got {tuple(targets.shape)}")
+            flow, valid = targets[:, :2], targets[:, 2]
+        _check_batch(outputs.shape, flow.shape, "kitti_fl")
+        if outputs.dim() != 4 or outputs.shape[1] != 2:
+            raise ValueError(f"kitti_fl: predictions must be (B, 2, H, W), got {tuple(outputs.shape)}")
+        _check_batch(valid.shape, flow[:, 0].shape, "kitti_fl valid mask")
+        valid = valid != 0
+        epe = (outputs.double() - flow.double()).norm(dim=1)[valid]
+        magnitude = flow.double().norm(dim=1)[valid]
+        outlier = (epe > self.ABS_THRESH) & (epe > self.REL_THRESH * magnitude)
+        self.outliers += int(outlier.sum())
+        self.valid_pixels += int(valid.sum())
+        self.epe_sum += float(epe.sum())
+
+    def _require_pixels(self) -> None:
+        if self.valid_pixels == 0:
+            raise ValueError("kitti_fl of a split with no valid flow pixel")
+
+    def compute(self) -> float:
+        self._require_pixels()
+        return 1.0 - self.outliers / self.valid_pixels
+
+    def epe(self) -> float:
+        """Mean end-point error in pixels over every valid pixel of the split (for reporting)."""
+        self._require_pixels()
+        return self.epe_sum / self.valid_pixels
+
+
+def _class_count(name: str, num_classes: int | None) -> int:
+    if num_classes is None:
+        raise ValueError(f"metric {name!r} needs the task's num_classes")
+    return num_classes
+
+
+# name -> builder from the task's class count (ignored by metrics that do not need it)
+METRICS: dict[str, Callable[[int | None], Metric]] = {
+    "top1": lambda num_classes: Top1(),
+    "miou": lambda num_classes: MeanIoU(_class_count("miou", num_classes)),
+    "neg_l1": lambda num_classes: NegativeL1(),
+    "kitti_fl": lambda num_classes: KittiFlowInlier(),
+}
+
+
+def build_metric(name: str, num_classes: int | None = None) -> Metric:
+    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou)."""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
-    return METRICS[name]()
+    return METRICS[name](num_classes)
