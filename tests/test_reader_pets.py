@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.pets import OxfordPets
+from tasks.readers.pets import OxfordPets, OxfordPetsSegmentation
 from tests.reader_base import ReaderTests
 from tests.writers.pets import species_and_breed_id, write_pets
 
@@ -104,3 +104,43 @@ def test_listed_image_missing_is_named(tmp_path: Path) -> None:
     (folder / "images" / "basset_hound_4.jpg").unlink()
     with pytest.raises(DataNotFound, match=str(folder / "images" / "basset_hound_4.jpg")):
         OxfordPets(folder, "test")
+
+
+class TestOxfordPetsSegmentation(TestOxfordPets):
+    READER = OxfordPetsSegmentation
+
+    def files_required(self, root: Path, split: str) -> list[Path]:
+        trimaps = root / self.DATA_FOLDER / "annotations" / "trimaps"
+        name = "Abyssinian_3.png" if split == "trainval" else "american_pit_bull_terrier_5.png"
+        return [*super().files_required(root, split), trimaps, trimaps / name]
+
+
+@pytest.mark.parametrize("split", ["trainval", "test"])
+def test_segmentation_shares_the_classification_identity(tmp_path: Path, split: str) -> None:
+    folder = write_pets(tmp_path)
+    classification, segmentation = OxfordPets(folder, split), OxfordPetsSegmentation(folder, split)
+    assert segmentation.image_ids() == classification.image_ids()
+    assert segmentation.content_digest() == classification.content_digest()
+    assert segmentation.manifest_digest == classification.manifest_digest
+    assert segmentation.labels().tolist() == [0] * len(classification)
+    assert segmentation.classes == ["background", "pet"] and segmentation.TARGET == "classes"
+
+
+def test_trimap_becomes_pet_one_background_zero_boundary_ignored(tmp_path: Path) -> None:
+    folder = write_pets(tmp_path, n_classes=1, trainval_per_class=2, test_per_class=1)
+    reader = OxfordPetsSegmentation(folder, "trainval")
+    with Image.open(folder / "annotations" / "trimaps" / "Abyssinian_2.png") as image:
+        trimap = np.asarray(image)
+    target = reader.target(1)
+    assert target.dtype == np.int64 and target.shape == trimap.shape == reader.image(1).shape[:2]
+    assert np.array_equal(target == 1, trimap == 1) and np.array_equal(target == 0, trimap == 2)
+    assert np.array_equal(target == 255, trimap == 3) and (target == 1).any() and (target == 255).any()
+
+
+@pytest.mark.parametrize("values", [np.array([[1, 2], [3, 0]], np.uint8), np.array([[1, 2], [3, 2]], np.uint16)])
+def test_trimap_with_foreign_values_is_refused_by_path(tmp_path: Path, values: np.ndarray) -> None:
+    folder = write_pets(tmp_path, n_classes=1, trainval_per_class=2, test_per_class=1)
+    path = folder / "annotations" / "trimaps" / "Abyssinian_1.png"
+    Image.fromarray(values).save(path)
+    with pytest.raises(DataCorrupt, match=str(path)):
+        OxfordPetsSegmentation(folder, "trainval").target(0)

@@ -280,3 +280,60 @@ def combined_digest(*parts: str) -> str:
     """One sha256 over several digests, in order: how a reader joins its listing with the digests
     of its list and label files into one content digest."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+IGNORE = 255
+"""The class-map value of pixels no loss or metric counts (Cityscapes void ids, the Pets trimap boundary)."""
+
+
+class DenseReader(Reader):
+    """A split whose samples carry a per-pixel target instead of (only) a class.
+
+    TARGET says what `target(i)` holds, at the image's full resolution:
+
+    - "classes": int64 (H, W) class map, values index `classes`, IGNORE (255) where unlabelled;
+    - "depth": float32 (H, W) metres, NaN where the sensor or renderer gave no depth;
+    - "flow": float32 (H, W, 3), channels u, v (pixels) and valid (0 or 1).
+
+    Targets are decoded per call, never held, so a split of full-resolution maps costs no memory.
+    `content_digest` and `image_ids` cover the images only: they key the feature cache, which the
+    targets do not enter (and a dense task over the same images as a classification task shares
+    its features). Targets are still checked to exist at construction, so a missing one fails early.
+    For "depth" and "flow" `classes` is the single name [TARGET], matching the all-zero `labels()`.
+    """
+
+    TARGET: ClassVar[str]
+
+    @abstractmethod
+    def target(self, index: int) -> np.ndarray:
+        """The per-pixel target of sample `index`, as TARGET describes."""
+
+    def labels(self) -> np.ndarray:
+        """Zeros, one per sample: a dense task has no per-sample class, so anything that draws a
+        validation split stratified by label gets a plain seeded sample instead."""
+        return np.zeros(len(self), dtype=np.int64)
+
+
+class DenseFrameReader(DenseReader, FrameReader):
+    """A DenseReader whose samples are FRAMES images (KITTI flow's frame pair); `target(s)` is per
+    sample `s` (a row of `samples()`), expressed in the sample's first frame."""
+
+    def labels(self) -> np.ndarray:
+        """Zeros, one per sample (see DenseReader.labels)."""
+        return np.zeros(len(self.samples()), dtype=np.int64)
+
+
+def load_map(path: Path) -> np.ndarray:
+    """Decode a single-channel label or depth image (8-bit, 16-bit or float TIFF) with its values
+    kept (PIL keeps `I;16` and `F`); missing or unreadable files are reported by path."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("L", "P", "I", "I;16", "I;16B", "F", "1"):
+                raise DataCorrupt(f"{path}: a {image.mode} image, expected a single-channel map; re-extract "
+                                  "the annotations")
+            array = np.asarray(image)
+    except FileNotFoundError:
+        raise DataNotFound(f"{path}: missing target; the dataset folder is incomplete, re-extract it") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise DataCorrupt(f"{path}: cannot decode target ({error}); re-download the file") from None
+    return array

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import FileListReader
+from tasks.readers.base import IGNORE, DenseReader, FileListReader, load_map
 
 BREEDS = ("Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal",
           "Birman", "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel",
@@ -20,6 +20,11 @@ dog breeds not (SPECIES 2)."""
 
 NUM_CLASSES = len(BREEDS)
 """Breeds; CLASS-ID 1..37 in the lists (12 cat breeds, 25 dog breeds)."""
+
+TRIMAP_VALUES = (1, 2, 3)
+TRIMAP_CLASS = np.full(256, IGNORE, dtype=np.int64)
+TRIMAP_CLASS[list(TRIMAP_VALUES)] = [1, 0, IGNORE]
+"""Trimap value -> class: 1 pet -> 1, 2 background -> 0, 3 boundary -> IGNORE."""
 
 
 def read_split_list(path: Path) -> tuple[list[str], list[int]]:
@@ -85,3 +90,34 @@ class OxfordPets(FileListReader):
             if path.name not in present:
                 raise DataNotFound(f"{path}: missing, though {self.list_path} lists it; re-extract images.tar.gz")
         self._labels = np.asarray(class_ids, dtype=np.int64) - 1
+
+
+class OxfordPetsSegmentation(DenseReader, OxfordPets):
+    """Oxford-IIIT Pets foreground segmentation from the trimaps, on the official trainval/test split.
+
+    The tree is OxfordPets' (same data folder); every listed image also needs
+    `annotations/trimaps/<Image>.png`. Images, order, `image_ids` and `content_digest` are exactly
+    OxfordPets', so both tasks share one feature cache. `target(i)` is the trimap as int64 classes
+    0 background, 1 pet (named by `classes`) and 255 for the boundary band, which the dataset
+    leaves unclassified. (The original code trained on trimap - 1 with the boundary merged into
+    background, i.e. with the foreground inverted; this reader keeps the dataset's meaning.)
+    """
+
+    TARGET = "classes"
+
+    def __init__(self, root: str | Path, split: str) -> None:
+        super().__init__(root, split)
+        self.classes = ["background", "pet"]
+        trimaps = self.require(self.root / "annotations" / "trimaps")
+        present = set(os.listdir(trimaps))
+        self._trimaps = [trimaps / f"{name}.png" for name in self.names]
+        for path in self._trimaps:
+            if path.name not in present:
+                raise DataNotFound(f"{path}: missing, though {self.list_path} lists it; re-extract annotations.tar.gz")
+
+    def target(self, index: int) -> np.ndarray:
+        path = self._trimaps[index]
+        trimap = load_map(path)
+        if trimap.dtype != np.uint8 or not np.isin(trimap, TRIMAP_VALUES).all():
+            raise DataCorrupt(f"{path}: not an 8-bit trimap of values 1, 2, 3; re-extract annotations.tar.gz")
+        return TRIMAP_CLASS[trimap]
