@@ -1,17 +1,22 @@
 """One reader class per dataset; each docstring is the on-disk tree it expects."""
-from tasks.readers.base import FrameReader, Reader, file_sha256, listing_digest, load_rgb
+from tasks.readers.base import (IGNORE, DenseFrameReader, DenseReader, FrameReader, Reader, file_sha256,
+                                listing_digest, load_map, load_rgb)
 from tasks.readers.caltech import Caltech101
 from tasks.readers.cifar import Cifar100
+from tasks.readers.cityscapes import CityscapesSegmentation
 from tasks.readers.clevr import ClevrCount
 from tasks.readers.dtd import DTD
 from tasks.readers.eurosat import EuroSAT
 from tasks.readers.imagenet import ImageNet, ImageNetV2
 from tasks.readers.kinetics import KineticsFrames
+from tasks.readers.kitti_flow import KittiFlow2015
 from tasks.readers.nuscenes import NuScenesEgomotion
-from tasks.readers.pets import OxfordPets
+from tasks.readers.nyu import NyuDepth, NyuWalkable
+from tasks.readers.pets import OxfordPets, OxfordPetsSegmentation
 from tasks.readers.sun397 import SUN397
 from tasks.readers.thor import ThorEgomotion, ThorNumSteps
 
-__all__ = ["DTD", "SUN397", "Caltech101", "Cifar100", "ClevrCount", "EuroSAT", "FrameReader", "ImageNet",
-           "ImageNetV2", "KineticsFrames", "NuScenesEgomotion", "OxfordPets", "Reader", "ThorEgomotion",
-           "ThorNumSteps", "file_sha256", "listing_digest", "load_rgb"]
+__all__ = ["DTD", "IGNORE", "SUN397", "Caltech101", "Cifar100", "CityscapesSegmentation", "ClevrCount",
+           "DenseFrameReader", "DenseReader", "EuroSAT", "FrameReader", "ImageNet", "ImageNetV2", "KineticsFrames",
+           "KittiFlow2015", "NuScenesEgomotion", "NyuDepth", "NyuWalkable", "OxfordPets", "OxfordPetsSegmentation",
+           "Reader", "ThorEgomotion", "ThorNumSteps", "file_sha256", "listing_digest", "load_map", "load_rgb"]
