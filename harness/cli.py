@@ -18,6 +18,8 @@ from harness.cache import FeatureStore, find_stores, list_stores
 from harness.errors import USER_ERRORS, CacheError
 from harness.evaluate import ScoreOptions, run_extraction, score_task
 from harness.plan import plan, task_readers
+from leaderboard.errors import LeaderboardError
+from leaderboard.render import build as build_leaderboard
 from tasks import TASKS, DataError, get_task
 from tasks.synthetic import N_CLASSES, write_cifar100
 
@@ -162,6 +164,15 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Regenerate the leaderboard (CSV, Markdown, static HTML, plots) from the result files."""
+    written = build_leaderboard(args.results, args.out, include_overrides=args.include_overrides,
+                                supervised=args.supervised, echo=print)
+    for kind, path in written.items():
+        print(f"{kind:<10} {path}")
+    return 0
+
+
 def _resolve(root: Path, prefix: str) -> list[Path]:
     matches = find_stores(root, prefix)
     if not matches:
@@ -246,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="rm: remove every store")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_cache)
+    p = sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the result files")
+    p.add_argument("--out", type=Path, default=Path("leaderboard-out"), help="output folder (default ./leaderboard-out)")
+    p.add_argument("--include-overrides", action="store_true", help="rank non-standard runs too (e.g. the demo's)")
+    p.add_argument("--supervised", help="name or fingerprint prefix of the supervised reference encoder")
+    p.set_defaults(run=cmd_leaderboard)
     p = sub.add_parser("demo", parents=[common, compute], help="score two random encoders on a synthetic dataset")
     p.add_argument("--out", type=Path, help="where data, cache and results go (default: a new temp folder)")
     p.add_argument("--train-images", type=int, default=1000)
@@ -260,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         return args.run(args)
-    except USER_ERRORS as error:
+    except (*USER_ERRORS, LeaderboardError) as error:
         print(f"ccbench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

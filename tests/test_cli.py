@@ -128,6 +128,14 @@ def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     assert "random:0" in out and "random:1" in out and "chance level" in out
     assert len(list((tmp_path / "results").glob("*.json"))) == 2
+    board = tmp_path / "board"
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board)]) == 2, \
+        "demo runs are non-standard (64 px): they are not ranked unless asked"
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board),
+                 "--include-overrides"]) == 0
+    html = (board / "index.html").read_text()
+    assert "random:0" in html and "random:1" in html and "data:image/png;base64," in html
+    assert (board / "leaderboard.csv").read_text().count("\n") == 3
 
 
 def test_run_scores_found_tasks_with_the_paper_grid(cifar_root: Path, tmp_path: Path,

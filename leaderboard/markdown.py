@@ -1,0 +1,40 @@
+"""LEADERBOARD.md: the table, the notes that explain it and the analyses, for a repository or a PR."""
+from __future__ import annotations
+
+from leaderboard.analyses import Analysis, NotAvailable
+from leaderboard.cells import cell, display_columns, frame_text
+from leaderboard.table import Leaderboard
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(board: Leaderboard, analyses: dict[str, Analysis], plots: dict[str, str | NotAvailable]) -> str:
+    """`plots`: stem -> PNG file name, or why it is missing."""
+    columns = display_columns(board)
+    rows = [[cell(board, row, c)[0] for c in columns] for _, row in board.table.iterrows()]
+    lines = ["# ccbench leaderboard", "", *_table(columns, rows), "",
+             "Task columns: mean test score over seeds. Category columns: mean normalized score "
+             "(PROTOCOL 6.4); '*' = over an incomplete category, '—' = not scored.", "", "## Notes", ""]
+    lines += [f"- {note}" for note in board.notes] + ["", "## Analyses", ""]
+    for title, result in analyses.items():
+        lines.append(f"### {title}")
+        lines.append("")
+        if isinstance(result, NotAvailable):
+            lines.append(str(result))
+        elif title.startswith("4."):
+            lines.append(f"{len(result)} normalized scores; see the figure below.")
+        else:
+            lines += _table(list(result.columns), frame_text(result))
+        lines.append("")
+    lines += ["## Figures", ""]
+    for stem, item in plots.items():
+        lines.append(f"- {stem}: {item}" if isinstance(item, NotAvailable) else f"![{stem}]({item})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,68 @@
+"""The leaderboard's figures as PNG bytes (bare Figure objects: no display, no network), written to files and
+embedded in index.html from the same bytes."""
+from __future__ import annotations
+
+import io
+import math
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from leaderboard.analyses import NotAvailable, category_distribution
+from leaderboard.table import Leaderboard
+from leaderboard.taxonomy import IMAGENET
+
+
+def _png(fig: Figure) -> bytes:
+    """Figure objects, not pyplot: no global state, so concurrent builds in threads cannot collide."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    return buffer.getvalue()
+
+
+def category_plot(board: Leaderboard) -> bytes | NotAvailable:
+    """Item 4's figure: the distribution of normalized scores per category (box plot plus points)."""
+    long = category_distribution(board)
+    if isinstance(long, NotAvailable):
+        return long
+    groups = [(c, long.loc[long["category"] == c, "normalized"].to_numpy()) for c in board.categories]
+    groups = [(c, v) for c, v in groups if len(v)]
+    fig = Figure(figsize=(1.8 * len(groups) + 2, 4))
+    ax = fig.subplots()
+    ax.boxplot([v for _, v in groups], showfliers=False)
+    for i, (_, v) in enumerate(groups, start=1):
+        ax.scatter([i] * len(v), v, s=6, alpha=0.4, color="tab:blue")
+    ax.set_xticks(range(1, len(groups) + 1), [c for c, _ in groups])
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set_ylabel("normalized score")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def imagenet_scatter(board: Leaderboard) -> bytes | NotAvailable:
+    """Each task's score against ImageNet top-1 across encoders (the paper's correlation figure)."""
+    if IMAGENET not in board.scores.columns:
+        return NotAvailable("imagenet is not scored")
+    tasks = [t for t in board.tasks if t != IMAGENET and len(board.scores[[IMAGENET, t]].dropna()) >= 2]
+    if not tasks:
+        return NotAvailable("no other task shares 2 or more encoders with imagenet")
+    cols = min(5, len(tasks))
+    rows = math.ceil(len(tasks) / cols)
+    fig = Figure(figsize=(3 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    fig.subplots_adjust(hspace=0.45, wspace=0.3)
+    for ax, task in zip(axes.flat, tasks):
+        pair = board.scores[[IMAGENET, task]].dropna()
+        ax.scatter(pair[IMAGENET], pair[task], s=10)
+        r = pair[IMAGENET].corr(pair[task]) if len(pair) > 2 else float("nan")
+        ax.set_title(f"{task} (r={r:.2f})" if pd.notna(r) else task, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    fig.supxlabel("imagenet top-1")
+    return _png(fig)
+
+
+def all_plots(board: Leaderboard) -> dict[str, bytes | NotAvailable]:
+    """File stem -> PNG bytes, or why the figure could not be drawn."""
+    return {"category_distribution": category_plot(board), "imagenet_scatter": imagenet_scatter(board)}

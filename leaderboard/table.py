@@ -1,0 +1,117 @@
+"""The wide leaderboard: one row per encoder with its metadata, each task's mean score over seeds,
+per-category means of normalized scores (with a completeness flag) and an overall rank.
+
+Decisions, also written into every output's notes:
+- a category is complete for an encoder when it has a normalized score on every task of that category
+  that the leaderboard normalizes; its mean is over the tasks it has, flagged `<category>_complete`;
+- overall = mean of the encoder's category means (each category weighs the same, however many tasks
+  it has); `overall_complete` is true only when every category on the board is complete;
+- rank: by overall, highest first, ties share the best rank; an encoder with no category mean is unranked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from leaderboard.collect import ENCODER_KEYS
+from leaderboard.errors import LeaderboardError
+from leaderboard.normalize import Normalized, find_supervised, normalize
+from leaderboard.taxonomy import CATEGORIES, TASKS, protocol_tasks, task_order
+
+
+@dataclass
+class Leaderboard:
+    """Everything the renderers and analyses need, computed once."""
+
+    table: pd.DataFrame  # one row per encoder, sorted by rank
+    tasks: list[str]
+    categories: list[str]
+    task_category: dict[str, str]
+    scores: pd.DataFrame  # fingerprint x task, mean over seeds
+    normalized: Normalized
+    encoders: pd.DataFrame  # fingerprint-indexed metadata
+    supervised: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Keep one result file per (encoder, task): standard runs before overridden ones, then the newest
+    protocol version, then the newest file; drop overridden runs unless asked to include them."""
+    notes: list[str] = []
+    if not include_overrides:
+        dropped = rows[rows["overrides"]]
+        if not dropped.empty:
+            notes.append(f"{dropped['file'].nunique()} result file(s) with overridden protocol settings "
+                         "left out (include them with the overrides option)")
+        rows = rows[~rows["overrides"]]
+    files = rows.drop_duplicates("file")[["file", "fingerprint", "task", "overrides", "protocol", "created"]]
+    files = files.assign(_v=files["protocol"].map(_version_key))
+    files = files.sort_values(["overrides", "_v", "created"], ascending=[True, False, False])
+    keep = files.drop_duplicates(["fingerprint", "task"])
+    if len(keep) < len(files):
+        notes.append(f"{len(files) - len(keep)} result file(s) superseded by another run of the same "
+                     "encoder and task (standard run or newer protocol version kept)")
+    return rows[rows["file"].isin(set(keep["file"]))], notes
+
+
+def _version_key(version: str) -> tuple:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in str(version).replace("-", ".").split("."))
+
+
+def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None) -> Leaderboard:
+    """The leaderboard of tidy rows from `load_results`."""
+    rows, notes = select_runs(rows, include_overrides)
+    if rows.empty:
+        raise LeaderboardError("no standard result files to rank; score an encoder first "
+                               "(or include runs with overrides)")
+    encoders = rows.drop_duplicates("fingerprint").set_index("fingerprint", drop=False)[list(ENCODER_KEYS)]
+    tasks = task_order(sorted(rows["task"].unique()))
+    task_category = rows.drop_duplicates("task").set_index("task")["category"].to_dict()
+    for task, category in task_category.items():
+        if task in TASKS and TASKS[task][0] != category:
+            notes.append(f"{task}: result files say category {category!r}, the protocol says {TASKS[task][0]!r}; "
+                         "the files' category is used")
+    higher = rows.drop_duplicates("task").set_index("task")["higher_is_better"].to_dict()
+    scores = rows.pivot_table(index="fingerprint", columns="task", values="score", aggfunc="mean")
+    scores = scores.reindex(index=encoders.index, columns=tasks)
+    sup, how = find_supervised(encoders, supervised)
+    notes.append(how)
+    norm = normalize(scores, higher, sup)
+    zscored = [t for t, r in norm.reference.items() if r == "z-score"]
+    if sup is not None and zscored:
+        notes.append(f"the supervised encoder lacks {', '.join(zscored)}: z-scored across encoders instead")
+    for task, ref in norm.reference.items():
+        if ref.startswith("none"):
+            notes.append(f"{task} is left out of the category means ({ref[6:]})")
+    categories = [c for c in CATEGORIES if c in task_category.values()]
+    categories += sorted(set(task_category.values()) - set(CATEGORIES))
+    table = encoders.copy()
+    table["fingerprint"] = encoders.index
+    for task in tasks:
+        table[task] = scores[task]
+    means, complete = pd.DataFrame(index=encoders.index), pd.DataFrame(index=encoders.index)
+    for category in categories:
+        used = [t for t in tasks if task_category[t] == category and not norm.reference[t].startswith("none")]
+        if not used:
+            continue
+        values = norm.values[used]
+        means[category] = values.mean(axis=1, skipna=True)
+        complete[category] = values.notna().all(axis=1)
+        missing = [t for t in protocol_tasks(category) if t not in used]
+        if missing:
+            notes.append(f"{category}: mean over {len(used)} of the protocol's {len(protocol_tasks(category))} "
+                         f"tasks (no normalized scores for {', '.join(missing)})")
+    for category in means.columns:
+        table[category] = means[category]
+        table[f"{category}_complete"] = complete[category]
+    table["overall"] = means.mean(axis=1, skipna=True)
+    table["overall_complete"] = complete.all(axis=1) & means.notna().all(axis=1)
+    table["rank"] = table["overall"].rank(ascending=False, method="min").astype("Int64")
+    table = table.sort_values(["rank", "name"], na_position="last")
+    table = table[["rank", *ENCODER_KEYS, *tasks, *[c for m in means.columns for c in (m, f"{m}_complete")],
+                   "overall", "overall_complete"]].reset_index(drop=True)
+    notes.append("overall = mean of the category means (each category weighs the same); rank by overall, "
+                 "ties share a rank; '*' marks a mean over an incomplete category")
+    return Leaderboard(table=table, tasks=tasks, categories=list(means.columns), task_category=task_category,
+                       scores=scores, normalized=norm, encoders=encoders, supervised=sup, notes=notes)
