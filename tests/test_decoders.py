@@ -1,0 +1,80 @@
+"""Dense heads (PROTOCOL.md section 3): the conformance suite per head, exact parameter counts against
+the original code's (virb-code.md 3.3-3.5), and that a head can fit a target at all."""
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+from torch import nn
+
+from encoders import block_shape
+from harness.decoders import DECODERS, DeepLabV3PlusHead, SiameseUNetHead, UNetHead
+from tests.head_base import HeadTests, native_conv_kernels
+
+
+def parameter_count(build: partial[nn.Module]) -> int:
+    """Count on the meta device: no memory, no init, no forward."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build().parameters())
+
+
+class TestUNet(HeadTests):
+    HEAD = partial(UNetHead, 1)
+    INPUT_BLOCKS = ("layer4", "layer3", "layer2", "layer1", "stem")
+    OUT = 1
+
+
+class TestSiameseUNet(HeadTests):
+    HEAD = partial(SiameseUNetHead, 1)
+    INPUT_BLOCKS = ("layer4", "layer3", "layer2", "layer1", "stem")
+    FRAMES = 2
+    OUT = 1
+
+
+class TestDeepLabV3Plus(HeadTests):
+    HEAD = partial(DeepLabV3PlusHead, 5)
+    INPUT_BLOCKS = ("layer4", "layer1")
+    OUT = 5
+
+
+def test_unet_parameter_count_matches_the_original() -> None:
+    """99,689,988 (out=1) and 99,694,604 (out=3), as PixelWisePredictionHead; up1 alone is 75.5M."""
+    assert parameter_count(partial(UNetHead, 1)) == 99_689_988
+    assert parameter_count(partial(UNetHead, 3)) == 99_694_604
+
+
+def test_siamese_unet_parameter_count_matches_the_original() -> None:
+    """110,843,204: the U-Net plus 11,153,216 in the five 1x1 fusion convs."""
+    assert parameter_count(partial(SiameseUNetHead, 1)) == 110_843_204
+
+
+@pytest.mark.parametrize(("classes", "count"), [(2, 16_843_362), (5, 16_850_277), (19, 16_882_547)])
+def test_deeplab_parameter_count(classes: int, count: int) -> None:
+    """ASPP 15,535,104 (as the original); low-level branch and decoder 1,308,258 + 2,305 per class
+    (the original's 1.35M at 20 classes, less its 48 dead conv biases); no dilated layer4 copy."""
+    assert parameter_count(partial(DeepLabV3PlusHead, classes)) == count
+
+
+def test_registry_builds_each_head_by_name() -> None:
+    assert DECODERS == {"unet": UNetHead, "siamese_unet": SiameseUNetHead, "deeplabv3plus": DeepLabV3PlusHead}
+
+
+def test_deeplab_fits_a_fixed_target() -> None:
+    """On fixed random features a trainable head must memorise a fixed label map: the loss halves
+    within a dozen SGD steps (SGD: Adam's update costs as much as the forward on two cores)."""
+    torch.manual_seed(0)
+    size = (32, 32)
+    head = DeepLabV3PlusHead(3)
+    features = {name: torch.randn(2, *block_shape(name, size)) for name in head.blocks}
+    target = (torch.arange(size[1]) >= size[1] // 2).long().expand(2, *size)
+    optimizer = torch.optim.SGD(head.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    with native_conv_kernels():
+        for _ in range(12):
+            loss = nn.functional.cross_entropy(head(features, out_size=size), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
