@@ -23,7 +23,7 @@ from harness.heads import build_head
 from harness.plan import ExtractionJob, plan, task_readers
 from harness.progress import progress
 from harness.results import SCHEMA_VERSION, head_path, load_head, load_result, result_path, save_head, write_result
-from harness.train import InMemoryFeatures, TrainConfig, evaluate_head, select, stratified_split, train_grid
+from harness.train import InMemoryFeatures, TrainConfig, evaluate_heads, select, stratified_split, train_grid
 from tasks import PROTOCOL_VERSION, TaskSpec, get_task
 from tasks.readers import FrameReader, Reader
 
@@ -146,11 +146,14 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         timings["train"] += time.perf_counter() - started
         best = select(outcomes)
         started = time.perf_counter()
-        test_score = evaluate_head(heads[best], data.features["test"], data.labels["test"], test_rows, task.metric)
+        (test_metric,) = evaluate_heads([heads[best]], data.features["test"], data.labels["test"], test_rows,
+                                        task.metric)
+        test_score, interval = test_metric.compute(), test_metric.interval()
         timings["evaluate"] += time.perf_counter() - started
         save_head(head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
                   outcomes[best].state)
-        per_seed.append({"seed": seed, "score": test_score, "val_score": outcomes[best].best_val,
+        per_seed.append({"seed": seed, "score": test_score, "ci95": list(interval) if interval else None,
+                         "val_score": outcomes[best].best_val,
                          "epoch": outcomes[best].best_epoch, "point": outcomes[best].point.name,
                          "val_curve": outcomes[best].val_curve,
                          "grid": [{"point": o.point.name, "optimizer": o.point.optimizer, "lr": o.point.lr,
@@ -176,9 +179,11 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
         head = build_head(source.head, source.num_classes, run["seed"], source.frames)
         head.load_state_dict(load_head(head_path(options.results_dir, encoder.fingerprint, source.id,
                                                  options.protocol_tag(), run["seed"])))
-        score = evaluate_head(head.to(options.device), data.features["test"], data.labels["test"], test_rows,
-                              task.metric)
-        per_seed.append({**{k: run[k] for k in ("seed", "val_score", "epoch", "point")}, "score": score})
+        (metric,) = evaluate_heads([head.to(options.device)], data.features["test"], data.labels["test"], test_rows,
+                                   task.metric)
+        interval = metric.interval()
+        per_seed.append({**{k: run[k] for k in ("seed", "val_score", "epoch", "point")}, "score": metric.compute(),
+                         "ci95": list(interval) if interval else None})
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": time.perf_counter() - started}
     result = _result(encoder, task, options, data.jobs, per_seed, {"train": 0, "val": 0, "test": len(test_rows)},
                      timings, {**source_result["hparams"], "scored_with": source.id})
@@ -203,6 +208,8 @@ def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, jobs: d
         "metric": task.metric,
         "higher_is_better": True,
         "score": float(np.mean([run["score"] for run in per_seed])),
+        "score_std": float(np.std([run["score"] for run in per_seed])),
+        "ci95": first.get("ci95"),
         "val_score": first["val_score"],
         "epoch": first["epoch"],
         "seed": first["seed"],

@@ -19,6 +19,11 @@ class Metric(ABC):
     @abstractmethod
     def compute(self) -> float: ...
 
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+        """A bootstrap confidence interval over test samples; None where the metric has no
+        per-sample decomposition yet."""
+        return None
+
 
 class Top1(Metric):
     """Fraction of samples whose arg-max class equals the target, over every sample of the split."""
@@ -27,17 +32,30 @@ class Top1(Metric):
     higher_is_better = True
 
     def __init__(self) -> None:
-        self.correct = 0
-        self.total = 0
+        self.hits: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        self.correct += int((outputs.argmax(dim=1) == targets).sum())
-        self.total += int(targets.numel())
+        self.hits.append((outputs.argmax(dim=1) == targets).flatten().cpu())
+
+    def _all_hits(self) -> torch.Tensor:
+        hits = torch.cat(self.hits) if self.hits else torch.zeros(0, dtype=torch.bool)
+        if not len(hits):
+            raise ValueError("top1 of an empty split")
+        return hits
 
     def compute(self) -> float:
-        if self.total == 0:
-            raise ValueError("top1 of an empty split")
-        return self.correct / self.total
+        hits = self._all_hits()
+        return int(hits.sum()) / len(hits)
+
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+        """Percentile bootstrap: resample the test samples with replacement `rounds` times."""
+        hits = self._all_hits().float()
+        generator = torch.Generator().manual_seed(seed)
+        draws = torch.randint(len(hits), (rounds, len(hits)), generator=generator)
+        means = hits[draws].mean(dim=1)
+        tail = (1 - level) / 2
+        low, high = torch.quantile(means, torch.tensor([tail, 1 - tail]))
+        return float(low), float(high)
 
 
 def _check_batch(outputs_shape: torch.Size, targets_shape: torch.Size, what: str) -> None:

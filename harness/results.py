@@ -9,9 +9,12 @@ Keys (schema_version 1):
     encoder         {name, fingerprint, format, source, method, pretrain_data, pretrain_images,
                      pretrain_epochs, mean, std}
     task, task_version, category, metric, higher_is_better
-    score           the test score of the selected head (mean over seeds when several)
+    score           the test score of the selected head (mean over seeds when several); score_std
+                    its standard deviation over seeds; ci95: the first seed's bootstrap 95% interval
+                    over test samples (null for metrics without a per-sample decomposition yet)
     val_score       its validation score; epoch: the epoch chosen on validation
-    seed            the first seed; seeds: every seed's raw {seed, score, val_score, epoch, val_curve}
+    seed            the first seed; seeds: every seed's raw {seed, score, ci95, val_score, epoch, point,
+                    val_curve, grid: every grid point's curve}
     splits          {train, val, test} sample counts (test is scored on every sample)
     hparams         {optimizer, lr, batch_size, epochs, image_size, val_fraction}
     overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run

@@ -15,7 +15,7 @@ from torch import nn
 
 from encoders import Preprocessing, ResNet50Trunk
 from harness.grid import GridPoint
-from harness.metrics import build_metric
+from harness.metrics import Metric, build_metric
 from tasks.spec import OPTIMIZERS
 from tasks.readers import Reader
 
@@ -98,8 +98,9 @@ def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
 
 
 def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, labels: torch.Tensor, rows: torch.Tensor,
-                   metric: str, batch_size: int = 1024) -> list[float]:
-    """Each head's metric over every one of `rows` (no partial batch dropped), one feature pass."""
+                   metric: str, batch_size: int = 1024) -> list[Metric]:
+    """Each head's metric accumulated over every one of `rows` (no partial batch dropped), with one
+    feature pass for all heads."""
     accumulators = [build_metric(metric) for _ in heads]
     for head in heads:
         head.eval()
@@ -110,12 +111,12 @@ def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, labels: to
             for head, accumulator in zip(heads, accumulators):
                 outputs = head(features)
                 accumulator.update(outputs, labels[chunk].to(outputs.device))
-    return [accumulator.compute() for accumulator in accumulators]
+    return accumulators
 
 
 def evaluate_head(head: nn.Module, source: FeatureSource, labels: torch.Tensor, rows: torch.Tensor,
                   metric: str, batch_size: int = 1024) -> float:
-    return evaluate_heads([head], source, labels, rows, metric, batch_size)[0]
+    return evaluate_heads([head], source, labels, rows, metric, batch_size)[0].compute()
 
 
 def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: FeatureSource,
@@ -155,7 +156,7 @@ def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: 
             for optimizer in optimizers:
                 optimizer.step()
             totals += torch.stack([loss.detach().cpu() for loss in batch_losses]) * len(rows)
-        scores = evaluate_heads(heads, source, labels, val_rows, config.metric)
+        scores = [m.compute() for m in evaluate_heads(heads, source, labels, val_rows, config.metric)]
         for k, (head, score) in enumerate(zip(heads, scores)):
             curves[k].append(score)
             losses[k].append(float(totals[k]) / max(len(order), 1))

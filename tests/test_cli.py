@@ -93,6 +93,8 @@ def test_score_end_to_end_well_above_chance(cifar_root: Path, tmp_path: Path, mo
     assert result["task"] == "cifar100" and result["metric"] == "top1" and result["category"] == "semantic-image"
     assert result["splits"] == {"train": 540, "val": 60, "test": 200}
     assert result["score"] > 0.4, result["score"]  # 10 classes present: chance is 0.1
+    low, high = result["ci95"]
+    assert low <= result["score"] <= high and high - low < 0.2 and result["score_std"] == 0.0
     assert 1 <= result["epoch"] <= 40 and len(result["seeds"][0]["val_curve"]) == 40
     assert set(result["timings"]) == {"extract", "train", "evaluate"} and result["timings"]["extract"] > 0
     assert result["overrides"] == {"epochs": 40, "image_size": 64}

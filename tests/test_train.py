@@ -40,6 +40,24 @@ def test_top1_counts_every_sample() -> None:
         Top1().compute()
 
 
+def test_top1_bootstrap_interval_brackets_the_score_and_narrows_with_samples() -> None:
+    def metric_for(n: int) -> Top1:
+        metric = Top1()
+        targets = torch.zeros(n, dtype=torch.long)
+        outputs = torch.zeros(n, 2)
+        outputs[: int(0.7 * n), 0] = 1.0  # 70% correct
+        outputs[int(0.7 * n):, 1] = 1.0
+        metric.update(outputs, targets)
+        return metric
+
+    small, large = metric_for(100), metric_for(2000)
+    low, high = small.interval()
+    assert small.compute() == pytest.approx(0.7) and low < 0.7 < high and small.interval() == (low, high)
+    large_low, large_high = large.interval()
+    assert large_low < 0.7 < large_high and (large_high - large_low) < (high - low) / 3
+    assert 0.55 < low and high < 0.85
+
+
 def separable(n: int, seed: int) -> tuple[InMemoryFeatures, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % 4
