@@ -12,6 +12,7 @@ from encoders.errors import (
 from encoders.fingerprint import fingerprint
 from encoders.preprocess import Preprocessing
 from encoders.registry import EncoderSpec, load_encoder
+from encoders.study import STUDY, StudyEncoder, study_encoder
 from encoders.trunk import ResNet50Trunk
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "EncoderSpec",
     "FORMATS",
     "Preprocessing",
+    "STUDY",
+    "StudyEncoder",
     "ResNet50Trunk",
     "UnknownEncoder",
     "UnsafeCheckpoint",
@@ -35,4 +38,5 @@ __all__ = [
     "load_backbone",
     "load_encoder",
     "read_checkpoint",
+    "study_encoder",
 ]

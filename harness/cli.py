@@ -1,7 +1,9 @@
-"""`ccbench`: list tasks, inspect checkpoints, extract features, score, manage the cache, run the demo."""
+"""`ccbench`: list tasks, inspect checkpoints, extract features, score, submit, build the leaderboard,
+manage the cache, run the demo."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -13,7 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
-from encoders import fingerprint, load_encoder, read_checkpoint
+from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness.cache import FeatureStore, find_stores, list_stores
 from harness.errors import USER_ERRORS, CacheError
 from harness.evaluate import ScoreOptions, run_extraction, score_task
@@ -102,9 +104,36 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Every requested task whose data is found, one after another; missing data is reported, not fatal."""
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    return score_all(trunk, encoder, args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Inspect strictly, score every task whose data is found, then regenerate the leaderboard.
+
+    A name of the study (e.g. "MoCo v2 ImageNet 200") fills in its metadata; flags override it.
+    """
+    trunk, encoder = load_encoder(str(args.checkpoint), name=args.name, trust=args.trust_checkpoint)
+    known = study_encoder(args.name)
+    given = {"method": args.method, "pretrain_data": args.pretrain_data, "pretrain_images": args.pretrain_images,
+             "pretrain_epochs": args.pretrain_epochs}
+    metadata = {field: value if value is not None else getattr(known, field, None) for field, value in given.items()}
+    encoder = dataclasses.replace(encoder, **metadata)
+    print(f"{encoder.name}: {encoder.format} checkpoint, fingerprint {encoder.fingerprint[:16]}, "
+          + ", ".join(f"{k}={v}" for k, v in metadata.items() if v is not None))
+    status = score_all(trunk, encoder, args)
+    if status == 0:
+        try:
+            cmd_leaderboard(args)
+        except LeaderboardError as error:
+            print(f"results written; leaderboard not rebuilt: {error}")
+    return status
+
+
+def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
+    """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
     tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
     options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
-    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
     results, missing = [], []
     for task in tasks:
         try:
@@ -229,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="table2 (one point), paper (five), or a JSON file of {optimizer, lr} points")
     training.add_argument("--force", action="store_true", help="rescore even when a result exists")
 
+    board = argparse.ArgumentParser(add_help=False)
+    board.add_argument("--out", type=Path, default=Path("leaderboard-out"),
+                       help="leaderboard output folder (default ./leaderboard-out)")
+    board.add_argument("--include-overrides", action="store_true", help="rank non-standard runs too (e.g. the demo's)")
+    board.add_argument("--supervised", help="name or fingerprint prefix of the supervised reference encoder")
+
     parser = argparse.ArgumentParser(prog="ccbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tasks", parents=[common], help="list the battery and which datasets are found")
@@ -251,16 +286,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score every task whose data is found, skipping those already scored")
     p.add_argument("--tasks", default="all", help="all, or a comma-separated list of task ids")
     p.set_defaults(run=cmd_run)
+    p = sub.add_parser("submit", parents=[common, compute, training, board],
+                       help="score a checkpoint on every task found, with its metadata, and rebuild the leaderboard")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--name", required=True, help='display name; a study name such as "MoCo v2 ImageNet 200" fills '
+                                                 "in the metadata below")
+    p.add_argument("--method", help="pre-training method, e.g. SwAV, MoCo v2, supervised")
+    p.add_argument("--pretrain-data", help="pre-training data, e.g. ImageNet, Places")
+    p.add_argument("--pretrain-images", type=int, help="number of pre-training images")
+    p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow pickled Python objects in the checkpoint (only for files you trust)")
+    p.add_argument("--tasks", default="all", help="all, or a comma-separated list of task ids")
+    p.set_defaults(run=cmd_submit)
     p = sub.add_parser("cache", parents=[common], help="list, verify or remove feature stores")
     p.add_argument("action", choices=["ls", "verify", "rm"])
     p.add_argument("digests", nargs="*", help="store digests or unique prefixes (verify: default all)")
     p.add_argument("--all", action="store_true", help="rm: remove every store")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_cache)
-    p = sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the result files")
-    p.add_argument("--out", type=Path, default=Path("leaderboard-out"), help="output folder (default ./leaderboard-out)")
-    p.add_argument("--include-overrides", action="store_true", help="rank non-standard runs too (e.g. the demo's)")
-    p.add_argument("--supervised", help="name or fingerprint prefix of the supervised reference encoder")
+    p = sub.add_parser("leaderboard", parents=[common, board], help="regenerate the leaderboard from the result files")
     p.set_defaults(run=cmd_leaderboard)
     p = sub.add_parser("demo", parents=[common, compute], help="score two random encoders on a synthetic dataset")
     p.add_argument("--out", type=Path, help="where data, cache and results go (default: a new temp folder)")

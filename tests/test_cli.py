@@ -164,3 +164,19 @@ def test_run_scores_found_tasks_with_the_paper_grid(cifar_root: Path, tmp_path: 
 def _tasks_json(root: Path, capsys: pytest.CaptureFixture) -> str:
     main(["tasks", "--json", "--data-root", str(root)])
     return capsys.readouterr().out
+
+
+def test_submit_fills_study_metadata_and_builds_the_leaderboard(cifar_root: Path, tmp_path: Path,
+                                                                 moco_checkpoint: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    args = ["submit", str(moco_checkpoint), "--name", "MoCov2 ImageNet 200", "--pretrain-images", "1281167",
+            "--data-root", str(cifar_root), "--cache", str(tmp_path / "cache"), "--results", str(tmp_path / "r"),
+            "--out", str(tmp_path / "board"), "--include-overrides", "--image-size", "32", "--epochs", "3",
+            "--quiet", "--workers", "0"]
+    assert main(args) == 0
+    (path,) = (tmp_path / "r").glob("*__cifar100__*.json")
+    encoder = load_result(path)["encoder"]
+    assert (encoder["name"], encoder["method"], encoder["pretrain_data"], encoder["pretrain_epochs"]) == \
+        ("MoCov2 ImageNet 200", "MoCo v2", "ImageNet", 200)
+    assert encoder["pretrain_images"] == 1281167 and encoder["format"] == "moco"
+    assert "MoCov2 ImageNet 200" in (tmp_path / "board" / "LEADERBOARD.md").read_text()

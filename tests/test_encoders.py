@@ -412,3 +412,14 @@ def test_preprocessing_key() -> None:
     assert Preprocessing(size=(112, 112)).key() != key
     with pytest.raises(ValueError, match="interpolation"):
         Preprocessing(interpolation="nearest")
+
+
+def test_study_registry_lists_the_thirty_encoders_and_baselines() -> None:
+    from encoders import STUDY, study_encoder
+
+    methods = [encoder.method for encoder in STUDY]
+    assert len(STUDY) == 32 and methods.count("SwAV") == methods.count("MoCo v2") == 14
+    assert {"MoCo v1", "PIRL", "supervised", "random"} <= set(methods)
+    found = study_encoder("mocov2 imagenet-1/2-lin 100")
+    assert found is not None and (found.pretrain_images, found.pretrain_epochs) == (500_500, 100)
+    assert study_encoder("SimCLR ImageNet 1000") is None
