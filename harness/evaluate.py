@@ -157,7 +157,8 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                          "epoch": outcomes[best].best_epoch, "point": outcomes[best].point.name,
                          "val_curve": outcomes[best].val_curve,
                          "grid": [{"point": o.point.name, "optimizer": o.point.optimizer, "lr": o.point.lr,
-                                   "best_epoch": o.best_epoch, "best_val": o.best_val, "val_curve": o.val_curve}
+                                   "best_epoch": o.best_epoch, "best_val": o.best_val, "val_curve": o.val_curve,
+                                   "train_loss": o.train_loss}
                                   for o in outcomes]})
     splits = {"train": len(train_rows), "val": len(val_rows), "test": len(test_rows)}
     chosen = next(p for p in points if p.name == per_seed[0]["point"])

@@ -32,17 +32,6 @@ class ExtractionJob:
         """Blocks whose store is absent or unfinished."""
         return [b for b, key in self.keys.items() if FeatureStore.open_complete(cache_root, key) is None]
 
-    def raw_bytes(self) -> int:
-        """float16 bytes of every block, before compression (what the cache would hold)."""
-        return sum(2 * len(self.reader) * _prod(self.item_shape(block)) for block in self.keys)
-
-
-def _prod(shape: tuple[int, ...]) -> int:
-    out = 1
-    for dim in shape:
-        out *= dim
-    return out
-
 
 def task_preprocessing(encoder: EncoderSpec, task: TaskSpec, image_size: int | None = None) -> Preprocessing:
     """The task's input size (or the user's override) with the encoder's own normalisation."""

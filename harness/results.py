@@ -91,10 +91,6 @@ def load_result(path: Path) -> dict[str, Any]:
     return result
 
 
-def list_results(results_dir: Path) -> list[Path]:
-    return sorted(Path(results_dir).glob("*__*__p*.json"))
-
-
 def head_path(results_dir: Path, fingerprint: str, task: str, protocol: str, seed: int) -> Path:
     """The selected head of one seed, kept beside the results for tasks scored with it (ImageNetV2)."""
     return Path(results_dir) / "heads" / f"{fingerprint[:16]}__{task}__p{protocol}__seed{seed}.pt"

@@ -114,11 +114,6 @@ def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, labels: to
     return accumulators
 
 
-def evaluate_head(head: nn.Module, source: FeatureSource, labels: torch.Tensor, rows: torch.Tensor,
-                  metric: str, batch_size: int = 1024) -> float:
-    return evaluate_heads([head], source, labels, rows, metric, batch_size)[0].compute()
-
-
 def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: FeatureSource,
                labels: torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, config: TrainConfig,
                device: str = "cpu", on_epoch: Callable[[int], None] | None = None) -> list[TrainOutcome]:

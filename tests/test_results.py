@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ResultError
-from harness.results import SCHEMA_VERSION, list_results, load_result, result_path, write_result
+from harness.results import SCHEMA_VERSION, load_result, result_path, write_result
 
 
 def example(score: float = 0.5) -> dict:
@@ -23,7 +23,7 @@ def test_path_is_keyed_by_fingerprint_task_and_protocol(tmp_path: Path) -> None:
     path = result_path(tmp_path, "ab" * 32, "cifar100", "1")
     assert path.name == "abababababababab__cifar100__p1.json"
     write_result(path, example())
-    assert load_result(path)["score"] == 0.5 and list_results(tmp_path) == [path]
+    assert load_result(path)["score"] == 0.5 and list(tmp_path.iterdir()) == [path]
 
 
 def test_rewrite_is_atomic_and_leaves_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from harness.extract import extract
 from harness.heads import build_head
 from harness.metrics import Top1, build_metric
 from harness.grid import GridPoint
-from harness.train import (EncoderFeatures, InMemoryFeatures, TrainConfig, evaluate_head, select, stratified_split,
+from harness.train import (EncoderFeatures, InMemoryFeatures, TrainConfig, evaluate_heads, select, stratified_split,
                            train_grid)
 from tasks.readers import Cifar100
 
@@ -82,7 +82,7 @@ def test_same_seed_same_head_and_best_epoch_is_restored() -> None:
     assert outcomes[0].val_curve == outcomes[1].val_curve and len(outcomes[0].val_curve) == 4
     best = outcomes[0]
     assert best.best_val == max(best.val_curve) and best.val_curve[best.best_epoch - 1] == best.best_val
-    assert evaluate_head(heads[0], source, labels, val, "top1") == best.best_val
+    assert evaluate_heads([heads[0]], source, labels, val, "top1")[0].compute() == best.best_val
     other = build_head("linear", 4, seed=6)
     train_grid([other], [ADAM], source, labels, train, val, TrainConfig(32, 4, "cross_entropy", "top1", seed=6))
     assert not torch.equal(other.fc.weight, heads[0].fc.weight)
