@@ -5,8 +5,10 @@ encoders or tasks still builds and says what it could not answer.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -65,6 +67,106 @@ def imagenet_correlation(board: Leaderboard) -> Analysis:
     return pd.DataFrame(rows)
 
 
+def task_correlations(board: Leaderboard, method: str) -> Analysis:
+    """Item 2 (figures 13, 14): the task-by-task correlation matrix across encoders, `method` 'pearson'
+    or 'spearman' (pandas corr, pairwise over the encoders that scored both tasks, at least 3). The
+    first column, `task`, names the row; a pair with under 3 shared encoders or no spread is NaN."""
+    scores = board.scores.dropna(axis=1, thresh=3)
+    scores = scores.loc[:, scores.nunique() >= 2]
+    if scores.shape[1] < 2:
+        return NotAvailable("needs 2 or more tasks scored by 3 or more encoders with a spread")
+    matrix = scores.corr(method=method, min_periods=3)
+    matrix.index.name, matrix.columns.name = "task", None
+    return matrix.reset_index()
+
+
+# Item 6. The unbalanced ImageNet subsets of the paper; every other ImageNet-family pretrain_data
+# (ImageNet, ImageNet-1/2, ImageNet-1/4, ...) counts as balanced.
+UNBALANCED = frozenset({"imagenet-1/2-lin", "imagenet-1/4-log"})
+ANOVA_FACTORS = ("task", "method", "balance", "pretrain_images", "pretrain_epochs")
+
+
+def balance_of(pretrain_data: object) -> str | None:
+    """'unbalanced' / 'balanced' for an ImageNet-family pretrain_data (its name starts with 'ImageNet',
+    any case), None for anything else (e.g. Places, Kinetics), which the ANOVA leaves out."""
+    text = str(pretrain_data or "").strip().lower()
+    if not text.startswith("imagenet"):
+        return None
+    return "unbalanced" if text in UNBALANCED else "balanced"
+
+
+def anova_data(board: Leaderboard) -> pd.DataFrame:
+    """One row per (ImageNet-family encoder, task) with its score and the five factors as strings."""
+    meta = board.encoders.copy()
+    meta["balance"] = meta["pretrain_data"].map(balance_of)
+    meta = meta[meta["balance"].notna()]
+    long = board.scores.loc[meta.index].stack().rename("score").reset_index()
+    long.columns = ["fingerprint", "task", "score"]
+    for factor in ANOVA_FACTORS[1:]:
+        long[factor] = long["fingerprint"].map(meta[factor]).astype(str)
+    return long.dropna(subset=["score"])
+
+
+def factorial_anova(board: Leaderboard) -> Analysis:
+    """Item 6: balanced vs unbalanced ImageNet subsets, a factorial ANOVA of the per-(encoder, task) scores
+    over task, algorithm (method), balance, dataset size (pretrain_images) and training steps
+    (pretrain_epochs), type II sums of squares; one row per factor with its F and p.
+
+    Only ImageNet-family encoders (pretrain_data starting with 'ImageNet') enter; balance comes from
+    pretrain_data ('ImageNet-1/2-Lin' and 'ImageNet-1/4-Log' unbalanced, other ImageNet subsets balanced).
+    A factor with a single level among them is left out (its row says so); balance must have both levels.
+    Test used (column `test`): pingouin.anova(between=factors, ss_type=2), the full factorial with every
+    interaction, when every combination of levels is observed and there are residual degrees of freedom;
+    otherwise (the usual case: one encoder per configuration, so no replicates) an OLS main-effects model,
+    statsmodels anova_lm(typ=2) of score ~ C(task) + C(method) + ..., since pingouin's n-way ANOVA always
+    fits all interactions and cannot estimate them there."""
+    data = anova_data(board)
+    if data.empty:
+        return NotAvailable("no scored ImageNet-family encoder (pretrain_data starting with 'ImageNet')")
+    if data["balance"].nunique() < 2:
+        return NotAvailable("needs both balanced and unbalanced ImageNet subsets "
+                            "(pretrain_data 'ImageNet-1/2-Lin' or 'ImageNet-1/4-Log' and another ImageNet)")
+    factors = [f for f in ANOVA_FACTORS if data[f].nunique() >= 2]
+    single = [f for f in ANOVA_FACTORS if f not in factors]
+    cells = np.prod([data[f].nunique() for f in factors])
+    full = data.groupby(factors).ngroups == cells and len(data) > cells
+    if full:
+        import pingouin
+
+        with warnings.catch_warnings():  # pingouin's own pandas deprecation (dropna inplace), not ours
+            warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+            table = pingouin.anova(data=data, dv="score", between=factors, ss_type=2)
+        table = table[table["Source"].isin(factors)].set_index("Source")
+        rows = [{"factor": f, "df": float(table.at[f, "DF"]), "F": float(table.at[f, "F"]),
+                 "p": float(table.at[f, "p_unc"]), "test": "pingouin n-way (full factorial, type II)"}
+                for f in factors]
+    else:
+        table = ols_anova(data, factors, interactions=False)
+        rows = [{"factor": f, "df": float(table.at[f, "df"]), "F": float(table.at[f, "F"]),
+                 "p": float(table.at[f, "PR(>F)"]), "test": "OLS main effects (statsmodels, type II)"}
+                for f in factors]
+    if not np.isfinite(table.loc[factors, "F"].astype(float)).any():
+        return NotAvailable(f"{len(data)} (encoder, task) scores leave no residual degrees of freedom "
+                            f"for {len(factors)} factors")
+    rows += [{"factor": f, "df": float("nan"), "F": float("nan"), "p": float("nan"),
+              "test": "left out: a single level"} for f in single]
+    return pd.DataFrame(rows)
+
+
+def ols_anova(data: pd.DataFrame, factors: list[str], interactions: bool, typ: int = 2) -> pd.DataFrame:
+    """statsmodels anova_lm of score ~ the categorical factors (all interactions or main effects only),
+    sum-to-zero coding as pingouin uses, indexed by factor name ('a * b' for an interaction)."""
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    terms = {f"C(f{i}, Sum)": f for i, f in enumerate(factors)}
+    model = pd.DataFrame({"score": data["score"].to_numpy()} | {f"f{i}": data[f].to_numpy() for i, f in enumerate(factors)})
+    formula = "score ~ " + (" * " if interactions else " + ").join(terms)
+    table = anova_lm(ols(formula, data=model).fit(), typ=typ)
+    table.index = [" * ".join(terms.get(t, t) for t in str(name).split(":")) for name in table.index]
+    return table
+
+
 def moco_vs_swav(board: Leaderboard) -> Analysis:
     """Item 3: per task, mean MoCo v2 minus mean SwAV over their 200-epoch encoders."""
     meta = board.encoders
@@ -92,7 +194,6 @@ def category_distribution(board: Leaderboard) -> Analysis:
 
 NOT_COVERED = {
     "5. pre-training data similarity": "needs a task-to-pretraining-data similarity map; not implemented",
-    "6. balanced vs unbalanced ANOVA": "not implemented in the leaderboard yet",
     "7. linear CKA": "needs features, not result files",
     "8. seed variance": "not implemented in the leaderboard yet",
 }
@@ -103,8 +204,11 @@ def run_all(board: Leaderboard) -> dict[str, Analysis]:
     out: dict[str, Analysis] = {
         "1. best encoder vs supervised (percent)": supervised_vs_best(board),
         "2. correlation with ImageNet top-1": imagenet_correlation(board),
+        "2. task-by-task Pearson correlation": task_correlations(board, "pearson"),
+        "2. task-by-task Spearman correlation": task_correlations(board, "spearman"),
         "3. MoCo v2 vs SwAV (200 epochs)": moco_vs_swav(board),
         "4. normalized scores per category": category_distribution(board),
     }
     out.update({title: NotAvailable(reason) for title, reason in NOT_COVERED.items()})
-    return out
+    out["6. balanced vs unbalanced ANOVA"] = factorial_anova(board)
+    return dict(sorted(out.items(), key=lambda item: int(item[0].split(".")[0])))

@@ -9,12 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from leaderboard.analyses import NotAvailable, anova_data, factorial_anova, task_correlations
 from leaderboard.collect import load_results
 from leaderboard.errors import LeaderboardError
 from leaderboard.render import build
+from leaderboard.table import Leaderboard
 from leaderboard.taxonomy import TASKS
 
 TASK_SET = ["imagenet", "pets", "cifar100", "clevr_count", "thor_egomotion", "pets_seg", "cityscapes_seg",
@@ -183,3 +186,132 @@ def test_thousand_results_build_fast(tmp_path: Path) -> None:
     print(f"1000 result files: {elapsed:.2f} s")
     assert len(pd.read_csv(paths["csv"])) == 50
     assert elapsed < 30  # generous: a few seconds on a laptop
+
+
+# ---- PROTOCOL 6 items 2 (correlation matrices) and 6 (factorial ANOVA), on in-memory score tables ----
+
+def board_of(scores: pd.DataFrame, encoders: pd.DataFrame) -> Leaderboard:
+    """A Leaderboard with only what the analyses read: scores (encoder x task) and encoder metadata."""
+    return Leaderboard(table=pd.DataFrame(), tasks=list(scores.columns), categories=[], task_category={},
+                       scores=scores, normalized=None, encoders=encoders, supervised=None)  # type: ignore[arg-type]
+
+
+# (pretrain_data, pretrain_images): dataset size crossed with balance, as in the paper's subsets
+SUBSETS = [("ImageNet-1/2", 640583), ("ImageNet-1/2-Lin", 640583), ("ImageNet-1/4", 320291),
+           ("ImageNet-1/4-Log", 320291)]
+
+
+def planted_anova(replicates: int, seed: int = 0) -> Leaderboard:
+    """Crossed design: method x subset (balance x size) x epochs, `replicates` encoders per configuration,
+    3 tasks. Planted: MoCo v2 +0.05 over SwAV, unbalanced -0.04, task offsets; epochs and size no effect.
+    Plus one Places encoder that the ANOVA must leave out (its score would wreck the planted effects)."""
+    rng = np.random.default_rng(seed)
+    tasks = {"pets": 0.6, "cifar100": 0.5, "dtd": 0.4}
+    meta, scores = [], {}
+    for method in ("mocov2", "swav"):
+        for data, images in SUBSETS:
+            for epochs in (100, 200):
+                for r in range(replicates):
+                    name = f"{method}-{data}-{epochs}-{r}"
+                    meta.append({"name": name, "fingerprint": fp(name), "method": method, "pretrain_data": data,
+                                 "pretrain_images": images, "pretrain_epochs": epochs})
+                    effect = (0.05 if method == "mocov2" else 0.0) - (0.04 if data.endswith(("Lin", "Log")) else 0.0)
+                    scores[fp(name)] = {t: base + effect + rng.normal(0, 0.01) for t, base in tasks.items()}
+    meta.append({"name": "places", "fingerprint": fp("places"), "method": "swav", "pretrain_data": "Places205",
+                 "pretrain_images": 2448873, "pretrain_epochs": 200})
+    scores[fp("places")] = {t: 5.0 for t in tasks}
+    encoders = pd.DataFrame(meta).set_index("fingerprint", drop=False)
+    return board_of(pd.DataFrame.from_dict(scores, orient="index").loc[encoders.index], encoders)
+
+
+@pytest.mark.parametrize("replicates, test", [(2, "pingouin"), (1, "OLS main effects")])
+def test_anova_recovers_planted_algorithm_and_balance(replicates: int, test: str) -> None:
+    result = factorial_anova(planted_anova(replicates))
+    assert isinstance(result, pd.DataFrame), result
+    row = result.set_index("factor")
+    assert list(row.index) == ["task", "method", "balance", "pretrain_images", "pretrain_epochs"]
+    assert all(test in t for t in row["test"])
+    assert row.at["method", "p"] < 0.01 and row.at["balance", "p"] < 0.01 and row.at["task", "p"] < 0.01
+    assert row.at["pretrain_epochs", "p"] > 0.05 and row.at["pretrain_images", "p"] > 0.05
+
+
+def test_pingouin_anova_matches_statsmodels() -> None:
+    """The full-factorial pingouin table (type II) equals statsmodels' OLS + anova_lm(typ=2) to 1e-6,
+    fitted independently here with treatment coding (type II sums of squares do not depend on it)."""
+    import pingouin
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    data = anova_data(planted_anova(2))
+    assert set(data["balance"]) == {"balanced", "unbalanced"} and "Places205" not in set(data["fingerprint"])
+    factors = ["task", "method", "balance", "pretrain_images", "pretrain_epochs"]
+    ours = pingouin.anova(data=data, dv="score", between=factors, ss_type=2).set_index("Source")
+    fit = ols("score ~ " + " * ".join(f"C({f})" for f in factors), data=data).fit()
+    theirs = anova_lm(fit, typ=2)
+    theirs.index = [" * ".join(t[2:-1] for t in name.split(":")) if name != "Residual" else name
+                    for name in theirs.index]
+    effects = [s for s in theirs.index if s != "Residual"]
+    assert len(effects) == 31 and set(effects) <= set(ours.index)
+    for source in effects:
+        assert ours.at[source, "SS"] == pytest.approx(theirs.at[source, "sum_sq"], abs=1e-6)
+        assert ours.at[source, "F"] == pytest.approx(theirs.at[source, "F"], rel=1e-6, abs=1e-6)
+        assert ours.at[source, "p_unc"] == pytest.approx(theirs.at[source, "PR(>F)"], abs=1e-6)
+    reported = factorial_anova(planted_anova(2)).set_index("factor")
+    for factor in factors:
+        assert reported.at[factor, "F"] == pytest.approx(theirs.at[factor, "F"], rel=1e-6)
+        assert reported.at[factor, "p"] == pytest.approx(theirs.at[factor, "PR(>F)"], abs=1e-6)
+    main = factorial_anova(planted_anova(1)).set_index("factor")  # the OLS fallback, main effects only
+    data1 = anova_data(planted_anova(1))
+    theirs1 = anova_lm(ols("score ~ " + " + ".join(f"C({f})" for f in factors), data=data1).fit(), typ=2)
+    for factor in factors:
+        assert main.at[factor, "F"] == pytest.approx(theirs1.at[f"C({factor})", "F"], rel=1e-6)
+        assert main.at[factor, "p"] == pytest.approx(theirs1.at[f"C({factor})", "PR(>F)"], abs=1e-6)
+
+
+def test_anova_not_available_without_both_balances() -> None:
+    board = planted_anova(1)
+    balanced = board.encoders[~board.encoders["pretrain_data"].str.endswith(("Lin", "Log"))]
+    result = factorial_anova(board_of(board.scores.loc[balanced.index], balanced))
+    assert isinstance(result, NotAvailable) and "balanced and unbalanced" in result.reason
+
+
+def test_task_correlation_matrices_planted_groups() -> None:
+    """Across 15 encoders: pets and cifar100 track imagenet, clevr_count and nyu_depth run against it,
+    kitti_flow is independent noise."""
+    rng = np.random.default_rng(1)
+    quality = rng.uniform(0, 1, 15)
+    scores = pd.DataFrame({"imagenet": quality,
+                           "pets": 0.5 * quality + rng.normal(0, 0.02, 15),
+                           "cifar100": 2 * quality + 1 + rng.normal(0, 0.05, 15),
+                           "clevr_count": -quality + rng.normal(0, 0.03, 15),
+                           "nyu_depth": 0.3 - 0.4 * quality + rng.normal(0, 0.01, 15),
+                           "kitti_flow": rng.normal(0, 1, 15)}, index=[fp(f"e{i}") for i in range(15)])
+    encoders = pd.DataFrame({"name": [f"e{i}" for i in range(15)], "method": "swav"}, index=scores.index)
+    board = board_of(scores, encoders)
+    for method in ("pearson", "spearman"):
+        matrix = task_correlations(board, method)
+        assert isinstance(matrix, pd.DataFrame)
+        assert list(matrix["task"]) == list(scores.columns) == list(matrix.columns[1:])
+        matrix = matrix.set_index("task")
+        assert np.allclose(matrix.to_numpy(), scores.corr(method=method).to_numpy())
+        assert np.allclose(np.diag(matrix.to_numpy()), 1.0)
+        for task in ("pets", "cifar100"):
+            assert matrix.at["imagenet", task] > 0.9 and matrix.at[task, "imagenet"] > 0.9
+        for task in ("clevr_count", "nyu_depth"):
+            assert matrix.at["imagenet", task] < -0.9
+        assert matrix.at["pets", "clevr_count"] < -0.9 and abs(matrix.at["imagenet", "kitti_flow"]) < 0.9
+    few = board_of(scores.iloc[:2], encoders.iloc[:2])
+    assert isinstance(task_correlations(few, "pearson"), NotAvailable)
+
+
+def test_new_analyses_land_in_the_outputs(tmp_path: Path) -> None:
+    planted(tmp_path)
+    paths = build(tmp_path, tmp_path / "out")
+    text = paths["markdown"].read_text()
+    titles = [line[4:] for line in text.splitlines() if line.startswith("### ")]
+    assert [t.split(".")[0] for t in titles] == sorted([t.split(".")[0] for t in titles], key=int)
+    assert "2. task-by-task Pearson correlation" in titles and "2. task-by-task Spearman correlation" in titles
+    assert "| task | imagenet | pets |" in text
+    assert "not available: needs both balanced and unbalanced" in text  # every encoder is full ImageNet
+    page = paths["html"].read_text()
+    assert "task-by-task Spearman correlation" in page and "balanced vs unbalanced ANOVA" in page
