@@ -50,7 +50,8 @@ def unit_rows_for(item_shape: tuple[int, ...]) -> int:
 
 
 def compressors() -> tuple[Any, ...]:
-    """Chosen in bench/extract.py: within a few percent of the best ratio at several times its speed."""
+    """Chosen in bench/extract.py: 1.69x on all blocks, 9% below Blosc zstd-5 (1.86x) at 3.4x its
+    encode speed, and the same ratio as the default zstd with faster encoding; crc32c catches damage."""
     return (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"), Crc32cCodec())
 
 
