@@ -11,7 +11,6 @@ mismatch otherwise surfaces as an opaque convolution or broadcasting error deep 
 """
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -196,9 +195,3 @@ class DeepLabV3PlusHead(nn.Module):
         size = tuple(out_size) if out_size is not None else (stride * low.shape[-2], stride * low.shape[-1])
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
-
-DECODERS: dict[str, Callable[[int], nn.Module]] = {
-    "unet": UNetHead,
-    "siamese_unet": SiameseUNetHead,
-    "deeplabv3plus": DeepLabV3PlusHead,
-}

@@ -1,4 +1,5 @@
-"""Heads trained on frozen features, sized from the encoder's block table (PROTOCOL.md section 3)."""
+"""Heads trained on frozen features, sized from the encoder's block table (PROTOCOL.md section 3);
+the dense decoders live in harness.decoders and are built here by name too."""
 from __future__ import annotations
 
 from typing import Callable
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from encoders import get_block
+from harness.decoders import DeepLabV3PlusHead, SiameseUNetHead, UNetHead
 
 
 class LinearHead(nn.Module):
@@ -45,6 +47,9 @@ class FusionHead(nn.Module):
 HEADS: dict[str, Callable[..., nn.Module]] = {
     "linear": lambda num_classes, frames: LinearHead(num_classes),
     "fusion": FusionHead,
+    "unet": lambda outputs, frames: UNetHead(outputs),
+    "siamese_unet": lambda outputs, frames: SiameseUNetHead(outputs),
+    "deeplabv3plus": lambda outputs, frames: DeepLabV3PlusHead(outputs),
 }
 
 

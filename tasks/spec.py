@@ -5,12 +5,15 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from encoders.blocks import BLOCK_NAMES
-from tasks.readers.base import FrameReader, Reader
+from tasks.readers.base import DenseReader, FrameReader, Reader
 
 CATEGORIES = ("semantic-image", "structural-image", "semantic-pixel", "structural-pixel")
-HEADS = ("linear", "fusion")
-LOSSES = ("cross_entropy",)
-METRICS = ("top1",)
+HEADS = ("linear", "fusion", "unet", "siamese_unet", "deeplabv3plus")
+DENSE_HEADS = ("unet", "siamese_unet", "deeplabv3plus")
+MULTI_FRAME_HEADS = ("fusion", "siamese_unet")
+LOSSES = ("cross_entropy", "pixel_cross_entropy", "l1", "epe")
+METRICS = ("top1", "miou", "neg_l1", "kitti_fl")
+VIEWS = ("resize", "crop")
 OPTIMIZERS = ("adam", "sgd")
 SPLIT_ROLES = ("train", "test")
 
@@ -31,6 +34,13 @@ class TaskSpec:
     training of its own, e.g. ImageNetV2 with the ImageNet head); such a task has only a test split.
     Hyperparameters are Table 2's; `version` enters every result and cache key of the task's
     labels, so a change to a task's definition never mixes with old scores.
+
+    Dense tasks (a DenseReader and a decoder head) say how training images are viewed: "resize"
+    squashes each image to `image_size` (one cached view, the test scored on the full-resolution
+    target by upsampling the prediction); "crop" takes `views` seeded `crop_size` crops per training
+    image (image and target alike) into the cache and runs the encoder once over every
+    full-resolution test image. `num_classes` is the head's output channels for regression targets
+    (1 for depth, 2 for flow).
     """
 
     id: str
@@ -51,6 +61,9 @@ class TaskSpec:
     image_size: tuple[int, int] = (224, 224)
     val_fraction: float = 0.1
     frames: int = 1
+    view: str = "resize"
+    crop_size: int = 513
+    views: int = 1
     scored_with: str | None = None
     version: int = 1
     notes: str = field(default="", compare=False)
@@ -66,9 +79,15 @@ class TaskSpec:
         roles = ("test",) if self.scored_with else SPLIT_ROLES
         if tuple(sorted(self.splits)) != tuple(sorted(roles)):
             raise ValueError(f"task {self.id}: splits must name exactly {roles}, got {tuple(self.splits)}")
-        if (self.head == "fusion") != (self.frames > 1):
-            raise ValueError(f"task {self.id}: the fusion head goes with frames > 1 and only with it "
-                             f"(head {self.head}, frames {self.frames})")
+        check_choice(self.view, "view", VIEWS)
+        if (self.head in MULTI_FRAME_HEADS) != (self.frames > 1):
+            raise ValueError(f"task {self.id}: heads {', '.join(MULTI_FRAME_HEADS)} go with frames > 1 and only "
+                             f"with it (head {self.head}, frames {self.frames})")
+        if (self.head in DENSE_HEADS) != issubclass(self.reader, DenseReader):
+            raise ValueError(f"task {self.id}: dense heads ({', '.join(DENSE_HEADS)}) go with a DenseReader and "
+                             f"only with it (head {self.head}, reader {self.reader.__name__})")
+        if self.view == "crop" and self.head not in DENSE_HEADS:
+            raise ValueError(f"task {self.id}: crop views are for dense heads only")
         if self.frames > 1 and not issubclass(self.reader, FrameReader):
             raise ValueError(f"task {self.id}: frames={self.frames} needs a FrameReader, got {self.reader.__name__}")
         if not self.blocks:
@@ -76,9 +95,14 @@ class TaskSpec:
         for block in self.blocks:
             check_choice(block, "block", BLOCK_NAMES)
         positive = {"num_classes": self.num_classes, "epochs": self.epochs, "batch_size": self.batch_size,
-                    "lr": self.lr, "frames": self.frames}
+                    "lr": self.lr, "frames": self.frames, "crop_size": self.crop_size, "views": self.views}
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"task {self.id}: {name} must be positive, got {value}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"task {self.id}: val_fraction must lie in (0, 1), got {self.val_fraction}")
+
+    @property
+    def dense(self) -> bool:
+        """Whether the head predicts per pixel (and the reader gives per-pixel targets)."""
+        return self.head in DENSE_HEADS

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from encoders import block_shape
-from harness.decoders import DECODERS, DeepLabV3PlusHead, SiameseUNetHead, UNetHead
+from harness.heads import build_head
+from harness.decoders import DeepLabV3PlusHead, SiameseUNetHead, UNetHead
 from tests.head_base import HeadTests, native_conv_kernels
 
 
@@ -56,8 +57,13 @@ def test_deeplab_parameter_count(classes: int, count: int) -> None:
     assert parameter_count(partial(DeepLabV3PlusHead, classes)) == count
 
 
-def test_registry_builds_each_head_by_name() -> None:
-    assert DECODERS == {"unet": UNetHead, "siamese_unet": SiameseUNetHead, "deeplabv3plus": DeepLabV3PlusHead}
+def test_build_head_makes_each_decoder_by_name_with_its_output_channels() -> None:
+    for name, kind, outputs in (("unet", UNetHead, 1), ("siamese_unet", SiameseUNetHead, 2),
+                                ("deeplabv3plus", DeepLabV3PlusHead, 19)):
+        head = build_head(name, outputs, seed=0)
+        assert type(head) is kind
+        last = [m for m in head.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        assert last.out_channels in (outputs, 4 * outputs)
 
 
 def test_deeplab_fits_a_fixed_target() -> None:
