@@ -13,7 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from leaderboard.table import Leaderboard
-from leaderboard.taxonomy import IMAGENET
+from leaderboard.taxonomy import IMAGENET, MIXED, TASK_DOMAINS, pretrain_domain
+from leaderboard.uncertainty import TIE, UNKNOWN, task_vs_next
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,53 @@ def category_distribution(board: Leaderboard) -> Analysis:
     return long
 
 
-NOT_COVERED = {
-    "5. pre-training data similarity": "needs a task-to-pretraining-data similarity map; not implemented",
-    "7. linear CKA": "needs features, not result files",
-    "8. seed variance": "not implemented in the leaderboard yet",
-}
+def data_similarity(board: Leaderboard) -> Analysis:
+    """Item 5: per task, the mean normalized score of encoders pre-trained on data of the task's domain
+    (taxonomy.TASK_DOMAINS, PRETRAIN_DOMAINS) against those pre-trained on another known domain. Mixed data
+    (Combination) and unknown data (a random init) are in neither group; a task lacking a group says why."""
+    domains = board.encoders["pretrain_data"].map(pretrain_domain)
+    domains = domains[domains.notna() & (domains != MIXED)]
+    if domains.empty:
+        return NotAvailable("no encoder's pretrain_data has a known domain (taxonomy.PRETRAIN_DOMAINS)")
+    rows = []
+    for task in board.tasks:
+        wanted = TASK_DOMAINS.get(task, ())
+        values = board.normalized.values[task].reindex(domains.index).dropna()
+        similar = values[domains[values.index].isin(wanted)]
+        other = values.drop(index=similar.index)
+        if not wanted:
+            note = "task domain unknown (add it to taxonomy.TASK_DOMAINS)"
+        elif values.empty:
+            note = "no normalized scores"
+        elif similar.empty:
+            note = f"no encoder pre-trained on {' or '.join(wanted)} data"
+        elif other.empty:
+            note = "no encoder pre-trained on dissimilar data"
+        else:
+            note = ""
+        rows.append({"task": task, "domain": "/".join(wanted) or "?", "similar_n": len(similar),
+                     "similar_mean": similar.mean(), "dissimilar_n": len(other), "dissimilar_mean": other.mean(),
+                     "difference": similar.mean() - other.mean(), "note": note})
+    return pd.DataFrame(rows)
+
+
+def seed_variance(board: Leaderboard) -> Analysis:
+    """Item 8: per task, the spread over seeds (relative std in percent, the paper found under 0.85% on
+    average), the 95% interval width and how many adjacent encoders (by score) are not separable."""
+    std, low, high = (frame.reindex_like(board.scores) for frame in (board.std, board.low, board.high))
+    if std.isna().all().all() and low.isna().all().all():
+        return NotAvailable("no result has several seeds or a ci95 interval")
+    relative = 100 * std / board.scores.abs().where(board.scores != 0)
+    vs_next = task_vs_next(board.scores, low, high)
+    rows = [{"task": task, "encoders": int(board.scores[task].notna().sum()),
+             "multi_seed": int(std[task].notna().sum()), "relative_std_%": relative[task].mean(),
+             "with_interval": int(low[task].notna().sum()), "ci95_width": (high[task] - low[task]).mean(),
+             "adjacent_pairs": int(vs_next[task].notna().sum()), "not_separable": int((vs_next[task] == TIE).sum()),
+             "unknown": int((vs_next[task] == UNKNOWN).sum())} for task in board.tasks]
+    return pd.DataFrame(rows)
+
+
+NOT_COVERED = {"7. linear CKA": "needs features, not result files"}
 
 
 def run_all(board: Leaderboard) -> dict[str, Analysis]:
@@ -208,6 +251,8 @@ def run_all(board: Leaderboard) -> dict[str, Analysis]:
         "2. task-by-task Spearman correlation": task_correlations(board, "spearman"),
         "3. MoCo v2 vs SwAV (200 epochs)": moco_vs_swav(board),
         "4. normalized scores per category": category_distribution(board),
+        "5. similar vs dissimilar pre-training data (normalized)": data_similarity(board),
+        "8. seed variance and separability": seed_variance(board),
     }
     out.update({title: NotAvailable(reason) for title, reason in NOT_COVERED.items()})
     out["6. balanced vs unbalanced ANOVA"] = factorial_anova(board)

@@ -18,8 +18,8 @@ SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "version", "encoder", "task", "category", "metric", "score", "val_score",
                  "epoch", "splits", "seed", "seeds", "cache_key", "timings", "created")
 ENCODER_KEYS = ("name", "fingerprint", "method", "pretrain_data", "pretrain_images", "pretrain_epochs")
-COLUMNS = (*ENCODER_KEYS, "task", "category", "metric", "higher_is_better", "seed", "score", "protocol",
-           "overrides", "created", "file")
+COLUMNS = (*ENCODER_KEYS, "task", "category", "metric", "higher_is_better", "seed", "score", "ci95_lo",
+           "ci95_hi", "protocol", "overrides", "created", "file")
 
 
 def result_files(results_dir: Path) -> list[Path]:
@@ -71,8 +71,21 @@ def _number(value: Any, path: Path, what: str) -> float:
     return float(value)
 
 
+def _interval(value: Any, path: Path, what: str) -> dict[str, float]:
+    """A seed's bootstrap 95% interval as ci95_lo/ci95_hi; NaN when the metric has none (null or absent)."""
+    if value is None:
+        return {"ci95_lo": float("nan"), "ci95_hi": float("nan")}
+    if not isinstance(value, list) or len(value) != 2:
+        raise LeaderboardError(f"{path}: {what} {value!r} is not a [low, high] pair; rescore the task")
+    low, high = (_number(v, path, what) for v in value)
+    if low > high:
+        raise LeaderboardError(f"{path}: {what} {value!r} has low above high; rescore the task")
+    return {"ci95_lo": low, "ci95_hi": high}
+
+
 def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
-    """One row per seed; a result without per-seed records counts as one seed with its top-level score."""
+    """One row per seed with its interval; a result without per-seed records counts as one seed with its
+    top-level score and ci95."""
     encoder = result["encoder"]
     base = {key: encoder.get(key) for key in ENCODER_KEYS}
     overrides = result.get("overrides") or {}
@@ -85,10 +98,12 @@ def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     if not isinstance(seeds, list):
         raise LeaderboardError(f"{path}: seeds is not a list; rescore the task")
     if not seeds:
-        return [{**base, "seed": result["seed"], "score": _number(result["score"], path, "score")}]
+        return [{**base, "seed": result["seed"], "score": _number(result["score"], path, "score"),
+                 **_interval(result.get("ci95"), path, "ci95")}]
     out = []
     for i, entry in enumerate(seeds):
         if not isinstance(entry, dict) or "score" not in entry:
             raise LeaderboardError(f"{path}: seeds[{i}] has no score; rescore the task")
-        out.append({**base, "seed": entry.get("seed", i), "score": _number(entry["score"], path, f"seeds[{i}].score")})
+        out.append({**base, "seed": entry.get("seed", i), "score": _number(entry["score"], path, f"seeds[{i}].score"),
+                    **_interval(entry.get("ci95"), path, f"seeds[{i}].ci95")})
     return out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from leaderboard.analyses import Analysis, NotAvailable
-from leaderboard.cells import cell, display_columns, frame_text
+from leaderboard.cells import LEGEND, cell, display_columns, frame_text
 from leaderboard.table import Leaderboard
 
 
@@ -20,9 +20,7 @@ def render_markdown(board: Leaderboard, analyses: dict[str, Analysis], plots: di
     """`plots`: stem -> PNG file name, or why it is missing."""
     columns = display_columns(board)
     rows = [[cell(board, row, c)[0] for c in columns] for _, row in board.table.iterrows()]
-    lines = ["# ccbench leaderboard", "", *_table(columns, rows), "",
-             "Task columns: mean test score over seeds. Category columns: mean normalized score "
-             "(PROTOCOL 6.4); '*' = over an incomplete category, '—' = not scored.", "", "## Notes", ""]
+    lines = ["# ccbench leaderboard", "", *_table(columns, rows), "", LEGEND, "", "## Notes", ""]
     lines += [f"- {note}" for note in board.notes] + ["", "## Analyses", ""]
     for title, result in analyses.items():
         lines.append(f"### {title}")

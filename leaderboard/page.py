@@ -1,12 +1,14 @@
 """index.html: one self-contained page (inline CSS and JS, figures as data URIs) with a table that
-sorts on a header click, so it opens from disk or any static host without network."""
+sorts on a header click, so it opens from disk or any static host without network. The leaderboard's
+sort is kept in the address (#sort=<column>, #sort=-<column> for descending), so a sorted view can be
+linked, and a headless browser can check the sort by opening such an address."""
 from __future__ import annotations
 
 import base64
 import html
 
 from leaderboard.analyses import Analysis, NotAvailable
-from leaderboard.cells import cell, display_columns, frame_text
+from leaderboard.cells import LEGEND, cell, display_columns, frame_text
 from leaderboard.table import Leaderboard
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:13px}
@@ -20,7 +22,11 @@ var dir=th.classList.contains('asc')?-1:1;table.querySelectorAll('th').forEach(f
 th.classList.add(dir>0?'asc':'desc');var rows=Array.prototype.slice.call(body.rows);
 rows.sort(function(a,b){var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;if(x===undefined)return 1;if(y===undefined)return -1;
 var p=parseFloat(x),q=parseFloat(y);if(!isNaN(p)&&!isNaN(q))return dir*(p-q);return dir*x.localeCompare(y)});
-rows.forEach(function(r){body.appendChild(r)})})});"""
+rows.forEach(function(r){body.appendChild(r)});if(table.id==='leaderboard')
+history.replaceState(null,'','#sort='+(dir>0?'':'-')+encodeURIComponent(th.textContent))})});
+(function(){var m=/^#sort=(-?)(.+)$/.exec(location.hash);if(!m)return;var name=decodeURIComponent(m[2]);
+document.querySelectorAll('#leaderboard th').forEach(function(th){if(th.textContent===name){th.click();
+if(m[1])th.click()}})})();"""
 
 
 def _td(text: str, value: object) -> str:
@@ -43,8 +49,7 @@ def render_html(board: Leaderboard, analyses: dict[str, Analysis], plots: dict[s
              f"<style>{STYLE}</style></head><body><h1>ccbench leaderboard</h1>",
              f'<div class="wrap"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>'
              f"<tbody>{body}</tbody></table></div>",
-             "<p>Task columns: mean test score over seeds. Category columns: mean normalized score "
-             "(PROTOCOL 6.4); * = over an incomplete category, — = not scored. Click a header to sort.</p>",
+             f"<p>{html.escape(LEGEND)} Click a header to sort.</p>",
              "<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in board.notes], "</ul><h2>Analyses</h2>"]
     for title, result in analyses.items():
         parts.append(f"<h3>{html.escape(title)}</h3>")

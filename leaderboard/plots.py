@@ -8,7 +8,7 @@ import math
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leaderboard.analyses import NotAvailable, category_distribution
+from leaderboard.analyses import NotAvailable, category_distribution, data_similarity, seed_variance
 from leaderboard.table import Leaderboard
 from leaderboard.taxonomy import IMAGENET
 
@@ -63,6 +63,53 @@ def imagenet_scatter(board: Leaderboard) -> bytes | NotAvailable:
     return _png(fig)
 
 
+def similarity_plot(board: Leaderboard) -> bytes | NotAvailable:
+    """Item 5's figure: per task with both groups, the mean normalized score of similar vs dissimilar data."""
+    table = data_similarity(board)
+    if isinstance(table, NotAvailable):
+        return table
+    table = table[(table["similar_n"] > 0) & (table["dissimilar_n"] > 0)]
+    if table.empty:
+        return NotAvailable("no task has encoders pre-trained on both similar and dissimilar data")
+    fig = Figure(figsize=(0.6 * len(table) + 3, 4))
+    ax = fig.subplots()
+    x = range(len(table))
+    ax.bar([i - 0.2 for i in x], table["similar_mean"], width=0.4, label="similar pre-training data")
+    ax.bar([i + 0.2 for i in x], table["dissimilar_mean"], width=0.4, label="dissimilar pre-training data")
+    ax.set_xticks(list(x), [f"{t} ({d})" for t, d in zip(table["task"], table["domain"])], rotation=45, ha="right")
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set_ylabel("mean normalized score")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def uncertainty_plot(board: Leaderboard) -> bytes | NotAvailable:
+    """Item 8's figure: per task, the relative seed std (against the paper's 0.85%) and the share of
+    adjacent encoders that are not separable or unknown."""
+    table = seed_variance(board)
+    if isinstance(table, NotAvailable):
+        return table
+    x = list(range(len(table)))
+    fig = Figure(figsize=(0.6 * len(table) + 3, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.bar(x, table["relative_std_%"].fillna(0))
+    top.axhline(0.85, color="tab:red", lw=0.8, ls="--", label="paper: 0.85%")
+    top.set_ylabel("seed std (% of score)")
+    top.legend(fontsize=8)
+    pairs = table["adjacent_pairs"].where(table["adjacent_pairs"] > 0)
+    tie, unknown = (table["not_separable"] / pairs).fillna(0), (table["unknown"] / pairs).fillna(0)
+    bottom.bar(x, tie, label="not separable (≈)")
+    bottom.bar(x, unknown, bottom=tie, label="unknown (?)", color="lightgrey")
+    bottom.set_ylim(0, 1)
+    bottom.set_ylabel("share of adjacent pairs")
+    bottom.set_xticks(x, list(table["task"]), rotation=45, ha="right")
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def all_plots(board: Leaderboard) -> dict[str, bytes | NotAvailable]:
     """File stem -> PNG bytes, or why the figure could not be drawn."""
-    return {"category_distribution": category_plot(board), "imagenet_scatter": imagenet_scatter(board)}
+    return {"category_distribution": category_plot(board), "imagenet_scatter": imagenet_scatter(board),
+            "data_similarity": similarity_plot(board), "seed_variance": uncertainty_plot(board)}

@@ -6,7 +6,10 @@ Decisions, also written into every output's notes:
   that the leaderboard normalizes; its mean is over the tasks it has, flagged `<category>_complete`;
 - overall = mean of the encoder's category means (each category weighs the same, however many tasks
   it has); `overall_complete` is true only when every category on the board is complete;
-- rank: by overall, highest first, ties share the best rank; an encoder with no category mean is unranked.
+- rank: by overall, highest first, ties share the best rank; an encoder with no category mean is unranked;
+- uncertainty: per task the seed standard deviation (`<task>_std`, as the result's score_std, with several
+  seeds), the 95% interval (`<task>_ci95_lo`, `_hi`) and whether the encoder is separable from the next lower
+  score (`<task>_vs_next`; `overall_vs_next` in rank order), by the rule of leaderboard.uncertainty.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from leaderboard.collect import ENCODER_KEYS
 from leaderboard.errors import LeaderboardError
 from leaderboard.normalize import Normalized, find_supervised, normalize
 from leaderboard.taxonomy import CATEGORIES, TASKS, protocol_tasks, task_order
+from leaderboard.uncertainty import overall_vs_next, task_vs_next
 
 
 @dataclass
@@ -33,6 +37,9 @@ class Leaderboard:
     encoders: pd.DataFrame  # fingerprint-indexed metadata
     supervised: str | None
     notes: list[str] = field(default_factory=list)
+    std: pd.DataFrame = field(default_factory=pd.DataFrame)  # fingerprint x task, seed std (NaN: one seed)
+    low: pd.DataFrame = field(default_factory=pd.DataFrame)  # fingerprint x task, 95% interval bounds
+    high: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -59,6 +66,18 @@ def _version_key(version: str) -> tuple:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in str(version).replace("-", ".").split("."))
 
 
+def spread(rows: pd.DataFrame, encoders: pd.Index, tasks: list[str]) -> tuple[pd.DataFrame, ...]:
+    """(seed std, interval low, interval high), each fingerprint x task. The std is over seeds (ddof 0, as
+    the result's score_std) where there are several; the interval is the mean of the seeds' bounds where
+    every seed has one, else NaN ('unknown')."""
+    grouped = rows.groupby(["fingerprint", "task"])
+    size = grouped.size()
+    std = grouped["score"].std(ddof=0).where(size > 1)
+    full = grouped["ci95_lo"].count() == size
+    low, high = grouped["ci95_lo"].mean().where(full), grouped["ci95_hi"].mean().where(full)
+    return tuple(v.unstack().reindex(index=encoders, columns=tasks).astype(float) for v in (std, low, high))
+
+
 def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None) -> Leaderboard:
     """The leaderboard of tidy rows from `load_results`."""
     rows, notes = select_runs(rows, include_overrides)
@@ -75,6 +94,7 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     higher = rows.drop_duplicates("task").set_index("task")["higher_is_better"].to_dict()
     scores = rows.pivot_table(index="fingerprint", columns="task", values="score", aggfunc="mean")
     scores = scores.reindex(index=encoders.index, columns=tasks)
+    std, low, high = spread(rows, encoders.index, tasks)
     sup, how = find_supervised(encoders, supervised)
     notes.append(how)
     norm = normalize(scores, higher, sup)
@@ -109,9 +129,17 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     table["overall_complete"] = complete.all(axis=1) & means.notna().all(axis=1)
     table["rank"] = table["overall"].rank(ascending=False, method="min").astype("Int64")
     table = table.sort_values(["rank", "name"], na_position="last")
-    table = table[["rank", *ENCODER_KEYS, *tasks, *[c for m in means.columns for c in (m, f"{m}_complete")],
-                   "overall", "overall_complete"]].reset_index(drop=True)
+    ranked = [f for f, r in zip(table["fingerprint"], table["rank"]) if pd.notna(r)]
+    table["overall_vs_next"] = overall_vs_next(ranked, scores, low, high)
+    vs_next = task_vs_next(scores, low, high)
+    extra = pd.DataFrame({f"{task}_{kind}": values[task] for task in tasks
+                          for kind, values in (("std", std), ("ci95_lo", low), ("ci95_hi", high),
+                                               ("vs_next", vs_next))}).loc[table.index]
+    main = ["rank", *ENCODER_KEYS, *tasks, *[c for m in means.columns for c in (m, f"{m}_complete")], "overall",
+            "overall_complete", "overall_vs_next"]
+    table = pd.concat([table[main], extra], axis=1).reset_index(drop=True)
     notes.append("overall = mean of the category means (each category weighs the same); rank by overall, "
                  "ties share a rank; '*' marks a mean over an incomplete category")
     return Leaderboard(table=table, tasks=tasks, categories=list(means.columns), task_category=task_category,
-                       scores=scores, normalized=norm, encoders=encoders, supervised=sup, notes=notes)
+                       scores=scores, normalized=norm, encoders=encoders, supervised=sup, notes=notes,
+                       std=std, low=low, high=high)

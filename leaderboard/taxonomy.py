@@ -40,3 +40,30 @@ def task_order(tasks: list[str]) -> list[str]:
 
 def protocol_tasks(category: str) -> list[str]:
     return [t for t, (c, _) in TASKS.items() if c == category]
+
+
+# PROTOCOL 6 item 5: the image domain of each task and of each pre-training dataset, so the leaderboard can
+# tell encoders pre-trained on data like a task's from the others. Tasks name every domain their images
+# come from; datasets are keyed by lower-cased pretrain_data as written by the study registry
+# (encoders/study.py), copied here as data because the leaderboard does not import encoders/.
+TASK_DOMAINS: dict[str, tuple[str, ...]] = {
+    "imagenet": ("object",), "imagenet_v2": ("object",), "pets": ("object",), "caltech101": ("object",),
+    "cifar100": ("object",), "sun397": ("scene",), "eurosat": ("satellite",), "dtd": ("texture",),
+    "kinetics": ("video",), "clevr_count": ("synthetic",), "thor_num_steps": ("indoor",),
+    "thor_egomotion": ("indoor",), "nuscenes_egomotion": ("driving",), "cityscapes_seg": ("driving",),
+    "pets_seg": ("object",), "egohands_seg": ("egocentric", "video"), "thor_depth": ("indoor",),
+    "taskonomy_depth": ("indoor",), "nyu_depth": ("indoor",), "nyu_walkable": ("indoor",),
+    "kitti_flow": ("driving",),
+}
+MIXED = "mixed"  # Combination: several domains at once, neither similar nor dissimilar to any task
+PRETRAIN_DOMAINS: dict[str, str] = {
+    "imagenet": "object", "imagenet-1/2": "object", "imagenet-1/4": "object", "imagenet-1/2-lin": "object",
+    "imagenet-1/4-log": "object", "places": "scene", "places205": "scene", "places365": "scene",
+    "kinetics": "video", "taskonomy": "indoor",
+    "combination": MIXED,
+}
+
+
+def pretrain_domain(pretrain_data: object) -> str | None:
+    """The domain of a pretrain_data name (any case), None when unknown (e.g. 'none' for a random init)."""
+    return PRETRAIN_DOMAINS.get(str(pretrain_data or "").strip().lower())

@@ -29,17 +29,20 @@ def fp(name: str) -> str:
 
 
 def write_result(folder: Path, name: str, task: str, seed_scores: list[float], method: str | None = None,
-                 overrides: dict[str, Any] | None = None, **extra: Any) -> Path:
+                 overrides: dict[str, Any] | None = None, ci95: list[list[float]] | None = None,
+                 pretrain_data: str = "ImageNet", **extra: Any) -> Path:
+    """One result file; `ci95`: each seed's interval (none by default, as for a metric without one)."""
     category, metric = TASKS[task]
     result = {
         "schema_version": 1, "version": "1", "ccbench_version": "0.1.0",
         "encoder": {"name": name, "fingerprint": fp(name), "format": "torchvision", "source": f"{name}.pth",
-                    "method": method, "pretrain_data": "ImageNet", "pretrain_images": 1281167,
+                    "method": method, "pretrain_data": pretrain_data, "pretrain_images": 1281167,
                     "pretrain_epochs": 200, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
         "task": task, "task_version": 1, "category": category, "metric": metric, "higher_is_better": True,
         "score": sum(seed_scores) / len(seed_scores), "val_score": 0.5, "epoch": 3, "seed": 0,
-        "seeds": [{"seed": s, "score": v, "val_score": 0.5, "epoch": 3, "val_curve": [0.5]}
-                  for s, v in enumerate(seed_scores)],
+        "seeds": [{"seed": s, "score": v, "val_score": 0.5, "epoch": 3, "val_curve": [0.5],
+                   "ci95": ci95[s] if ci95 else None} for s, v in enumerate(seed_scores)],
+        "ci95": ci95[0] if ci95 else None,
         "splits": {"train": 10, "val": 2, "test": 5}, "hparams": {}, "overrides": overrides or {},
         "manifests": {}, "cache_key": "0" * 64, "timings": {"extract": 1.0, "train": 1.0, "evaluate": 1.0},
         "created": "2026-01-01T00:00:00Z",
@@ -127,7 +130,9 @@ def test_index_html_self_contained(tmp_path: Path) -> None:
     page = paths["html"].read_text()
     for name in ["supervised", *[f"enc{i:02d}" for i in range(12)]]:
         assert f">{name}</td>" in page
-    assert page.count('<img alt="') == 2 and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    # category, imagenet scatter, seed variance; no similarity figure: every encoder is ImageNet-pretrained
+    assert page.count('<img alt="') == 3 and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert "data_similarity: not available" in page
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert paths["category_distribution"].read_bytes()[:4] == b"\x89PNG"
     assert paths["imagenet_scatter"].read_bytes()[:4] == b"\x89PNG"

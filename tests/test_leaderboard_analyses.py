@@ -1,0 +1,140 @@
+"""PROTOCOL 6 items 5 (pre-training data similarity) and 8 (seed variance, separability) on synthetic
+result files with planted structure: the analyses must recover it and say what they cannot answer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leaderboard.analyses import NotAvailable, data_similarity, seed_variance
+from leaderboard.collect import load_results
+from leaderboard.errors import LeaderboardError
+from leaderboard.render import build
+from leaderboard.table import build_table
+from leaderboard.uncertainty import SEPARABLE, TIE, UNKNOWN, overall_vs_next
+from tests.test_leaderboard import fp, write_result
+
+# pretrain_data -> the tasks it is similar to, among those planted below
+DATA = {"ImageNet": "pets", "Places": "sun397", "Kinetics": "kinetics", "Taskonomy": "nyu_depth"}
+SIMILAR_TASKS = ["pets", "sun397", "kinetics", "nyu_depth", "kitti_flow"]
+ADVANTAGE = 0.1
+
+
+def planted_similarity(folder: Path) -> None:
+    """Two encoders per dataset (offsets ±0.01, so group means are exact); a task's score is 0.5, plus
+    ADVANTAGE when the data is similar. Combination and a random init score 0.9 on every task: if either
+    entered a group, the group means would move. No encoder is pre-trained on driving data (kitti_flow)."""
+    write_result(folder, "supervised", "pets", [0.6], method="supervised")
+    for data, similar in DATA.items():
+        for offset in (-0.01, 0.01):
+            for task in SIMILAR_TASKS:
+                score = 0.5 + offset + (ADVANTAGE if task == similar else 0.0)
+                write_result(folder, f"{data}{offset:+}", task, [score], method="mocov2", pretrain_data=data)
+    for name, data in (("combination", "Combination"), ("random", "none")):
+        for task in SIMILAR_TASKS:
+            write_result(folder, name, task, [0.9], method="mocov2", pretrain_data=data)
+
+
+def test_similar_data_advantage_recovered(tmp_path: Path) -> None:
+    planted_similarity(tmp_path)
+    board = build_table(load_results(tmp_path))
+    result = data_similarity(board)
+    assert isinstance(result, pd.DataFrame), result
+    row = result.set_index("task")
+    for task in ("pets", "sun397", "kinetics", "nyu_depth"):
+        similar_n = 3 if task == "pets" else 2  # the supervised encoder (0.6 on pets) is ImageNet-pretrained too
+        assert (row.at[task, "similar_n"], row.at[task, "dissimilar_n"]) == (similar_n, 6)
+        spread = board.scores[task].std(ddof=1)  # the normalization's denominator
+        assert row.at[task, "difference"] == pytest.approx(ADVANTAGE / spread) and row.at[task, "note"] == ""
+    assert row.at["kitti_flow", "similar_n"] == 0 and pd.isna(row.at["kitti_flow", "difference"])
+    assert row.at["kitti_flow", "note"] == "no encoder pre-trained on driving data"
+    paths = build(tmp_path, tmp_path / "out")
+    text = paths["markdown"].read_text()
+    assert "### 5. similar vs dissimilar pre-training data (normalized)" in text
+    assert "| kitti_flow | driving | 0 | — | 8 |" in text and "no encoder pre-trained on driving data" in text
+    assert paths["data_similarity"].read_bytes()[:4] == b"\x89PNG"
+    assert '<img alt="data_similarity"' in paths["html"].read_text()
+
+
+def test_similarity_says_what_is_missing(tmp_path: Path) -> None:
+    for name, score in {"a": 0.2, "b": 0.4, "c": 0.9}.items():
+        write_result(tmp_path, name, "sun397", [score], method="swav")  # ImageNet only: nothing like scenes
+    result = data_similarity(build_table(load_results(tmp_path)))
+    assert isinstance(result, pd.DataFrame)
+    assert result.iloc[0]["note"] == "no encoder pre-trained on scene data" and result.iloc[0]["dissimilar_n"] == 3
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for name, score in {"a": 0.2, "b": 0.4}.items():
+        write_result(unknown, name, "pets", [score], method="swav", pretrain_data="none")
+    result = data_similarity(build_table(load_results(unknown)))
+    assert isinstance(result, NotAvailable) and "known domain" in result.reason
+    paths = build(unknown, tmp_path / "out")
+    assert "data_similarity" not in paths and "not available: no encoder's pretrain_data" in paths["markdown"].read_text()
+
+
+def planted_intervals(folder: Path) -> None:
+    """On pets: a and b overlap, b and c are far apart, d has no interval; e has two seeds."""
+    write_result(folder, "a", "pets", [0.72], method="swav", ci95=[[0.70, 0.74]])
+    write_result(folder, "b", "pets", [0.71], method="swav", ci95=[[0.69, 0.73]])
+    write_result(folder, "c", "pets", [0.50], method="swav", ci95=[[0.48, 0.52]])
+    write_result(folder, "d", "pets", [0.40], method="swav")
+    write_result(folder, "e", "pets", [0.60, 0.62], method="swav", ci95=[[0.58, 0.62], [0.60, 0.64]])
+
+
+def test_non_separable_neighbours_marked(tmp_path: Path) -> None:
+    planted_intervals(tmp_path)
+    paths = build(tmp_path, tmp_path / "out")
+    table = pd.read_csv(paths["csv"]).set_index("name")
+    assert list(table.index) == ["a", "b", "e", "c", "d"]
+    assert table.at["a", "pets_vs_next"] == TIE and table.at["a", "overall_vs_next"] == TIE
+    assert table.at["b", "pets_vs_next"] == SEPARABLE and table.at["e", "pets_vs_next"] == SEPARABLE
+    assert table.at["c", "pets_vs_next"] == UNKNOWN and table.at["c", "overall_vs_next"] == UNKNOWN
+    assert pd.isna(table.at["d", "pets_vs_next"]) and pd.isna(table.at["d", "pets_ci95_lo"])
+    assert table.at["e", "pets_ci95_lo"] == pytest.approx(0.59) and table.at["e", "pets_ci95_hi"] == pytest.approx(0.63)
+    assert table.at["e", "pets_std"] == pytest.approx(0.01) and pd.isna(table.at["a", "pets_std"])
+    lines = paths["markdown"].read_text().splitlines()
+    assert "0.7200 ≈" in next(line for line in lines if "| a |" in line)
+    assert "0.6100 ±0.0100 |" in next(line for line in lines if "| e |" in line)
+    assert "0.5000 ? |" in next(line for line in lines if "| c |" in line)
+    page = paths["html"].read_text()
+    assert ">0.7200 ≈</td>" in page and ">0.6100 ±0.0100</td>" in page and "not separable" in page
+    assert paths["seed_variance"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_seed_variance_counts_pairs(tmp_path: Path) -> None:
+    planted_intervals(tmp_path)
+    result = seed_variance(build_table(load_results(tmp_path)))
+    assert isinstance(result, pd.DataFrame)
+    row = result.set_index("task").loc["pets"]
+    assert (row["encoders"], row["multi_seed"], row["with_interval"]) == (5, 1, 4)
+    assert (row["adjacent_pairs"], row["not_separable"], row["unknown"]) == (4, 1, 1)
+    assert row["relative_std_%"] == pytest.approx(100 * 0.01 / 0.61)
+    assert row["ci95_width"] == pytest.approx(0.04)
+
+
+def test_seed_variance_not_available_without_seeds_or_intervals(tmp_path: Path) -> None:
+    for name, score in {"a": 0.2, "b": 0.4}.items():
+        write_result(tmp_path, name, "pets", [score], method="swav")
+    board = build_table(load_results(tmp_path))
+    assert isinstance(seed_variance(board), NotAvailable)
+    assert set(board.table["pets_vs_next"].dropna()) == {UNKNOWN}  # no interval: never separable
+
+
+def test_overall_separable_only_on_net_wins() -> None:
+    """a is separably better on t1 and worse on t2 than b: not separable overall; b beats c on t1 only."""
+    names = [fp(n) for n in "abc"]
+    scores = pd.DataFrame({"t1": [0.9, 0.5, 0.1], "t2": [0.1, 0.5, 0.5]}, index=names)
+    low, high = scores - 0.05, scores + 0.05
+    result = overall_vs_next(names, scores, low, high)
+    assert list(result[:2]) == [TIE, SEPARABLE] and pd.isna(result.iloc[2])
+
+
+def test_malformed_interval_names_the_file(tmp_path: Path) -> None:
+    path = write_result(tmp_path, "a", "pets", [0.5])
+    result = json.loads(path.read_text())
+    result["seeds"][0]["ci95"] = [0.6, 0.4]
+    path.write_text(json.dumps(result))
+    with pytest.raises(LeaderboardError, match=r"seeds\[0\].ci95 .* low above high"):
+        load_results(tmp_path)
