@@ -4,8 +4,10 @@ from __future__ import annotations
 import difflib
 
 from tasks.errors import UnknownTask
-from tasks.readers import (DTD, SUN397, Caltech101, Cifar100, ClevrCount, EuroSAT, ImageNet, ImageNetV2,
-                           KineticsFrames, NuScenesEgomotion, OxfordPets, Reader, ThorEgomotion, ThorNumSteps)
+from tasks.readers import (DTD, SUN397, Caltech101, Cifar100, CityscapesSegmentation, ClevrCount, EgoHandsSegmentation,
+                           EuroSAT, ImageNet, ImageNetV2, KineticsFrames, KittiFlow2015, NuScenesEgomotion, NyuDepth,
+                           NyuWalkable, OxfordPets, OxfordPetsSegmentation, Reader, TaskonomyDepth, ThorDepth,
+                           ThorEgomotion, ThorNumSteps)
 from tasks.spec import TaskSpec
 
 PROTOCOL_VERSION = "1"
@@ -18,6 +20,22 @@ def _image_task(id: str, paper_name: str, category: str, data_folder: str, reade
                     splits={"train": splits[0], "test": splits[1]}, blocks=("pool",),
                     head="fusion" if frames > 1 else "linear", loss="cross_entropy", metric="top1",
                     num_classes=num_classes, epochs=epochs, frames=frames)
+
+
+DENSE = {"deeplabv3plus": ("layer4", "layer1"), "unet": ("layer4", "layer3", "layer2", "layer1", "stem"),
+         "siamese_unet": ("layer4", "layer3", "layer2", "layer1", "stem")}
+"""The blocks each dense head reads (as harness.decoders builds them)."""
+DENSE_LOSS = {"miou": "pixel_cross_entropy", "neg_l1": "l1", "kitti_fl": "epe"}
+
+
+def _dense_task(id: str, paper_name: str, category: str, data_folder: str, reader: type[Reader],
+                splits: tuple[str, str], head: str, metric: str, outputs: int, epochs: int, view: str = "resize",
+                frames: int = 1) -> TaskSpec:
+    """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads)."""
+    return TaskSpec(id=id, paper_name=paper_name, category=category, data_folder=data_folder, reader=reader,
+                    splits={"train": splits[0], "test": splits[1]}, blocks=DENSE[head], head=head,
+                    loss=DENSE_LOSS[metric], metric=metric, num_classes=outputs, epochs=epochs, batch_size=16,
+                    view=view, frames=frames)
 
 
 _SPECS = (
@@ -43,6 +61,22 @@ _SPECS = (
                 ("train", "val"), 5, 100, frames=2),
     _image_task("nuscenes_egomotion", "nuScenes Egomotion", "structural-image", "nuScenes", NuScenesEgomotion,
                 ("train", "test"), 4, 100, frames=2),
+    _dense_task("cityscapes_seg", "Cityscapes Seg.", "semantic-pixel", "cityscapes", CityscapesSegmentation,
+                ("train", "val"), "deeplabv3plus", "miou", 19, 100, view="crop"),
+    _dense_task("pets_seg", "Pets Instance Seg.", "semantic-pixel", "oxford-iiit-pet", OxfordPetsSegmentation,
+                ("trainval", "test"), "deeplabv3plus", "miou", 2, 100),
+    _dense_task("egohands_seg", "EgoHands Seg.", "semantic-pixel", "egohands", EgoHandsSegmentation,
+                ("train", "test"), "deeplabv3plus", "miou", 5, 25, view="crop"),
+    _dense_task("thor_depth", "THOR Depth", "structural-pixel", "thor_depth_prediction", ThorDepth, ("train", "test"),
+                "unet", "neg_l1", 1, 50),
+    _dense_task("taskonomy_depth", "Taskonomy Depth", "structural-pixel", "taskonomy", TaskonomyDepth,
+                ("train", "test"), "unet", "neg_l1", 1, 50),
+    _dense_task("nyu_depth", "NYU Depth", "structural-pixel", "nyu", NyuDepth, ("train", "test"), "unet", "neg_l1",
+                1, 250),
+    _dense_task("nyu_walkable", "NYU Walkable", "structural-pixel", "nyu", NyuWalkable, ("train", "test"),
+                "deeplabv3plus", "miou", 2, 100),
+    _dense_task("kitti_flow", "KITTI Opt. Flow", "structural-pixel", "KITTI", KittiFlow2015, ("train", "test"),
+                "siamese_unet", "kitti_fl", 2, 250, view="crop", frames=2),
 )
 
 TASKS: dict[str, TaskSpec] = {spec.id: spec for spec in _SPECS}

@@ -6,6 +6,7 @@ from tasks.readers.cifar import Cifar100
 from tasks.readers.cityscapes import CityscapesSegmentation
 from tasks.readers.clevr import ClevrCount
 from tasks.readers.dtd import DTD
+from tasks.readers.egohands import EgoHandsSegmentation
 from tasks.readers.eurosat import EuroSAT
 from tasks.readers.imagenet import ImageNet, ImageNetV2
 from tasks.readers.kinetics import KineticsFrames
@@ -14,9 +15,12 @@ from tasks.readers.nuscenes import NuScenesEgomotion
 from tasks.readers.nyu import NyuDepth, NyuWalkable
 from tasks.readers.pets import OxfordPets, OxfordPetsSegmentation
 from tasks.readers.sun397 import SUN397
+from tasks.readers.taskonomy import TaskonomyDepth
 from tasks.readers.thor import ThorEgomotion, ThorNumSteps
+from tasks.readers.thor_depth import ThorDepth
 
 __all__ = ["DTD", "IGNORE", "SUN397", "Caltech101", "Cifar100", "CityscapesSegmentation", "ClevrCount",
-           "DenseFrameReader", "DenseReader", "EuroSAT", "FrameReader", "ImageNet", "ImageNetV2", "KineticsFrames",
-           "KittiFlow2015", "NuScenesEgomotion", "NyuDepth", "NyuWalkable", "OxfordPets", "OxfordPetsSegmentation",
-           "Reader", "ThorEgomotion", "ThorNumSteps", "file_sha256", "listing_digest", "load_map", "load_rgb"]
+           "DenseFrameReader", "DenseReader", "EgoHandsSegmentation", "EuroSAT", "FrameReader", "ImageNet",
+           "ImageNetV2", "KineticsFrames", "KittiFlow2015", "NuScenesEgomotion", "NyuDepth", "NyuWalkable",
+           "OxfordPets", "OxfordPetsSegmentation", "Reader", "TaskonomyDepth", "ThorDepth", "ThorEgomotion",
+           "ThorNumSteps", "file_sha256", "listing_digest", "load_map", "load_rgb"]
