@@ -42,16 +42,34 @@ class Preprocessing:
 
     def batch(self, images: np.ndarray) -> torch.Tensor:
         """Equal-sized uint8 (N, H, W, 3) RGB images -> float32 (N, 3, H', W'), resized in one call."""
+        return self.normalize(self.resize(images))
+
+    def resize(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W, 3) RGB -> float32 (N, 3, H', W') in [0, 1], squash-resized."""
         _check_images(images, batched=True)
         # A copy: cache readers hand out read-only or flipped views that from_numpy cannot share.
         pixels = torch.from_numpy(images.copy()).permute(0, 3, 1, 2).float() / 255.0
+        if tuple(pixels.shape[-2:]) == self.size:
+            return pixels
         resized = functional.interpolate(
             pixels, size=self.size, mode=self.interpolation, antialias=True, align_corners=False
         )
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1)
         # Bicubic can overshoot [0, 1]; clamping keeps it to what a uint8 resize would give.
-        return (resized.clamp(0.0, 1.0) - mean) / std
+        return resized.clamp(0.0, 1.0)
+
+    def resize_uint8(self, image: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) image resized and rounded back to uint8 (3, H', W'): the compact decoded input
+        the encoder-in-the-loop mode stores (exact when no resize is needed, as for crops)."""
+        _check_images(image, batched=False)
+        return (self.resize(image[np.newaxis])[0] * 255.0).round().to(torch.uint8).numpy()
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) pixels, uint8 or float in [0, 1], on any device -> normalised float32."""
+        if pixels.dtype == torch.uint8:
+            pixels = pixels.float() / 255.0
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+        return (pixels - mean) / std
 
 
 def _check_images(array: np.ndarray, batched: bool) -> None:

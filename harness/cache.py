@@ -55,7 +55,7 @@ def compressors() -> tuple[Any, ...]:
     return (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"), Crc32cCodec())
 
 
-def _disk_error(path: Path, error: OSError) -> CacheError:
+def disk_error(path: Path, error: OSError) -> CacheError:
     """Turn a full disk or an unwritable folder into one line with the fix."""
     if error.errno == errno.ENOSPC:
         return CacheError(f"{path}: disk full while writing features; free space or set CCBENCH_CACHE to a "
@@ -108,7 +108,7 @@ class FeatureStore:
             return cls._create(path, key, item_shape, image_set)
         except OSError as error:
             shutil.rmtree(path, ignore_errors=True)
-            raise _disk_error(path, error) from None
+            raise disk_error(path, error) from None
 
     @classmethod
     def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> "FeatureStore":
@@ -178,7 +178,7 @@ class FeatureStore:
             self.features[rows.start:rows.stop] = values
             self.group["done"][unit] = 1
         except OSError as error:
-            raise _disk_error(self.path, error) from None
+            raise disk_error(self.path, error) from None
 
     def mark_complete(self) -> None:
         if self.pending_units():
@@ -262,7 +262,7 @@ def save_labels(root: Path, key: LabelKey, labels: np.ndarray) -> None:
         tmp.replace(path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise _disk_error(path, error) from None
+        raise disk_error(path, error) from None
 
 
 def load_labels(root: Path, key: LabelKey) -> np.ndarray | None:

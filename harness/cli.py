@@ -17,8 +17,13 @@ import torch
 
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness.cache import FeatureStore, find_stores, list_stores
+from harness.cka import add_command as add_cka_command
+from harness.costs import calibrate, save_calibration
+from harness.dense import plan_task
 from harness.errors import USER_ERRORS, CacheError
-from harness.evaluate import ScoreOptions, run_extraction, score_task
+from harness.evaluate import score_task
+from harness.options import MODES, ScoreOptions
+from harness.prepare import run_extraction
 from harness.plan import plan, task_readers
 from leaderboard.errors import LeaderboardError
 from leaderboard.render import build as build_leaderboard
@@ -73,9 +78,62 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     if args.data_root is None:
         raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
+    dense = {name: getattr(args, name) for name in ("mode", "views", "cache_budget") if hasattr(args, name)}
     return ScoreOptions(data_root=args.data_root, cache_root=args.cache, results_dir=args.results,
                         device=args.device, batch_size=args.batch_size, workers=args.workers,
-                        image_size=args.image_size, quiet=args.quiet, **extra)
+                        image_size=args.image_size, quiet=args.quiet, **dense, **extra)
+
+
+def byte_size(text: str) -> int:
+    """'500M', '2.5G', '1T' or plain bytes -> bytes (powers of 1024)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    try:
+        if text[-1:].upper() in units:
+            return int(float(text[:-1]) * units[text[-1].upper()])
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 50G)") from None
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    calibration = calibrate(args.device)
+    path = save_calibration(args.cache, calibration)
+    print(f"encoder   {calibration.encoder_images_per_s:8.1f} images/s (224 px, all five maps, {args.device})")
+    for head, rate in calibration.head_samples_per_s.items():
+        print(f"{head:<13} {rate:8.1f} samples/s (training step at 224 px)")
+    print(f"cache read {calibration.read_mb_per_s:7.0f} MB/s")
+    print(f"saved: {path}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
+    options = options_from(args, epochs=args.epochs)
+    tasks = [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    _, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    rows, missing = [], []
+    for task in tasks:
+        if not task.dense:
+            rows.append({"task": task.id, "blocks": ",".join(task.blocks), "views": 1, "images": "-", "raw": "-",
+                         "stored": "-", "cache s/epoch": "-", "loop s/epoch": "-",
+                         "choice": "cache (pooled vectors held in memory)"})
+            continue
+        try:
+            plan = plan_task(encoder, task, options)
+        except DataError as error:
+            missing.append(f"{task.id}: {error}")
+            continue
+        seconds = lambda value: "-" if value is None else f"{value:.1f}"
+        rows.append({"task": task.id, "blocks": ",".join(plan.blocks), "views": plan.views, "images": plan.rows,
+                     "raw": f"{plan.raw_bytes / 1e9:.2f} GB", "stored": f"{plan.stored_bytes / 1e9:.2f} GB",
+                     "cache s/epoch": seconds(plan.cache_epoch_s), "loop s/epoch": seconds(plan.loop_epoch_s),
+                     "choice": f"{plan.choice} ({plan.reason})"})
+    if rows:
+        print_table(rows, ["task", "blocks", "views", "images", "raw", "stored", "cache s/epoch", "loop s/epoch",
+                           "choice"])
+    for line in missing:
+        print(f"not planned: {line}")
+    return 0
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -257,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--grid", default="table2",
                           help="table2 (one point), paper (five), or a JSON file of {optimizer, lr} points")
     training.add_argument("--force", action="store_true", help="rescore even when a result exists")
+    dense = argparse.ArgumentParser(add_help=False)
+    dense.add_argument("--mode", choices=MODES, default="auto",
+                       help="dense heads: train from the feature cache, with the encoder in the loop, or as "
+                            "`ccbench plan` chooses (default)")
+    dense.add_argument("--views", type=int, help="crop views cached per training image of crop tasks "
+                                                 "(recorded as an override)")
+    dense.add_argument("--cache-budget", type=byte_size,
+                       help="disk the feature cache may take per dense task (e.g. 200G); over it, loop mode")
 
     board = argparse.ArgumentParser(add_help=False)
     board.add_argument("--out", type=Path, default=Path("leaderboard-out"),
@@ -278,15 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
     p.set_defaults(run=cmd_extract)
-    p = sub.add_parser("score", parents=[common, compute, encoder, training],
+    p = sub.add_parser("score", parents=[common, compute, encoder, training, dense],
                        help="extract if needed, train, test, write the result")
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.set_defaults(run=cmd_score)
-    p = sub.add_parser("run", parents=[common, compute, encoder, training],
+    p = sub.add_parser("run", parents=[common, compute, encoder, training, dense],
                        help="score every task whose data is found, skipping those already scored")
     p.add_argument("--tasks", default="all", help="all, or a comma-separated list of task ids")
     p.set_defaults(run=cmd_run)
-    p = sub.add_parser("submit", parents=[common, compute, training, board],
+    p = sub.add_parser("submit", parents=[common, compute, training, dense, board],
                        help="score a checkpoint on every task found, with its metadata, and rebuild the leaderboard")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", required=True, help='display name; a study name such as "MoCo v2 ImageNet 200" fills '
@@ -305,6 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="rm: remove every store")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_cache)
+    p = sub.add_parser("calibrate", parents=[common, compute],
+                       help="measure this machine's encoder, dense head and cache read speeds for the planner")
+    p.set_defaults(run=cmd_calibrate)
+    p = sub.add_parser("plan", parents=[common, compute, encoder, dense],
+                       help="per dense task: bytes cached and seconds per epoch from the cache vs encoder in the loop")
+    p.add_argument("--tasks", default="all", help="all dense tasks, or a comma-separated list of task ids")
+    p.add_argument("--epochs", type=int, help="override the task's epochs")
+    p.set_defaults(run=cmd_plan)
     p = sub.add_parser("leaderboard", parents=[common, board], help="regenerate the leaderboard from the result files")
     p.set_defaults(run=cmd_leaderboard)
     p = sub.add_parser("demo", parents=[common, compute], help="score two random encoders on a synthetic dataset")
@@ -313,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-images", type=int, default=300)
     p.add_argument("--epochs", type=int, help="override the task's epochs")
     p.set_defaults(run=cmd_demo, image_size=64)
+    add_cka_command(sub, [common, compute])
     return parser
 
 

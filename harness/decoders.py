@@ -11,7 +11,6 @@ mismatch otherwise surfaces as an opaque convolution or broadcasting error deep 
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -34,16 +34,19 @@ class ExtractionJob:
 
 
 def task_preprocessing(encoder: EncoderSpec, task: TaskSpec, image_size: int | None = None) -> Preprocessing:
-    """The task's input size (or the user's override) with the encoder's own normalisation."""
-    size = (image_size, image_size) if image_size else task.image_size
+    """The task's input size with the encoder's own normalisation: the user's override, else the
+    task's crop size for crop-view tasks or its image size (an override of a crop task sets its crop
+    size, which is the size the encoder sees there)."""
+    own = (task.crop_size, task.crop_size) if task.view == "crop" else task.image_size
+    size = (image_size, image_size) if image_size else own
     base = encoder.preprocessing
     return Preprocessing(size=size, interpolation=base.interpolation, mean=base.mean, std=base.std)
 
 
-def task_readers(task: TaskSpec, data_root: Path) -> dict[str, Reader]:
-    """Open the task's train and test splits (each reader checks its files at once)."""
+def task_readers(task: TaskSpec, data_root: Path, roles: tuple[str, ...] | None = None) -> dict[str, Reader]:
+    """Open the task's splits (all, or `roles`); each reader checks its files at once."""
     folder = Path(data_root) / task.data_folder
-    return {role: task.reader(folder, split) for role, split in task.splits.items()}
+    return {role: task.reader(folder, split) for role, split in task.splits.items() if roles is None or role in roles}
 
 
 def plan(encoder: EncoderSpec, tasks: Iterable[TaskSpec], readers: dict[str, dict[str, Reader]],

@@ -1,36 +1,44 @@
 """Train a head on frozen features and choose its epoch on the validation split.
 
-Features come from a `FeatureSource`: cached features held in memory (the normal path) or the
-encoder run in the loop on decoded images (the reference the cache must match). Both give the
+Features come from a `FeatureSource`: cached features held in memory (the normal path for pooled
+vectors), streamed from the cache (feature maps, harness.stream) or the encoder run in the loop on
+decoded images (the reference the cache must match, and the planner's other mode). All give the
 same batches in the same order for the same seed, so their heads differ only by float16 rounding.
+Targets are class labels or per-pixel maps (harness.targets); dense heads predict at the target's
+size, and on a GPU train in bfloat16 autocast with channels-last maps.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from encoders import Preprocessing, ResNet50Trunk
 from harness.grid import GridPoint
+from harness.losses import LOSSES
 from harness.metrics import Metric, build_metric
+from harness.targets import Targets, as_targets
 from tasks.spec import OPTIMIZERS
 from tasks.readers import Reader
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "cross_entropy": nn.functional.cross_entropy,
-}
+
+class FeatureSource:
+    """Rows of encoder features, addressed by image (or sample) index."""
+
+    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+        """The features of each batch in turn; sources that read from disk override it to read ahead."""
+        for rows in row_batches:
+            yield self.batch(rows)
 
 
-class FeatureSource(Protocol):
-    """Rows of encoder features, addressed by image index."""
-
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]: ...
-
-
-class InMemoryFeatures:
+class InMemoryFeatures(FeatureSource):
     """Cached blocks loaded once: epochs then run at memory speed.
 
     Values stay float16 (half the memory; the cache holds nothing finer) and each batch is
@@ -58,7 +66,7 @@ class InMemoryFeatures:
                 for name, values in self.blocks.items()}
 
 
-class EncoderFeatures:
+class EncoderFeatures(FeatureSource):
     """The encoder in the loop: decode, preprocess and encode the requested images every time."""
 
     def __init__(self, trunk: ResNet50Trunk, reader: Reader, preprocessing: Preprocessing,
@@ -78,6 +86,9 @@ class TrainConfig:
     loss: str
     metric: str
     seed: int = 0
+    num_classes: int | None = None
+    bf16: bool = False
+    eval_batch_size: int = 1024
 
 
 @dataclass
@@ -97,25 +108,60 @@ def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups) if name == "adam" else torch.optim.SGD(groups)
 
 
-def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, labels: torch.Tensor, rows: torch.Tensor,
-                   metric: str, batch_size: int = 1024) -> list[Metric]:
+def predict(head: nn.Module, features: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+    """The head's output for a batch; per-pixel targets (any with more than one value per sample)
+    set the output size, so a 513 crop or a full-resolution test map is matched exactly."""
+    return head(features) if targets.dim() == 1 else head(features, out_size=tuple(targets.shape[-2:]))
+
+
+def precision(device: str, bf16: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on a CUDA device when asked (dense heads), else full float32."""
+    if bf16 and torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def head_kernels(device: str, bf16: bool) -> Iterator[None]:
+    """How a head computes: `precision`, and on a CPU PyTorch's native convolutions instead of
+    oneDNN's, whose weight gradient for the decoders' wide convs on small maps is 5-30 times slower
+    on two cores (same maths). Never used around the encoder, which oneDNN speeds up."""
+    cpu = torch.device(device).type == "cpu"
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = previous and not cpu
+    try:
+        with precision(device, bf16):
+            yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
+def row_batches(rows: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    return [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
+
+
+def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, targets: Targets | torch.Tensor, rows: torch.Tensor,
+                   metric: str, num_classes: int | None = None, batch_size: int = 1024,
+                   bf16: bool = False) -> list[Metric]:
     """Each head's metric accumulated over every one of `rows` (no partial batch dropped), with one
     feature pass for all heads."""
-    accumulators = [build_metric(metric) for _ in heads]
+    targets = as_targets(targets)
+    accumulators = [build_metric(metric, num_classes) for _ in heads]
     for head in heads:
         head.eval()
+    batches = row_batches(rows, batch_size)
     with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            features = source.batch(chunk)
+        for chunk, features in zip(batches, source.batches(batches)):
+            expected = targets.batch(chunk)
             for head, accumulator in zip(heads, accumulators):
-                outputs = head(features)
-                accumulator.update(outputs, labels[chunk].to(outputs.device))
+                with head_kernels(str(next(iter(features.values())).device), bf16):
+                    outputs = predict(head, features, expected)
+                accumulator.update(outputs.float(), expected.to(outputs.device))
     return accumulators
 
 
 def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: FeatureSource,
-               labels: torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, config: TrainConfig,
+               targets: Targets | torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, config: TrainConfig,
                device: str = "cpu", on_epoch: Callable[[int], None] | None = None) -> list[TrainOutcome]:
     """Train one head per grid point together: each batch of features is fetched once and feeds
     every head, each with its own learning rate and optimiser state; validation scores every head
@@ -127,6 +173,7 @@ def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: 
     if len(heads) != len(points) or not heads:
         raise ValueError("train_grid needs one head per grid point")
     heads = [head.to(device) for head in heads]
+    targets = as_targets(targets)
     loss_fn = LOSSES[config.loss]
     optimizers = [make_optimizer(name, [{"params": head.parameters(), "lr": point.lr}
                                         for head, point in zip(heads, points) if point.optimizer == name])
@@ -140,18 +187,20 @@ def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: 
             head.train()
         order = train_rows[torch.randperm(len(train_rows), generator=generator)]
         totals = torch.zeros(len(heads))
-        for start in range(0, len(order), config.batch_size):
-            rows = order[start:start + config.batch_size]
-            features = source.batch(rows)
-            targets = labels[rows].to(device)
-            batch_losses = [loss_fn(head(features), targets) for head in heads]
+        batches = row_batches(order, config.batch_size)
+        for rows, features in zip(batches, source.batches(batches)):
+            expected = targets.batch(rows).to(device)
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
-            torch.stack(batch_losses).sum().backward()
+            with head_kernels(device, config.bf16):
+                outputs = [predict(head, features, expected) for head in heads]
+                batch_losses = [loss_fn(output.float(), expected) for output in outputs]
+                torch.stack(batch_losses).sum().backward()
             for optimizer in optimizers:
                 optimizer.step()
             totals += torch.stack([loss.detach().cpu() for loss in batch_losses]) * len(rows)
-        scores = [m.compute() for m in evaluate_heads(heads, source, labels, val_rows, config.metric)]
+        scores = [m.compute() for m in evaluate_heads(heads, source, targets, val_rows, config.metric,
+                                                      config.num_classes, config.eval_batch_size, config.bf16)]
         for k, (head, score) in enumerate(zip(heads, scores)):
             curves[k].append(score)
             losses[k].append(float(totals[k]) / max(len(order), 1))

@@ -1,0 +1,182 @@
+"""The data side of a dense task: training views, their targets, and the features heads read, from
+the cache (streamed) or from the encoder in the loop; and scoring at full resolution.
+
+Validation is carved from the training samples before views are expanded, so every view of an
+image stays on the same side; scoring always compares with the dataset's own full-resolution
+targets: a head trained at 224 is upsampled to each target's size, and crop-trained heads see the
+whole test image, which goes through the encoder once for all heads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from encoders import EncoderSpec, Preprocessing, ResNet50Trunk
+from harness.arrays import cached_array, take_rows
+from harness.cache_key import digest
+from harness.costs import Estimate, estimate, load_calibration
+from harness.options import ScoreOptions
+from harness.plan import task_preprocessing, task_readers
+from harness.prepare import SPLIT_SEED, Prepared, cached_stores, extract_jobs, store_digests
+from harness.progress import progress
+from harness.stream import StreamedFeatures
+from harness.targets import FullResolutionTargets, dense_targets, sample_count
+from harness.train import FeatureSource, evaluate_heads, precision, stratified_split
+from tasks.readers import DenseReader, FrameReader
+from tasks.spec import TaskSpec
+from tasks.views import CroppedViews, CropViews, crop_views
+
+VIEW_SEED = 0
+"""Crop positions never change with the head seed: every seed trains on the same views."""
+INPUTS_FORMAT = 1
+
+
+def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], views: int | None) -> DenseReader:
+    """The split a head trains on: the reader itself for resized tasks, else its crops of `size`."""
+    if task.view != "crop":
+        return reader
+    return crop_views(reader, CropViews(size[0], views or task.views, VIEW_SEED))
+
+
+def expand_views(samples: torch.Tensor, reader: DenseReader) -> torch.Tensor:
+    """Sample indices of the base split -> rows of its view reader (every view of each sample)."""
+    if not isinstance(reader, CroppedViews):
+        return samples
+    count = reader.views.count
+    return (samples[:, None] * count + torch.arange(count)[None, :]).flatten()
+
+
+def frames_of(reader: DenseReader) -> torch.Tensor | None:
+    return torch.from_numpy(reader.samples()) if isinstance(reader, FrameReader) else None
+
+
+def _stack_frames(index: torch.Tensor, blocks: dict[str, torch.Tensor], inverse: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image blocks -> per-row blocks, (B, N, ...) for multi-frame rows."""
+    return {name: values[inverse.reshape(-1)].reshape(*index.shape, *values.shape[1:]) for name, values in blocks.items()}
+
+
+class DecodedInputs:
+    """A split's images decoded, resized and stored once as uint8 (N, 3, H, W) in the cache: what the
+    encoder-in-the-loop mode feeds on, so no epoch decodes a JPEG again (150 kB per 224 image)."""
+
+    def __init__(self, cache_root: Path, reader: DenseReader, preprocessing: Preprocessing,
+                 advance=None) -> None:
+        key = digest({"format": INPUTS_FORMAT, "manifest": reader.manifest_digest,
+                      "preprocessing": preprocessing.key()})
+        self.preprocessing = preprocessing
+        self.array = cached_array(Path(cache_root) / "inputs" / key[:2] / f"{key}.npy", np.uint8,
+                                  (len(reader), 3, *preprocessing.size),
+                                  lambda index: preprocessing.resize_uint8(reader.image(index)), advance)
+
+    def images(self, index: torch.Tensor) -> torch.Tensor:
+        return take_rows(self.array, index)
+
+
+class LoopFeatures(FeatureSource):
+    """The encoder run on every batch, from decoded inputs (training in `loop` mode)."""
+
+    def __init__(self, trunk: ResNet50Trunk, inputs: DecodedInputs, blocks: Sequence[str], device: str = "cpu",
+                 samples: torch.Tensor | None = None, bf16: bool = False) -> None:
+        self.trunk, self.inputs, self.blocks = trunk.to(device).eval(), inputs, tuple(blocks)
+        self.device, self.samples, self.bf16 = device, samples, bf16
+
+    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        index = rows if self.samples is None else self.samples[rows]
+        images, inverse = torch.unique(index, return_inverse=True)
+        pixels = self.inputs.images(images).to(self.device, non_blocking=True)
+        with torch.no_grad(), precision(self.device, self.bf16):
+            blocks = self.trunk(self.inputs.preprocessing.normalize(pixels), self.blocks)
+        return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)
+
+
+class FullResolutionFeatures(FeatureSource):
+    """The encoder on whole test images at their own size (one sample per batch), for crop-trained
+    heads: features never cached, each image encoded once for all the heads scored together."""
+
+    def __init__(self, trunk: ResNet50Trunk, reader: DenseReader, preprocessing: Preprocessing,
+                 blocks: Sequence[str], device: str = "cpu", bf16: bool = False) -> None:
+        self.trunk, self.reader, self.preprocessing = trunk.to(device).eval(), reader, preprocessing
+        self.blocks, self.device, self.bf16 = tuple(blocks), device, bf16
+        self.samples = frames_of(reader)
+
+    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        index = rows if self.samples is None else self.samples[rows]
+        images, inverse = torch.unique(index, return_inverse=True)
+        decoded = [self.reader.image(int(image)) for image in images]
+        sizes = {pixels.shape[:2] for pixels in decoded}
+        if len(sizes) != 1:
+            raise ValueError(f"full-resolution batch mixes image sizes {sorted(sizes)}; score one sample at a time")
+        native = Preprocessing(size=tuple(decoded[0].shape[:2]), interpolation=self.preprocessing.interpolation,
+                               mean=self.preprocessing.mean, std=self.preprocessing.std)
+        with torch.no_grad(), precision(self.device, self.bf16):
+            blocks = self.trunk(native.batch(np.stack(decoded)).to(self.device), self.blocks)
+        return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)
+
+
+
+def bf16_supported(device: str) -> bool:
+    return torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Estimate:
+    """The planner's estimate for a dense task's training split as found under the data root."""
+    size = task_preprocessing(encoder, task, options.image_size).size
+    reader = training_reader(task, task_readers(task, options.data_root, roles=("train",))["train"], size,
+                             options.views)
+    views = reader.views.count if isinstance(reader, CroppedViews) else 1
+    calibration = load_calibration(options.cache_root, options.device)
+    return estimate(task, sample_count(reader), views, size, options.epochs or task.epochs, calibration,
+                    options.cache_budget)
+
+
+def choose_mode(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> str:
+    """`--mode` when forced, else the planner's choice from this machine's calibration."""
+    return options.mode if options.mode != "auto" else plan_task(encoder, task, options).choice
+
+
+def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Prepared:
+    """Training views and targets, features by the chosen mode, and full-resolution scoring."""
+    readers = task_readers(task, options.data_root)
+    preprocessing = task_preprocessing(encoder, task, options.image_size)
+    train_reader = training_reader(task, readers["train"], preprocessing.size, options.views)
+    test_reader = readers["test"]
+    samples = torch.zeros(sample_count(readers["train"]), dtype=torch.long)
+    train_samples, val_samples = stratified_split(samples, task.val_fraction, SPLIT_SEED)
+    rows = sample_count(train_reader)
+    with progress(rows, f"targets {task.id}", options.quiet) as advance:
+        targets = dense_targets(options.cache_root, task.id, task.version, train_reader, preprocessing.size, advance)
+    views = train_reader.views.count if isinstance(train_reader, CroppedViews) else 1
+    mode = choose_mode(encoder, task, options)
+    bf16 = bf16_supported(options.device)
+    cached: dict[str, DenseReader] = {"train": train_reader}
+    if task.view == "resize":
+        cached["test"] = test_reader
+    seconds, stores = 0.0, {}
+    if mode == "cache":
+        jobs, seconds = extract_jobs(trunk, encoder, task, cached, options)
+        sources: dict[str, FeatureSource] = {
+            role: StreamedFeatures(cached_stores(job, task.blocks, options.cache_root), options.device,
+                                   frames_of(job.reader)) for role, job in jobs.items()}
+        stores = store_digests(jobs, task.blocks)
+    else:
+        sources = {}
+        for role, reader in cached.items():
+            with progress(len(reader), f"decode {task.id} {role}", options.quiet) as advance:
+                inputs = DecodedInputs(options.cache_root, reader, preprocessing, advance)
+            sources[role] = LoopFeatures(trunk, inputs, task.blocks, options.device, frames_of(reader), bf16)
+    test_source = sources.get("test") or FullResolutionFeatures(trunk, test_reader, preprocessing, task.blocks,
+                                                                options.device, bf16)
+    test_rows = torch.arange(sample_count(test_reader))
+    return Prepared(
+        train_source=sources["train"], train_targets=targets,
+        train_rows=expand_views(train_samples, train_reader), val_rows=expand_views(val_samples, train_reader),
+        test_count=len(test_rows),
+        score_test=lambda heads: evaluate_heads(heads, test_source, FullResolutionTargets(test_reader), test_rows,
+                                                task.metric, task.num_classes, batch_size=1, bf16=bf16),
+        manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
+        stores=stores, image_size=preprocessing.size, extract_seconds=seconds,
+        config={"num_classes": task.num_classes, "bf16": bf16, "eval_batch_size": task.batch_size},
+        hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16})

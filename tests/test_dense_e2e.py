@@ -1,0 +1,86 @@
+"""Every dense task scored end to end from official-format fixtures whose targets follow from the
+pixels (colour bands to classes, brightness to depth, a known shift to flow), above its trivial
+baseline: the majority training class everywhere, the mean training depth, zero flow."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from encoders import load_encoder
+from harness.evaluate import score_task
+from harness.metrics import build_metric
+from harness.options import ScoreOptions
+from harness.plan import task_readers
+from harness.targets import target_tensor
+from tasks import get_task
+from tests.writers.cityscapes import write_cityscapes
+from tests.writers.egohands import write_egohands
+from tests.writers.kitti_flow import write_kitti_flow
+from tests.writers.nyu import write_nyu
+from tests.writers.pets import write_pets
+from tests.writers.taskonomy import write_taskonomy
+from tests.writers.thor_depth import write_thor_depth
+
+WRITERS: dict[str, Callable[[Path], object]] = {
+    "cityscapes_seg": lambda root: write_cityscapes(root, per_city=6, height=48, width=96),
+    "pets_seg": lambda root: write_pets(root, n_classes=2, trainval_per_class=4, test_per_class=2),
+    "egohands_seg": lambda root: write_egohands(root, height=48, width=64),
+    "thor_depth": lambda root: write_thor_depth(root, height=48, width=64),
+    "taskonomy_depth": lambda root: write_taskonomy(root, height=48, width=64),
+    "nyu_depth": lambda root: write_nyu(root, height=48, width=64),
+    "nyu_walkable": lambda root: write_nyu(root, height=48, width=64),
+    "kitti_flow": lambda root: write_kitti_flow(root, pairs=10, height=48, width=64),
+}
+GRID = [{"optimizer": "adam", "lr": 1e-3}]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder("random:0")
+
+
+def options(tmp_path: Path, data_root: Path, **extra) -> ScoreOptions:
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(GRID))
+    return ScoreOptions(data_root=data_root, cache_root=tmp_path / "cache", results_dir=tmp_path / "results",
+                        image_size=32, epochs=15, views=2, grid=str(grid), quiet=True, **extra)
+
+
+def trivial_baseline(task_id: str, data_root: Path) -> float:
+    """The metric of a constant prediction fitted on the training targets."""
+    task = get_task(task_id)
+    readers = task_readers(task, data_root)
+    count = lambda reader: len(reader.samples()) if hasattr(reader, "samples") else len(reader)
+    train = [target_tensor(readers["train"].target(i), readers["train"].TARGET) for i in range(count(readers["train"]))]
+    metric = build_metric(task.metric, task.num_classes)
+    if task.metric == "miou":
+        pixels = torch.cat([t[t != 255].flatten() for t in train])
+        constant = int(torch.bincount(pixels).argmax())
+    elif task.metric == "neg_l1":
+        constant = float(torch.cat([t[torch.isfinite(t) & (t > 0)] for t in train]).mean())
+    test = readers["test"]
+    for i in range(count(test)):
+        target = target_tensor(test.target(i), test.TARGET)[None]
+        if task.metric == "miou":
+            metric.update(torch.full_like(target, constant), target)
+        elif task.metric == "neg_l1":
+            metric.update(torch.full_like(target, constant), target)
+        else:
+            metric.update(torch.zeros_like(target[:, :2]), target)
+    return metric.compute()
+
+
+@pytest.mark.parametrize("task_id", sorted(WRITERS))
+def test_dense_task_scores_above_trivial_baseline(task_id: str, tmp_path: Path, encoder) -> None:
+    data_root = tmp_path / "data"
+    WRITERS[task_id](data_root)
+    result, path = score_task(*encoder, get_task(task_id), options(tmp_path, data_root))
+    baseline = trivial_baseline(task_id, data_root)
+    print(f"{task_id}: score {result['score']:.3f}, baseline {baseline:.3f}")
+    assert result["score"] > baseline, (result["score"], baseline)
+    assert path.exists() and result["hparams"]["mode"] == "cache"
