@@ -1,4 +1,5 @@
-"""The paper's analyses (PROTOCOL section 6) that need only scores and encoder metadata.
+"""The paper's analyses (PROTOCOL section 6): from scores and encoder metadata, and item 7 (linear CKA) from
+the matrices `ccbench cka` wrote.
 
 Each returns a DataFrame or a NotAvailable with a short reason, so a leaderboard over a partial set of
 encoders or tasks still builds and says what it could not answer.
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from leaderboard.cka import CkaRun
 from leaderboard.table import Leaderboard
 from leaderboard.taxonomy import IMAGENET, MIXED, TASK_DOMAINS, pretrain_domain
 from leaderboard.uncertainty import TIE, UNKNOWN, task_vs_next
@@ -239,10 +241,18 @@ def seed_variance(board: Leaderboard) -> Analysis:
     return pd.DataFrame(rows)
 
 
-NOT_COVERED = {"7. linear CKA": "needs features, not result files"}
+NO_CKA = "no CKA runs yet: run `ccbench cka --encoders A B`"
 
 
-def run_all(board: Leaderboard) -> dict[str, Analysis]:
+def cka_matrices(runs: list[CkaRun]) -> dict[str, Analysis]:
+    """Item 7: one block-by-block matrix per `ccbench cka` file (they need features, so come from that
+    command, not from result files)."""
+    if not runs:
+        return {"7. linear CKA": NotAvailable(NO_CKA)}
+    return {run.title: run.frame() for run in runs}
+
+
+def run_all(board: Leaderboard, cka: list[CkaRun]) -> dict[str, Analysis]:
     """Every analysis by title, in the protocol's order."""
     out: dict[str, Analysis] = {
         "1. best encoder vs supervised (percent)": supervised_vs_best(board),
@@ -254,6 +264,6 @@ def run_all(board: Leaderboard) -> dict[str, Analysis]:
         "5. similar vs dissimilar pre-training data (normalized)": data_similarity(board),
         "8. seed variance and separability": seed_variance(board),
     }
-    out.update({title: NotAvailable(reason) for title, reason in NOT_COVERED.items()})
+    out.update(cka_matrices(cka))
     out["6. balanced vs unbalanced ANOVA"] = factorial_anova(board)
     return dict(sorted(out.items(), key=lambda item: int(item[0].split(".")[0])))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import math
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from leaderboard.analyses import NotAvailable, category_distribution, data_similarity, seed_variance
+from leaderboard.cells import MISSING
+from leaderboard.cka import CkaRun
 from leaderboard.table import Leaderboard
 from leaderboard.taxonomy import IMAGENET
 
@@ -109,7 +112,28 @@ def uncertainty_plot(board: Leaderboard) -> bytes | NotAvailable:
     return _png(fig)
 
 
-def all_plots(board: Leaderboard) -> dict[str, bytes | NotAvailable]:
-    """File stem -> PNG bytes, or why the figure could not be drawn."""
+def cka_heatmap(run: CkaRun) -> bytes:
+    """Item 7's figure: blocks of A down, blocks of B across, each cell annotated (undefined ones as '—')."""
+    size = len(run.blocks)
+    fig = Figure(figsize=(1.1 * size + 2.5, 0.9 * size + 1.8))
+    ax = fig.subplots()
+    image = ax.imshow(run.matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+    for (i, j), value in np.ndenumerate(run.matrix):
+        text, dark = (MISSING, True) if np.isnan(value) else (f"{value:.2f}", value > 0.6)
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if dark else "white")
+    ax.set_xticks(range(size), run.blocks, rotation=45, ha="right")
+    ax.set_yticks(range(size), run.blocks)
+    (a, b), (fa, fb) = run.encoders, run.fingerprints
+    ax.set_xlabel(f"{b} ({fb[:8]})")
+    ax.set_ylabel(f"{a} ({fa[:8]})")
+    ax.set_title(f"linear CKA, {run.task} {run.split}, {run.n} images at {run.image_size} px", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def all_plots(board: Leaderboard, cka: list[CkaRun]) -> dict[str, bytes | NotAvailable]:
+    """File stem -> PNG bytes, or why the figure could not be drawn; one heatmap per CKA file."""
     return {"category_distribution": category_plot(board), "imagenet_scatter": imagenet_scatter(board),
-            "data_similarity": similarity_plot(board), "seed_variance": uncertainty_plot(board)}
+            "data_similarity": similarity_plot(board), "seed_variance": uncertainty_plot(board),
+            **{run.stem: cka_heatmap(run) for run in cka}}

@@ -1,4 +1,5 @@
-"""`build`: result files -> leaderboard.csv, LEADERBOARD.md, index.html and the PNG figures.
+"""`build`: result files and `ccbench cka` matrices -> leaderboard.csv, cka.csv, LEADERBOARD.md, index.html and
+the PNG figures.
 
 Every output is replaced atomically under an flock on out_dir/.lock, so regenerating while another
 build or a reader runs never leaves a torn file.
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from leaderboard.analyses import NotAvailable, run_all
+from leaderboard.cka import cka_long, load_cka
 from leaderboard.collect import load_results
 from leaderboard.files import build_lock, write_atomic
 from leaderboard.markdown import render_markdown
@@ -27,11 +29,16 @@ def build(results_dir: str | Path, out_dir: str | Path, *, include_overrides: bo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     board = build_table(load_results(results_dir), include_overrides=include_overrides, supervised=supervised)
-    analyses = run_all(board)
-    plots = all_plots(board)
+    cka = load_cka(results_dir)
+    analyses = run_all(board, cka)
+    plots = all_plots(board, cka)
     written: dict[str, Path] = {}
     with build_lock(out_dir):
         written["csv"] = write_atomic(out_dir / "leaderboard.csv", board.table.to_csv(index=False))
+        written["cka_csv"] = write_atomic(out_dir / "cka.csv", cka_long(cka).to_csv(index=False))
+        for stale in out_dir.glob("cka_*.png"):  # heatmaps of CKA files removed since an earlier build
+            if stale.stem not in plots:
+                stale.unlink(missing_ok=True)
         names: dict[str, str | NotAvailable] = {}
         for stem, png in plots.items():
             if isinstance(png, NotAvailable):
