@@ -20,6 +20,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/heads.py
+	$(BIN)/python bench/dense.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -1,7 +1,8 @@
 """Seconds per epoch of the U-Net head on the same images, three ways: (a) features already in
 memory (the head's own compute), (b) streamed from the Zarr cache with read-ahead, (c) the encoder
 in the loop on decoded uint8 inputs. Also MB/s read, peak memory, and whether the planner's choice
-(from this run's own rates) is within 10% of the faster mode.
+(from `calibrate`'s encoder and head rates and this run's read speed) is within 10% of the faster
+mode.
 
 Goals: (b) within 10% of (a), i.e. reading hidden behind the head's compute; the planner's choice
 never more than 10% slower than the other mode. Images are random noise at --size (224 default):
@@ -12,6 +13,7 @@ cost does not depend on pixel values. Writes bench/results/dense.json (or --out)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -26,7 +28,7 @@ import torch
 from encoders import Preprocessing, ResNet50Trunk, block_shape
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
-from harness.costs import COMPRESSION, Calibration, estimate
+from harness.costs import COMPRESSION, calibrate, estimate
 from harness.dense import DecodedInputs, LoopFeatures
 from harness.extract import extract
 from harness.grid import GridPoint
@@ -165,8 +167,9 @@ def main() -> None:
                   + (f"  gpu {memory.gpu_mb:8.0f} MB" if memory.gpu_mb is not None else ""))
     stream, memory_s, loop = (results[k]["seconds_per_epoch"] for k in ("stream", "memory", "loop"))
     read_mb_s = raw / 1e6 / read_seconds
-    calibration = Calibration(args.device, args.images / extracted.seconds, {"unet": args.images / memory_s},
-                              read_mb_s)
+    cuda = args.device == "cuda"
+    calibration = dataclasses.replace(calibrate(args.device, batch_size=32 if cuda else 2, repeats=5 if cuda else 1),
+                                      read_mb_per_s=read_mb_s)
     plan = estimate(get_task("nyu_depth"), args.images, 1, (args.size, args.size), args.epochs, calibration, None)
     chosen, other = (stream, loop) if plan.choice == "cache" else (loop, stream)
     report = {
@@ -182,7 +185,9 @@ def main() -> None:
         "stream_read_mb_per_s": read_mb_s,
         "stream_needed_mb_per_s": raw / 1e6 / stream,
         "stream_over_memory": stream / memory_s,
-        "planner": {"choice": plan.choice, "chosen_over_other": chosen / other},
+        "planner": {"choice": plan.choice, "chosen_over_other": chosen / other,
+                    "calibration": dataclasses.asdict(calibration),
+                    "estimated_s_per_epoch": {"cache": plan.cache_epoch_s, "loop": plan.loop_epoch_s}},
         "goals": {"stream_within_10pct_of_memory": stream <= 1.10 * memory_s,
                   "planner_within_10pct": chosen <= 1.10 * other},
     }

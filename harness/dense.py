@@ -23,11 +23,12 @@ from harness.plan import task_preprocessing, task_readers
 from harness.prepare import SPLIT_SEED, Prepared, cached_stores, extract_jobs, store_digests
 from harness.progress import progress
 from harness.stream import StreamedFeatures
-from harness.targets import FullResolutionTargets, dense_targets, sample_count
+from harness.heads import Standardized
+from harness.targets import FullResolutionTargets, dense_targets, sample_count, target_statistics
 from harness.train import FeatureSource, evaluate_heads, precision, stratified_split
 from tasks.readers import DenseReader, FrameReader
 from tasks.spec import TaskSpec
-from tasks.views import CroppedViews, CropViews, crop_views
+from tasks.views import CropViews, JitteredViews, JitterViews, ViewSet, crop_views
 
 VIEW_SEED = 0
 """Crop positions never change with the head seed: every seed trains on the same views."""
@@ -35,15 +36,17 @@ INPUTS_FORMAT = 1
 
 
 def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], views: int | None) -> DenseReader:
-    """The split a head trains on: the reader itself for resized tasks, else its crops of `size`."""
-    if task.view != "crop":
-        return reader
-    return crop_views(reader, CropViews(size[0], views or task.views, VIEW_SEED))
+    """The split a head trains on: its crops of `size` for crop tasks; for resized tasks the reader
+    itself, or with K > 1 views its colour-jittered views (view 0 clean)."""
+    count = views or task.views
+    if task.view == "crop":
+        return crop_views(reader, CropViews(size[0], count, VIEW_SEED))
+    return JitteredViews(reader, JitterViews(count, seed=VIEW_SEED)) if count > 1 else reader
 
 
 def expand_views(samples: torch.Tensor, reader: DenseReader) -> torch.Tensor:
     """Sample indices of the base split -> rows of its view reader (every view of each sample)."""
-    if not isinstance(reader, CroppedViews):
+    if not isinstance(reader, ViewSet):
         return samples
     count = reader.views.count
     return (samples[:, None] * count + torch.arange(count)[None, :]).flatten()
@@ -126,7 +129,7 @@ def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Es
     size = task_preprocessing(encoder, task, options.image_size).size
     reader = training_reader(task, task_readers(task, options.data_root, roles=("train",))["train"], size,
                              options.views)
-    views = reader.views.count if isinstance(reader, CroppedViews) else 1
+    views = reader.views.count if isinstance(reader, ViewSet) else 1
     calibration = load_calibration(options.cache_root, options.device)
     return estimate(task, sample_count(reader), views, size, options.epochs or task.epochs, calibration,
                     options.cache_budget)
@@ -148,7 +151,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     rows = sample_count(train_reader)
     with progress(rows, f"targets {task.id}", options.quiet) as advance:
         targets = dense_targets(options.cache_root, task.id, task.version, train_reader, preprocessing.size, advance)
-    views = train_reader.views.count if isinstance(train_reader, CroppedViews) else 1
+    views = train_reader.views.count if isinstance(train_reader, ViewSet) else 1
     mode = choose_mode(encoder, task, options)
     bf16 = bf16_supported(options.device)
     cached: dict[str, DenseReader] = {"train": train_reader}
@@ -170,6 +173,10 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     test_source = sources.get("test") or FullResolutionFeatures(trunk, test_reader, preprocessing, task.blocks,
                                                                 options.device, bf16)
     test_rows = torch.arange(sample_count(test_reader))
+    wrap = lambda head: head
+    if train_reader.TARGET != "classes":
+        mean, std = target_statistics(targets, train_reader.TARGET)
+        wrap = lambda head: Standardized(head, mean, std)
     return Prepared(
         train_source=sources["train"], train_targets=targets,
         train_rows=expand_views(train_samples, train_reader), val_rows=expand_views(val_samples, train_reader),
@@ -179,4 +186,4 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores, image_size=preprocessing.size, extract_seconds=seconds,
         config={"num_classes": task.num_classes, "bf16": bf16, "eval_batch_size": task.batch_size},
-        hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16})
+        hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16}, wrap_head=wrap)

@@ -42,7 +42,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     runs = []
     for seed in options.seeds:
         config = TrainConfig(task.batch_size, epochs, task.loss, task.metric, seed, **data.config)
-        heads = [build_head(task.head, task.num_classes, seed, task.frames) for _ in points]
+        heads = [data.wrap_head(build_head(task.head, task.num_classes, seed, task.frames)) for _ in points]
         started = time.perf_counter()
         with progress(epochs, f"train {task.id} seed {seed} ({len(points)} grid points)", options.quiet) as advance:
             outcomes = train_grid(heads, points, data.train_source, data.train_targets, data.train_rows,

@@ -44,6 +44,22 @@ class FusionHead(nn.Module):
         return self.mlp(pooled.flatten(1))
 
 
+class Standardized(nn.Module):
+    """A regression head whose raw output is in units of the training targets' spread about their
+    mean (per channel): predictions start at the mean depth or flow instead of zero, so a head for
+    depths of 2-10 m does not spend thousands of steps moving its last bias; the loss and the metric
+    still see metres or pixels. Mean and spread are buffers, saved with the head."""
+
+    def __init__(self, head: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.head = head
+        self.register_buffer("mean", mean.reshape(1, -1, 1, 1).clone())
+        self.register_buffer("std", std.reshape(1, -1, 1, 1).clone())
+
+    def forward(self, features: dict[str, torch.Tensor], out_size: tuple[int, int] | None = None) -> torch.Tensor:
+        return self.head(features, out_size) * self.std + self.mean
+
+
 HEADS: dict[str, Callable[..., nn.Module]] = {
     "linear": lambda num_classes, frames: LinearHead(num_classes),
     "fusion": FusionHead,

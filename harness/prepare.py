@@ -74,7 +74,8 @@ class Prepared:
     """What scoring a task needs, whichever path made it: the training features and targets, the
     train/val rows, a function scoring heads on the whole test split in one pass, and the record
     of what was read (manifests, cache stores) for the result. `config` holds extra TrainConfig
-    fields, `hparams` what the result records beyond the protocol's (e.g. the dense mode)."""
+    fields, `hparams` what the result records beyond the protocol's (e.g. the dense mode), and
+    `wrap_head` adapts each new head to the task's targets (regression scaling)."""
 
     train_source: FeatureSource
     train_targets: Targets
@@ -88,6 +89,7 @@ class Prepared:
     extract_seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
+    wrap_head: Callable[[nn.Module], nn.Module] = lambda head: head
 
 
 def extract_jobs(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, readers: dict[str, Reader],

@@ -87,3 +87,24 @@ def dense_targets(cache_root: Path, task_id: str, task_version: int, reader: Den
                          (sample_count(reader), *shape),
                          lambda index: channels_first(resize_target(reader.target(index), kind, size), kind), advance)
     return DenseTargets(array)
+
+
+def target_statistics(targets: DenseTargets, kind: str, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of the valid training targets (depth: one channel;
+    flow: u and v over valid pixels), accumulated in float64 a chunk of rows at a time. A spread
+    under 1e-6 (every target alike) counts as 1, so scaling never divides by zero."""
+    channels = 2 if kind == "flow" else 1
+    total, square, count = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64), 0
+    for start in range(0, len(targets.array), chunk):
+        values = torch.from_numpy(np.asarray(targets.array[start:start + chunk], dtype=np.float64))
+        if kind == "flow":
+            valid = values[:, 2] != 0
+            picked = values[:, :2].permute(1, 0, 2, 3)[:, valid]
+        else:
+            picked = values[torch.isfinite(values) & (values > 0)][None]
+        total += picked.sum(dim=1)
+        square += picked.square().sum(dim=1)
+        count += picked.shape[1]
+    mean = total / max(count, 1)
+    std = (square / max(count, 1) - mean.square()).clamp(min=0).sqrt()
+    return mean.float(), torch.where(std < 1e-6, torch.ones_like(std), std).float()

@@ -7,8 +7,10 @@ changing any of them never reuses another view set's features.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -21,6 +23,10 @@ PAD_RGB = (124, 116, 104)
 which normalises to about zero, so padding looks like "no signal" to the encoder."""
 
 TARGET_FILL = {"classes": IGNORE, "depth": np.nan, "flow": 0.0}
+CLASS_CROP_TRIES = 10
+"""Class-map crops are redrawn up to this many times until they hold two or more classes (the
+original's rule for EgoHands), so a crop of pure background rarely teaches nothing; the first
+draw is kept when none does."""
 """Target padding: never scored (ignored class, missing depth, flow with valid = 0)."""
 
 
@@ -32,6 +38,10 @@ class CropViews:
     count: int = 1
     seed: int = 0
 
+    @property
+    def tag(self) -> str:
+        return f"crop{self.size}"
+
     def __post_init__(self) -> None:
         if self.size <= 0 or self.count <= 0:
             raise ValueError(f"crop views need a positive size and count, got {self.size} and {self.count}")
@@ -39,8 +49,13 @@ class CropViews:
     def box(self, shape: tuple[int, ...], sample: int, k: int) -> tuple[int, int]:
         """Top-left corner of crop k of a sample whose maps are `shape` (H, W, ...): uniform over the
         positions that keep the crop inside the image (0 along a side shorter than the crop)."""
+        return next(self.boxes(shape, sample, k))
+
+    def boxes(self, shape: tuple[int, ...], sample: int, k: int) -> Iterator[tuple[int, int]]:
+        """The successive draws of crop k's generator; `box` is the first."""
         rng = np.random.default_rng([self.seed, sample, k])
-        return tuple(int(rng.integers(0, max(side - self.size, 0) + 1)) for side in shape[:2])
+        while True:
+            yield tuple(int(rng.integers(0, max(side - self.size, 0) + 1)) for side in shape[:2])
 
     def crop(self, array: np.ndarray, box: tuple[int, int], fill: float | tuple[int, ...]) -> np.ndarray:
         """The size x size window at `box`, padded with `fill` bottom/right where the image is smaller."""
@@ -51,38 +66,98 @@ class CropViews:
         return out
 
 
-class CroppedViews(DenseReader):
-    """The crop views of a dense split: image row r is crop r % K of image r // K."""
+class ViewSet(DenseReader):
+    """K views of every image of a dense split, as a reader: row r is view r % K of image r // K.
+    Its ids and digest carry the views' parameters, so each view set keys its own cache."""
 
-    def __init__(self, base: DenseReader, views: CropViews) -> None:
+    def __init__(self, base: DenseReader, views: CropViews | JitterViews) -> None:
         self.base, self.views = base, views
         self.root, self.split = base.root, base.split
         self.TARGET, self.classes = base.TARGET, base.classes
         self.LAYOUT = base.LAYOUT
 
-    def owner(self, image: int) -> int:
-        """The sample whose box crops base image `image` (the image itself for single-image readers)."""
-        return image
-
     def __len__(self) -> int:
         return len(self.base) * self.views.count
 
-    def image(self, index: int) -> np.ndarray:
-        image, k = divmod(index, self.views.count)
-        pixels = self.base.image(image)
-        return self.views.crop(pixels, self.views.box(pixels.shape, self.owner(image), k), PAD_RGB)
-
-    def target(self, index: int) -> np.ndarray:
-        sample, k = divmod(index, self.views.count)
-        target = self.base.target(sample)
-        return self.views.crop(target, self.views.box(target.shape, sample, k), TARGET_FILL[self.TARGET])
-
     def image_ids(self) -> list[str]:
-        return [f"{image_id}#crop{self.views.size}-{k}" for image_id in self.base.image_ids()
+        return [f"{image_id}#{self.views.tag}-{k}" for image_id in self.base.image_ids()
                 for k in range(self.views.count)]
 
     def content_digest(self) -> str:
         return combined_digest(self.base.content_digest(), json.dumps(asdict(self.views), sort_keys=True))
+
+
+@dataclass(frozen=True)
+class JitterViews:
+    """K colour views per image for resized dense tasks (the original jittered them every epoch):
+    view 0 is the clean image, view k > 0 scales brightness, contrast and saturation by factors
+    drawn uniformly from [1 - strength, 1 + strength] by default_rng([seed, image, k])."""
+
+    count: int = 1
+    strength: float = 0.4
+    seed: int = 0
+
+    @property
+    def tag(self) -> str:
+        return "jitter"
+
+    def apply(self, pixels: np.ndarray, image: int, k: int) -> np.ndarray:
+        if k == 0:
+            return pixels
+        brightness, contrast, saturation = np.random.default_rng([self.seed, image, k]).uniform(
+            1 - self.strength, 1 + self.strength, 3)
+        out = pixels.astype(np.float32) * brightness
+        grey = out @ np.array([0.299, 0.587, 0.114], np.float32)
+        out = (out - grey.mean()) * contrast + grey.mean()
+        grey = (out @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        out = (out - grey) * saturation + grey
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class JitteredViews(ViewSet):
+    """The colour views of a resized dense split; targets are the base sample's, unchanged."""
+
+    def image(self, index: int) -> np.ndarray:
+        image, k = divmod(index, self.views.count)
+        return self.views.apply(self.base.image(image), image, k)
+
+    def target(self, index: int) -> np.ndarray:
+        return self.base.target(index // self.views.count)
+
+
+class CroppedViews(ViewSet):
+    """The crop views of a dense split: image row r is crop r % K of image r // K."""
+
+    def owner(self, image: int) -> int:
+        """The sample whose box crops base image `image` (the image itself for single-image readers)."""
+        return image
+
+    def _box(self, shape: tuple[int, ...], sample: int, k: int, target: np.ndarray | None = None) -> tuple[int, int]:
+        """Crop k's box of `sample`: the first draw, or for class maps the first draw holding two
+        classes (decoding the target when the caller has not)."""
+        if self.TARGET != "classes":
+            return self.views.box(shape, sample, k)
+        target = self.base.target(sample) if target is None else target
+        draws = itertools.islice(self.views.boxes(target.shape, sample, k), CLASS_CROP_TRIES)
+        first = None
+        for box in draws:
+            labels = np.unique(self.views.crop(target, box, IGNORE))
+            if np.count_nonzero(labels != IGNORE) > 1:
+                return box
+            first = first or box
+        return first
+
+    def image(self, index: int) -> np.ndarray:
+        image, k = divmod(index, self.views.count)
+        pixels = self.base.image(image)
+        return self.views.crop(pixels, self._box(pixels.shape, self.owner(image), k), PAD_RGB)
+
+    def target(self, index: int) -> np.ndarray:
+        sample, k = divmod(index, self.views.count)
+        target = self.base.target(sample)
+        return self.views.crop(target, self._box(target.shape, sample, k, target), TARGET_FILL[self.TARGET])
+
+
 
 
 class CroppedFrameViews(CroppedViews, DenseFrameReader):

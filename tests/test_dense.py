@@ -23,8 +23,9 @@ from harness.stream import StreamedFeatures
 from harness.targets import dense_targets
 from harness.train import InMemoryFeatures
 from tasks import get_task
-from tasks.readers import KittiFlow2015, NyuDepth
-from tasks.views import CropViews, crop_views, resize_target
+from tasks.readers import CityscapesSegmentation, KittiFlow2015, NyuDepth
+from tasks.views import CropViews, JitteredViews, JitterViews, crop_views, resize_target
+from tests.writers.cityscapes import write_cityscapes
 from tests.writers.kitti_flow import write_kitti_flow
 from tests.writers.nyu import write_nyu
 
@@ -181,3 +182,22 @@ def test_plan_command_prints_bytes_and_the_choice(tmp_path: Path, capsys) -> Non
     assert code == 0
     assert "nyu_depth" in out and "nyu_walkable" in out and "cache (faster by the estimate)" in out
     assert "not planned: kitti_flow" in out
+
+
+def test_class_crops_are_redrawn_until_they_hold_two_classes(tmp_path: Path) -> None:
+    base = CityscapesSegmentation(write_cityscapes(tmp_path, per_city=2, height=16, width=64), "train")
+    views = crop_views(base, CropViews(size=16, count=4, seed=0))
+    for index in range(len(views)):
+        target = views.target(index)
+        assert len(set(np.unique(target)) - {255}) >= 2 or len(set(np.unique(base.target(index // 4))) - {255}) < 2
+
+
+def test_jittered_views_keep_view_zero_clean_and_the_target(tmp_path: Path) -> None:
+    base = NyuDepth(write_nyu(tmp_path, height=24, width=32), "train")
+    views = JitteredViews(base, JitterViews(count=3, seed=0))
+    assert len(views) == 3 * len(base) and views.image_ids()[4].endswith("#jitter-1")
+    assert np.array_equal(views.image(3), base.image(1))
+    jittered = views.image(4)
+    assert jittered.dtype == np.uint8 and jittered.shape == base.image(1).shape
+    assert not np.array_equal(jittered, base.image(1)) and np.array_equal(jittered, views.image(4))
+    np.testing.assert_array_equal(views.target(5), base.target(1))

@@ -16,7 +16,9 @@ FLOW_OFFSET, FLOW_SCALE = 2 ** 15, 64.0
 """A flow PNG stores u and v as 2^15 + 64 * pixels in 16 bits (devkit readme)."""
 
 TRAIN_TENTHS = 9
-"""Tenths of the sorted pairs in "train"; the rest are "test" (the original code's 180/20 of 200)."""
+"""Tenths of the pairs in "train"; the rest are "test" (the original code's 180/20 of 200)."""
+SPLIT_SEED = 0
+"""Seed of the permutation that draws the train pairs, so the split is fixed and machine-independent."""
 
 SUFFIX_T0, SUFFIX_T1 = "_10.png", "_11.png"
 
@@ -33,9 +35,10 @@ class KittiFlow2015(DenseFrameReader, FileListFrameReader):
             training/flow_occ/<NNNNNN>_10.png      16-bit RGB flow from t to t+1 (all pixels with GT)
             (testing/, image_3/, flow_noc/, disp_*/, obj_map/, viz_*/ are not read)
 
-    Samples are the `<NNNNNN>` with a `_10` frame, sorted; the first 9/10 ("train", 180 pairs) and
-    the rest ("test", 20) are the original code's split: the pairs come from distinct sequences,
-    so a contiguous cut leaks no scene, and it stays comparable with the paper. Each sample is the
+    Samples are the `<NNNNNN>` with a `_10` frame: a seeded draw (default_rng(0).permutation over
+    the sorted ids) puts 9/10 in "train" (180 pairs) and the rest in "test" (20), the original
+    code's sizes; each split keeps sorted order. The 200 pairs come from distinct sequences, so a
+    random split leaks no scene. Each sample is the
     frames (_10, _11); `target(s)` is its flow_occ map as float32 (H, W, 3): u, v in pixels and
     valid in {0, 1}, with u = v = 0 where invalid.
     """
@@ -55,8 +58,9 @@ class KittiFlow2015(DenseFrameReader, FileListFrameReader):
         ids = sorted(name[:-len(SUFFIX_T0)] for name in names if name.endswith(SUFFIX_T0))
         if not ids:
             raise DataNotFound(f"{frames}: no *{SUFFIX_T0} frames; expected {self.LAYOUT}")
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(ids))
         cut = len(ids) * TRAIN_TENTHS // 10
-        ids = ids[:cut] if split == "train" else ids[cut:]
+        ids = [ids[i] for i in sorted(order[:cut] if split == "train" else order[cut:])]
         present_flows = set(os.listdir(flows))
         for scene in ids:
             needed = ((frames, scene + SUFFIX_T1, names), (flows, scene + SUFFIX_T0, present_flows))

@@ -41,8 +41,10 @@ def write_polygons(path: Path, frames: list[dict[str, np.ndarray]]) -> None:
     savemat(path, {"polygons": polygon_struct(frames)})
 
 
-def write_egohands(root: Path, height: int = 24, width: int = 32, seed: int = 0) -> Path:
-    """`root/egohands` with FRAME_NUMBERS frames in each of VIDEOS; returns the data folder."""
+def write_egohands(root: Path, height: int = 24, width: int = 32, seed: int = 0,
+                   hand_size: tuple[int, int] = (8, 6)) -> Path:
+    """`root/egohands` with FRAME_NUMBERS frames in each of VIDEOS, each with two `hand_size`
+    (width, height) rectangles; returns the data folder."""
     folder = root / "egohands"
     rng = np.random.default_rng(seed)
     for video in VIDEOS:
@@ -53,8 +55,9 @@ def write_egohands(root: Path, height: int = 24, width: int = 32, seed: int = 0)
             draw = ImageDraw.Draw(image)
             hands = {}
             for hand in rng.choice(HANDS, size=2, replace=False):
-                x, y = int(rng.integers(2, width - 10)), int(rng.integers(2, height - 8))
-                vertices = np.array([[x, y], [x + 8, y], [x + 8, y + 6], [x, y + 6]], dtype=np.float64)
+                (w, h) = hand_size
+                x, y = int(rng.integers(2, width - w - 2)), int(rng.integers(2, height - h - 2))
+                vertices = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
                 hands[str(hand)] = vertices
                 draw.polygon([(vx - 1, vy - 1) for vx, vy in vertices], fill=COLOURS[str(hand)])
             image.save(folder / "_LABELLED_SAMPLES" / video / f"frame_{number:04d}.jpg", quality=95)

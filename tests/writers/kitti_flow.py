@@ -40,8 +40,10 @@ def shift(scene: int) -> tuple[int, int]:
     return scene % 4 + 1, -(scene % 3)
 
 
-def write_kitti_flow(root: Path, pairs: int = 10, height: int = 16, width: int = 24, seed: int = 0) -> Path:
-    """`root/KITTI` with `pairs` training pairs (ids 000000...); returns the data folder."""
+def write_kitti_flow(root: Path, pairs: int = 10, height: int = 16, width: int = 24, seed: int = 0,
+                     constant: tuple[int, int] | None = None) -> Path:
+    """`root/KITTI` with `pairs` training pairs (ids 000000...), each moved by `shift(scene)` or by
+    `constant` for all; returns the data folder."""
     folder = root / "KITTI"
     training = folder / "training"
     (training / "image_2").mkdir(parents=True, exist_ok=True)
@@ -50,7 +52,7 @@ def write_kitti_flow(root: Path, pairs: int = 10, height: int = 16, width: int =
     for scene in range(pairs):
         coarse = rng.integers(0, 256, size=(height // 4 + 1, width // 4 + 1, 3), dtype=np.uint8)
         frame = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BILINEAR))
-        du, dv = shift(scene)
+        du, dv = constant or shift(scene)
         moved = np.zeros_like(frame)
         inside = (yy + dv >= 0) & (yy + dv < height) & (xx + du >= 0) & (xx + du < width)
         moved[(yy + dv)[inside], (xx + du)[inside]] = frame[inside]

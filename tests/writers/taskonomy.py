@@ -21,8 +21,9 @@ def stem(point: int, view: int) -> str:
     return f"point_{point}_view_{view}_domain"
 
 
-def write_taskonomy(root: Path, height: int = 48, width: int = 64, seed: int = 0) -> Path:
-    """`root/taskonomy` with VIEWS in each building of BUILDINGS; returns the data folder."""
+def write_taskonomy(root: Path, height: int = 48, width: int = 64, seed: int = 0,
+                    views: tuple[tuple[int, int], ...] = VIEWS) -> Path:
+    """`root/taskonomy` with `views` (point, view) in each building of BUILDINGS; returns the data folder."""
     folder = root / "taskonomy"
     rng = np.random.default_rng(seed)
     rows = np.arange(height)[:, None].repeat(width, axis=1)
@@ -30,7 +31,7 @@ def write_taskonomy(root: Path, height: int = 48, width: int = 64, seed: int = 0
         for building in buildings:
             (folder / split / "rgb" / building).mkdir(parents=True, exist_ok=True)
             (folder / split / "depth_zbuffer" / building).mkdir(parents=True, exist_ok=True)
-            for point, view in VIEWS:
+            for point, view in views:
                 wall = float(rng.uniform(1.0, 20.0))
                 horizon = height // 2
                 metres = np.where(rows < horizon, wall, wall * horizon / np.maximum(rows, 1))
