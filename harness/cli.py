@@ -19,7 +19,7 @@ from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read
 from harness.cache import FeatureStore, find_stores, list_stores
 from harness.cka import add_command as add_cka_command
 from harness.costs import calibrate, save_calibration
-from harness.dense import plan_task
+from harness.dense import dense_cached_readers, plan_task
 from harness.errors import USER_ERRORS, CacheError
 from harness.evaluate import score_task
 from harness.options import MODES, ScoreOptions
@@ -141,7 +141,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     options = options_from(args)
     trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
     roles = list(task.splits) if args.split == "all" else [args.split]
-    readers = {task.id: {role: r for role, r in task_readers(task, options.data_root).items() if role in roles}}
+    found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
+    readers = {task.id: {role: r for role, r in found.items() if role in roles}}
     for (_, role), job in plan(encoder, [task], readers, options.image_size).items():
         seconds = run_extraction(trunk, job, options)
         for block, key in job.keys.items():
@@ -343,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", parents=[common, compute, encoder], help="fill the feature cache for a task")
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
+    p.add_argument("--views", type=int, help="crop or colour views per training image of a dense task")
     p.set_defaults(run=cmd_extract)
     p = sub.add_parser("score", parents=[common, compute, encoder, training, dense],
                        help="extract if needed, train, test, write the result")

@@ -124,6 +124,19 @@ def bf16_supported(device: str) -> bool:
     return torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported()
 
 
+def cached_splits(task: TaskSpec, train_reader: DenseReader, test_reader: DenseReader) -> dict[str, DenseReader]:
+    """The splits whose features a dense task reads from the cache (or decoded inputs): its training
+    views, and the test split when the task is resized (crop tasks encode whole test images)."""
+    return {"train": train_reader, **({"test": test_reader} if task.view == "resize" else {})}
+
+
+def dense_cached_readers(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> dict[str, DenseReader]:
+    """`cached_splits` opened from the data root, as `ccbench extract` fills them."""
+    readers = task_readers(task, options.data_root)
+    size = task_preprocessing(encoder, task, options.image_size).size
+    return cached_splits(task, training_reader(task, readers["train"], size, options.views), readers["test"])
+
+
 def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Estimate:
     """The planner's estimate for a dense task's training split as found under the data root."""
     size = task_preprocessing(encoder, task, options.image_size).size
@@ -154,9 +167,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     views = train_reader.views.count if isinstance(train_reader, ViewSet) else 1
     mode = choose_mode(encoder, task, options)
     bf16 = bf16_supported(options.device)
-    cached: dict[str, DenseReader] = {"train": train_reader}
-    if task.view == "resize":
-        cached["test"] = test_reader
+    cached = cached_splits(task, train_reader, test_reader)
     seconds, stores = 0.0, {}
     if mode == "cache":
         jobs, seconds = extract_jobs(trunk, encoder, task, cached, options)

@@ -25,6 +25,24 @@ class Metric(ABC):
         return None
 
 
+def bootstrap_interval(stats: torch.Tensor, score: Callable[[torch.Tensor], float], rounds: int, level: float,
+                       seed: int) -> tuple[float, float] | None:
+    """Percentile bootstrap over test samples for a metric whose split score is a function of the
+    sum of per-sample statistics (N, K): each round's resample is a count vector, so a round's sums
+    are one row of counts @ stats. None with fewer than two samples."""
+    if len(stats) < 2:
+        return None
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.randint(len(stats), (rounds, len(stats)), generator=generator)
+    counts = torch.zeros(rounds, len(stats), dtype=torch.float64).scatter_add_(
+        1, draws, torch.ones(rounds, len(stats), dtype=torch.float64))
+    sums = counts @ stats.double()
+    scores = torch.tensor([score(row) for row in sums], dtype=torch.float64)
+    tail = (1 - level) / 2
+    low, high = torch.quantile(scores[torch.isfinite(scores)], torch.tensor([tail, 1 - tail], dtype=torch.float64))
+    return float(low), float(high)
+
+
 class Top1(Metric):
     """Fraction of samples whose arg-max class equals the target, over every sample of the split."""
 
@@ -84,6 +102,7 @@ class MeanIoU(Metric):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels."""
@@ -100,12 +119,17 @@ class MeanIoU(Metric):
             if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
                 raise ValueError(f"miou: {role} label outside 0..{self.num_classes - 1} "
                                  f"(and not ignore_index {self.ignore_index})")
-        counts = torch.bincount(truth * self.num_classes + predicted, minlength=self.num_classes ** 2)
-        self.confusion += counts.reshape(self.num_classes, self.num_classes).cpu()
+        cells = self.num_classes ** 2
+        sample = torch.arange(len(targets), device=targets.device).view(-1, *[1] * (targets.dim() - 1))
+        sample = sample.expand_as(targets)[keep]
+        counts = torch.bincount(sample * cells + truth * self.num_classes + predicted,
+                                minlength=len(targets) * cells).reshape(len(targets), cells).cpu()
+        self.per_sample.append(counts)
+        self.confusion += counts.sum(dim=0).reshape(self.num_classes, self.num_classes)
 
-    def per_class(self) -> torch.Tensor:
+    def per_class(self, confusion: torch.Tensor | None = None) -> torch.Tensor:
         """IoU of each class (float64, length C); NaN for a class absent from targets and predictions."""
-        matrix = self.confusion.double()
+        matrix = (self.confusion if confusion is None else confusion).double()
         true_positive = matrix.diagonal()
         union = matrix.sum(dim=0) + matrix.sum(dim=1) - true_positive
         return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
@@ -114,6 +138,12 @@ class MeanIoU(Metric):
         if int(self.confusion.sum()) == 0:
             raise ValueError("miou of a split with no scored pixel")
         return float(self.per_class().nanmean())
+
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+        """Bootstrap over test images: each round sums the resampled images' confusion matrices."""
+        shape = (self.num_classes, self.num_classes)
+        return bootstrap_interval(torch.cat(self.per_sample), lambda cells: float(
+            self.per_class(cells.reshape(shape)).nanmean()), rounds, level, seed)
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
@@ -136,6 +166,7 @@ class NegativeL1(Metric):
     def __init__(self) -> None:
         self.abs_error_sum = 0.0
         self.valid_pixels = 0
+        self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, both in metres.
@@ -152,13 +183,21 @@ class NegativeL1(Metric):
         predicted = outputs[valid].double()
         if not bool(torch.isfinite(predicted).all()):
             raise ValueError("neg_l1: non-finite predicted depth at a valid pixel")
-        self.abs_error_sum += float((predicted - targets[valid].double()).abs().sum())
+        errors = torch.where(valid, outputs.double() - targets.double(), 0.0).abs()
+        per_sample = torch.stack([errors.flatten(1).sum(dim=1), valid.flatten(1).sum(dim=1).double()], dim=1)
+        self.per_sample.append(per_sample.cpu())
+        self.abs_error_sum += float(per_sample[:, 0].sum())
         self.valid_pixels += int(valid.sum())
 
     def compute(self) -> float:
         if self.valid_pixels == 0:
             raise ValueError("neg_l1 of a split with no valid depth pixel")
         return -(self.abs_error_sum / self.valid_pixels)
+
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+        """Bootstrap over test images of (absolute error sum, valid pixels)."""
+        return bootstrap_interval(torch.cat(self.per_sample), lambda sums: float(-sums[0] / sums[1]),
+                                  rounds, level, seed)
 
 
 class KittiFlowInlier(Metric):
@@ -183,6 +222,7 @@ class KittiFlowInlier(Metric):
         self.outliers = 0
         self.valid_pixels = 0
         self.epe_sum = 0.0
+        self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor | Mapping[str, torch.Tensor]) -> None:
         """outputs: (B, 2, H, W) predicted (u, v) flow in pixels."""
@@ -197,12 +237,14 @@ class KittiFlowInlier(Metric):
             raise ValueError(f"kitti_fl: predictions must be (B, 2, H, W), got {tuple(outputs.shape)}")
         _check_batch(valid.shape, flow[:, 0].shape, "kitti_fl valid mask")
         valid = valid != 0
-        epe = (outputs.double() - flow.double()).norm(dim=1)[valid]
-        magnitude = flow.double().norm(dim=1)[valid]
-        outlier = (epe > self.ABS_THRESH) & (epe > self.REL_THRESH * magnitude)
+        epe = (outputs.double() - flow.double()).norm(dim=1)
+        magnitude = flow.double().norm(dim=1)
+        outlier = valid & (epe > self.ABS_THRESH) & (epe > self.REL_THRESH * magnitude)
+        per_sample = torch.stack([outlier.flatten(1).sum(dim=1), valid.flatten(1).sum(dim=1)], dim=1)
+        self.per_sample.append(per_sample.double().cpu())
         self.outliers += int(outlier.sum())
         self.valid_pixels += int(valid.sum())
-        self.epe_sum += float(epe.sum())
+        self.epe_sum += float(epe[valid].sum())
 
     def _require_pixels(self) -> None:
         if self.valid_pixels == 0:
@@ -211,6 +253,11 @@ class KittiFlowInlier(Metric):
     def compute(self) -> float:
         self._require_pixels()
         return 1.0 - self.outliers / self.valid_pixels
+
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+        """Bootstrap over test image pairs of (outlier pixels, valid pixels)."""
+        return bootstrap_interval(torch.cat(self.per_sample), lambda sums: float(1 - sums[0] / sums[1]),
+                                  rounds, level, seed)
 
     def epe(self) -> float:
         """Mean end-point error in pixels over every valid pixel of the split (for reporting)."""

@@ -11,12 +11,13 @@ Keys (schema_version 1):
     task, task_version, category, metric, higher_is_better
     score           the test score of the selected head (mean over seeds when several); score_std
                     its standard deviation over seeds; ci95: the first seed's bootstrap 95% interval
-                    over test samples (null for metrics without a per-sample decomposition yet)
+                    over test samples (images for dense metrics; null when the test split has one sample)
     val_score       its validation score; epoch: the epoch chosen on validation
     seed            the first seed; seeds: every seed's raw {seed, score, ci95, val_score, epoch, point,
                     val_curve, grid: every grid point's curve}
     splits          {train, val, test} sample counts (test is scored on every sample)
-    hparams         {optimizer, lr, batch_size, epochs, image_size, val_fraction}
+    hparams         {optimizer, lr, batch_size, epochs, grid, image_size, val_fraction}; dense tasks add
+                    mode (cache or loop), view (resize or crop), views (per training image), bf16
     overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
     manifests       {role: manifest digest} of each split's image set (ordered ids + source files)
     cache_key       sha256 over the feature stores used; cache_stores: {"split/block": store digest}

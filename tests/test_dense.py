@@ -201,3 +201,15 @@ def test_jittered_views_keep_view_zero_clean_and_the_target(tmp_path: Path) -> N
     assert jittered.dtype == np.uint8 and jittered.shape == base.image(1).shape
     assert not np.array_equal(jittered, base.image(1)) and np.array_equal(jittered, views.image(4))
     np.testing.assert_array_equal(views.target(5), base.target(1))
+
+
+def test_extract_command_caches_the_crop_views_a_crop_task_trains_on(tmp_path: Path, capsys) -> None:
+    write_kitti_flow(tmp_path / "data", pairs=10, height=24, width=40)
+    code = main(["extract", "--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"),
+                 "--device", "cpu", "--workers", "0", "--encoder", "random:0", "--task", "kitti_flow",
+                 "--image-size", "32", "--views", "2", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.count("extracted") == 5 and "KITTI/train" in out and "KITTI/test" not in out
+    stores = [FeatureStore.open_path(path) for path in (tmp_path / "cache" / "features").glob("*/*.zarr")]
+    assert len(stores) == 5 and {store.key.n_images for store in stores} == {9 * 2 * 2}
+    assert {store.features.shape[-1] for store in stores} == {16, 8, 4, 2, 1}

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pytest
 import torch
 

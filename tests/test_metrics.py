@@ -251,3 +251,24 @@ def test_kitti_refuses_resized_prediction_and_empty_split() -> None:
     metric.update(torch.zeros(1, 2, 2, 2), torch.zeros(1, 3, 2, 2))
     with pytest.raises(ValueError, match="no valid flow"):
         metric.compute()
+
+
+def test_dense_metrics_bootstrap_over_test_images_and_bracket_their_score() -> None:
+    generator = torch.Generator().manual_seed(0)
+    miou, l1, flow = MeanIoU(3), NegativeL1(), KittiFlowInlier()
+    for _ in range(4):
+        classes = torch.randint(0, 3, (5, 6, 6), generator=generator)
+        noisy = torch.where(torch.rand(5, 6, 6, generator=generator) < 0.7, classes, (classes + 1) % 3)
+        miou.update(noisy, classes)
+        depth = torch.rand(5, 6, 6, generator=generator) + 1.0
+        l1.update(depth + torch.rand(5, 6, 6, generator=generator), depth)
+        truth = torch.cat([torch.randn(5, 2, 6, 6, generator=generator) * 8, torch.ones(5, 1, 6, 6)], dim=1)
+        flow.update(truth[:, :2] + torch.randn(5, 2, 6, 6, generator=generator) * 4, truth)
+    for metric in (miou, l1, flow):
+        low, high = metric.interval()
+        assert low < metric.compute() < high and high - low < 0.5, (metric.name, low, high)
+        assert metric.interval() == (low, high)
+    assert int(torch.cat(miou.per_sample).sum()) == int(miou.confusion.sum()) == 20 * 36
+    single = NegativeL1()
+    single.update(torch.ones(1, 2, 2), torch.full((1, 2, 2), 2.0))
+    assert single.interval() is None
