@@ -148,25 +148,31 @@ def test_planner_weighs_reading_against_recomputing_and_respects_the_budget() ->
 def test_head_from_the_cache_matches_the_encoder_in_the_loop(tmp_path: Path) -> None:
     """Same seed, same batches: streamed float16 features vs the encoder run on decoded inputs
     (images already at the input size, so the stored uint8 inputs are exact and only the cache's
-    float16 rounding separates the runs)."""
+    float16 rounding separates the runs). Adam turns the tiniest gradient differences into
+    full-size steps on some weights, so the updates are compared by direction (a random direction
+    in 100M dimensions has cosine about 0) and the scores by value."""
     data = tmp_path / "data"
     write_nyu(data, height=32, width=32)
     trunk, encoder = load_encoder("random:0")
-    states, scores = {}, {}
+    states, scores, curves = {}, {}, {}
     for mode in ("cache", "loop"):
         options = ScoreOptions(data_root=data, cache_root=tmp_path / "cache", results_dir=tmp_path / mode,
                                image_size=32, epochs=2, quiet=True, mode=mode)
         result, _ = score_task(trunk, encoder, get_task("nyu_depth"), options)
         assert result["hparams"]["mode"] == mode
         scores[mode] = result["score"]
+        curves[mode] = result["seeds"][0]["val_curve"]
         states[mode] = load_head(head_path(tmp_path / mode, encoder.fingerprint, "nyu_depth",
                                            options.protocol_tag(), 0))
     assert scores["cache"] == pytest.approx(scores["loop"], rel=2e-3)
-    init = build_head("unet", 1, seed=0).state_dict()
-    steps = {mode: torch.cat([(state[name] - init[name]).flatten() for name in init]) for mode, state in states.items()}
+    assert curves["cache"] == pytest.approx(curves["loop"], rel=1e-2)
+    init = {f"head.{name}": value for name, value in build_head("unet", 1, seed=0).state_dict().items()}
+    assert torch.equal(states["cache"]["mean"], states["loop"]["mean"]), "both modes scale by the same targets"
+    steps = {mode: torch.cat([(state[name] - init[name]).flatten() for name in init]).double()
+             for mode, state in states.items()}
     similarity = torch.nn.functional.cosine_similarity(steps["cache"], steps["loop"], dim=0)
     print(f"cosine of the two runs' weight updates: {similarity:.5f}")
-    assert similarity > 0.995 and steps["cache"].norm() > 0
+    assert similarity > 0.98 and steps["cache"].norm() > 0
 
 
 def test_plan_command_prints_bytes_and_the_choice(tmp_path: Path, capsys) -> None:
