@@ -20,19 +20,20 @@ from harness.cache_key import digest
 from harness.costs import Estimate, estimate, load_calibration
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
-from harness.prepare import SPLIT_SEED, Prepared, cached_stores, extract_jobs, store_digests
+from harness.prepare import SPLIT_SEED, Prepared, cached_stores, extract_jobs, frames_of, store_digests
+from harness.heads import Standardized
 from harness.progress import progress
 from harness.stream import StreamedFeatures
-from harness.heads import Standardized
 from harness.targets import FullResolutionTargets, dense_targets, sample_count, target_statistics
 from harness.train import FeatureSource, evaluate_heads, precision, stratified_split
-from tasks.readers import DenseReader, FrameReader
+from tasks.readers import DenseReader
 from tasks.spec import TaskSpec
 from tasks.views import CropViews, JitteredViews, JitterViews, ViewSet, crop_views
 
 VIEW_SEED = 0
 """Crop positions never change with the head seed: every seed trains on the same views."""
 INPUTS_FORMAT = 1
+"""Bumped when the decoded-input files change layout, so old ones are never read."""
 
 
 def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], views: int | None) -> DenseReader:
@@ -46,14 +47,12 @@ def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], 
 
 def expand_views(samples: torch.Tensor, reader: DenseReader) -> torch.Tensor:
     """Sample indices of the base split -> rows of its view reader (every view of each sample)."""
-    if not isinstance(reader, ViewSet):
-        return samples
-    count = reader.views.count
+    count = view_count(reader)
     return (samples[:, None] * count + torch.arange(count)[None, :]).flatten()
 
 
-def frames_of(reader: DenseReader) -> torch.Tensor | None:
-    return torch.from_numpy(reader.samples()) if isinstance(reader, FrameReader) else None
+def view_count(reader: DenseReader) -> int:
+    return reader.views.count if isinstance(reader, ViewSet) else 1
 
 
 def _stack_frames(index: torch.Tensor, blocks: dict[str, torch.Tensor], inverse: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -142,7 +141,7 @@ def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Es
     size = task_preprocessing(encoder, task, options.image_size).size
     reader = training_reader(task, task_readers(task, options.data_root, roles=("train",))["train"], size,
                              options.views)
-    views = reader.views.count if isinstance(reader, ViewSet) else 1
+    views = view_count(reader)
     calibration = load_calibration(options.cache_root, options.device)
     return estimate(task, sample_count(reader), views, size, options.epochs or task.epochs, calibration,
                     options.cache_budget)
@@ -164,7 +163,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     rows = sample_count(train_reader)
     with progress(rows, f"targets {task.id}", options.quiet) as advance:
         targets = dense_targets(options.cache_root, task.id, task.version, train_reader, preprocessing.size, advance)
-    views = train_reader.views.count if isinstance(train_reader, ViewSet) else 1
+    views = view_count(train_reader)
     mode = choose_mode(encoder, task, options)
     bf16 = bf16_supported(options.device)
     cached = cached_splits(task, train_reader, test_reader)

@@ -65,8 +65,12 @@ def cached_stores(job: ExtractionJob, blocks: tuple[str, ...], cache_root: Path)
 def load_features(job: ExtractionJob, blocks: tuple[str, ...], cache_root: Path, device: str) -> InMemoryFeatures:
     """A split's cached blocks in memory; multi-frame readers index them by sample."""
     arrays = {block: torch.from_numpy(store.read_all()) for block, store in cached_stores(job, blocks, cache_root).items()}
-    samples = torch.from_numpy(job.reader.samples()) if isinstance(job.reader, FrameReader) else None
-    return InMemoryFeatures(arrays, device, samples)
+    return InMemoryFeatures(arrays, device, frames_of(job.reader))
+
+
+def frames_of(reader: Reader) -> torch.Tensor | None:
+    """The (S, N) frame indices of a multi-frame reader's samples; None for single-image readers."""
+    return torch.from_numpy(reader.samples()) if isinstance(reader, FrameReader) else None
 
 
 @dataclass
