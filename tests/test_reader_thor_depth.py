@@ -61,9 +61,9 @@ def test_unequal_counts_in_a_scene_and_empty_split_are_named(tmp_path: Path) -> 
         ThorDepth(folder, "test")
 
 
-def test_colour_depth_jpeg_is_refused_by_path(tmp_path: Path) -> None:
+def test_colour_depth_jpeg_reads_as_its_luminance_like_the_original(tmp_path: Path) -> None:
     folder = write_thor_depth(tmp_path)
     path = folder / "test" / "FloorPlan5" / "000000_depth.jpg"
-    save_jpeg(np.zeros((48, 64, 3), np.uint8), path)
-    with pytest.raises(DataCorrupt, match=str(path)):
-        ThorDepth(folder, "test").target(0)
+    save_jpeg(np.full((48, 64, 3), 200, np.uint8), path)
+    depth = ThorDepth(folder, "test").target(0)
+    assert depth.shape == (48, 64) and np.allclose(depth, 200 / 255, atol=2 / 255)

@@ -323,11 +323,15 @@ class DenseFrameReader(DenseReader, FrameReader):
         return np.zeros(len(self.samples()), dtype=np.int64)
 
 
-def load_map(path: Path) -> np.ndarray:
+def load_map(path: Path, grey: bool = False) -> np.ndarray:
     """Decode a single-channel label or depth image (8-bit, 16-bit or float TIFF) with its values
-    kept (PIL keeps `I;16` and `F`); missing or unreadable files are reported by path."""
+    kept (PIL keeps `I;16` and `F`); missing or unreadable files are reported by path. With `grey`,
+    a colour image is accepted and converted to 8-bit luminance (for maps their dataset may store
+    as RGB, as the original code's `convert('L')` allowed)."""
     try:
         with Image.open(path) as image:
+            if grey and image.mode in ("RGB", "RGBA", "CMYK", "YCbCr"):
+                image = image.convert("L")
             if image.mode not in ("L", "P", "I", "I;16", "I;16B", "F", "1"):
                 raise DataCorrupt(f"{path}: a {image.mode} image, expected a single-channel map; re-extract "
                                   "the annotations")

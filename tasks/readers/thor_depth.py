@@ -19,7 +19,8 @@ class ThorDepth(DenseReader, FileListReader):
 
         thor_depth_prediction/
             {train,test}/<scene>/*rgb.jpg      8-bit RGB view
-            {train,test}/<scene>/*depth.jpg    8-bit grayscale depth JPEG, paired with the views by sorted name
+            {train,test}/<scene>/*depth.jpg    8-bit depth JPEG (grey; colour read as luminance, as the
+                                               original convert("L")), paired with the views by sorted name
 
     Samples are the views of every scene folder, scenes and files in sorted order: the original
     code's sorted glob over `<split>/*/*rgb.jpg`, zipped with its sorted glob over `*depth.jpg`.
@@ -54,7 +55,7 @@ class ThorDepth(DenseReader, FileListReader):
 
     def target(self, index: int) -> np.ndarray:
         path = self._target_paths[index]
-        depth = load_map(path)
+        depth = load_map(path, grey=True)
         if depth.dtype != np.uint8:
             raise DataCorrupt(f"{path}: {depth.dtype} values, expected an 8-bit depth JPEG; re-extract thor_depth.zip")
         return depth.astype(np.float32) / DEPTH_LEVELS
