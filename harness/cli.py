@@ -78,7 +78,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     if args.data_root is None:
         raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
-    dense = {name: getattr(args, name) for name in ("mode", "views", "cache_budget") if hasattr(args, name)}
+    dense = {name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget")
+             if hasattr(args, name)}
     return ScoreOptions(data_root=args.data_root, cache_root=args.cache, results_dir=args.results,
                         device=args.device, batch_size=args.batch_size, workers=args.workers,
                         image_size=args.image_size, quiet=args.quiet, **dense, **extra)
@@ -324,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(recorded as an override)")
     dense.add_argument("--cache-budget", type=byte_size,
                        help="disk the feature cache may take per dense task (e.g. 200G); over it, loop mode")
+    dense.add_argument("--memory-budget", type=byte_size,
+                       help="cached maps of a split up to this size are held in memory, larger ones streamed "
+                            "(default: half the GPU's free memory, a quarter of the host's; 0 always streams)")
 
     board = argparse.ArgumentParser(add_help=False)
     board.add_argument("--out", type=Path, default=Path("leaderboard-out"),

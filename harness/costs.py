@@ -10,6 +10,7 @@ task's epochs (the cache pays one extraction pass first) within the disk budget.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -136,12 +137,29 @@ class Estimate:
     reason: str
 
 
+def memory_budget(device: str) -> int:
+    """Bytes of cached maps a split may hold in memory instead of streaming them: half the free
+    memory of a GPU, a quarter of the host's available memory otherwise (the rest is for the head,
+    its optimiser and the other split)."""
+    if torch.device(device).type == "cuda":
+        return int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])
+    return int(0.25 * os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def map_bytes(blocks: tuple[str, ...], size: tuple[int, int], images: int) -> int:
+    """Raw float16 bytes of `blocks` for `images` inputs of `size`."""
+    return images * sum(2 * int(np.prod(block_shape(block, size))) for block in blocks)
+
+
 def estimate(task: TaskSpec, rows: int, views: int, size: tuple[int, int], epochs: int,
-             calibration: Calibration | None, budget: int | None) -> Estimate:
-    """Bytes and seconds of training `rows` samples (views included) for `epochs`; picks a mode."""
+             calibration: Calibration | None, budget: int | None, memory: int = 0) -> Estimate:
+    """Bytes and seconds of training `rows` samples (views included) for `epochs`; picks a mode.
+    Maps of at most `memory` bytes are held in memory after one read, so the cache then costs only
+    the head's compute per epoch."""
     images = rows * task.frames
-    raw = images * sum(2 * int(np.prod(block_shape(block, size))) for block in task.blocks)
+    raw = map_bytes(task.blocks, size, images)
     stored = int(raw / COMPRESSION)
+    held = raw <= memory
     over = budget is not None and stored > budget
     if calibration is None:
         choice = "loop" if over else "cache"
@@ -150,13 +168,13 @@ def estimate(task: TaskSpec, rows: int, views: int, size: tuple[int, int], epoch
     scale = (size[0] * size[1]) / (REFERENCE[0] * REFERENCE[1])
     head = rows * scale / calibration.head_samples_per_s[task.head]
     encoder = images * scale / calibration.encoder_images_per_s
-    cache_epoch = max(head, raw / 1e6 / calibration.read_mb_per_s)
+    cache_epoch = head if held else max(head, raw / 1e6 / calibration.read_mb_per_s)
     loop_epoch = encoder + head
     cache_total, loop_total = encoder + epochs * cache_epoch, epochs * loop_epoch
     if over:
         choice, reason = "loop", "over the cache budget"
     else:
         choice = "cache" if cache_total <= loop_total else "loop"
-        reason = "faster by the estimate"
+        reason = "faster by the estimate" + (", maps held in memory" if held and choice == "cache" else "")
     return Estimate(task.id, task.blocks, views, rows, raw, stored, cache_epoch, loop_epoch, cache_total, loop_total,
                     choice, reason)

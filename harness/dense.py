@@ -17,10 +17,11 @@ import torch
 from encoders import EncoderSpec, Preprocessing, ResNet50Trunk
 from harness.arrays import cached_array, take_rows
 from harness.cache_key import digest
-from harness.costs import Estimate, estimate, load_calibration
+from harness.costs import Estimate, estimate, load_calibration, map_bytes, memory_budget
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
-from harness.prepare import SPLIT_SEED, Prepared, cached_stores, extract_jobs, frames_of, store_digests
+from harness.prepare import (SPLIT_SEED, Prepared, cached_stores, extract_jobs, frames_of, load_features,
+                             store_digests)
 from harness.heads import Standardized
 from harness.progress import progress
 from harness.stream import StreamedFeatures
@@ -144,7 +145,13 @@ def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Es
     views = view_count(reader)
     calibration = load_calibration(options.cache_root, options.device)
     return estimate(task, sample_count(reader), views, size, options.epochs or task.epochs, calibration,
-                    options.cache_budget)
+                    options.cache_budget, split_memory(options))
+
+
+def split_memory(options: ScoreOptions) -> int:
+    """Bytes of one split's maps held in memory rather than streamed (`--memory-budget`, else
+    `memory_budget` of the device)."""
+    return options.memory_budget if options.memory_budget is not None else memory_budget(options.device)
 
 
 def choose_mode(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> str:
@@ -168,11 +175,15 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     bf16 = bf16_supported(options.device)
     cached = cached_splits(task, train_reader, test_reader)
     seconds, stores = 0.0, {}
+    held: dict[str, bool] = {}
     if mode == "cache":
         jobs, seconds = extract_jobs(trunk, encoder, task, cached, options)
-        sources: dict[str, FeatureSource] = {
-            role: StreamedFeatures(cached_stores(job, task.blocks, options.cache_root), options.device,
-                                   frames_of(job.reader)) for role, job in jobs.items()}
+        sources: dict[str, FeatureSource] = {}
+        for role, job in jobs.items():
+            held[role] = map_bytes(task.blocks, preprocessing.size, len(job.reader)) <= split_memory(options)
+            sources[role] = load_features(job, task.blocks, options.cache_root, options.device) if held[role] \
+                else StreamedFeatures(cached_stores(job, task.blocks, options.cache_root), options.device,
+                                      frames_of(job.reader))
         stores = store_digests(jobs, task.blocks)
     else:
         sources = {}
@@ -196,4 +207,6 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores, image_size=preprocessing.size, extract_seconds=seconds,
         config={"num_classes": task.num_classes, "bf16": bf16, "eval_batch_size": task.batch_size},
-        hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16}, wrap_head=wrap)
+        hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16,
+                 "features": {role: "memory" if kept else "stream" for role, kept in held.items()}},
+        wrap_head=wrap)

@@ -30,6 +30,7 @@ class ScoreOptions:
     mode: str = "auto"
     views: int | None = None
     cache_budget: int | None = None
+    memory_budget: int | None = None
 
     def overrides(self) -> dict[str, Any]:
         """Protocol settings the user changed; they enter the result and its file name."""

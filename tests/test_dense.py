@@ -141,6 +141,9 @@ def test_planner_weighs_reading_against_recomputing_and_respects_the_budget() ->
     slow_disk = estimate(task, 1000, 1, (224, 224), 10, Calibration("cpu", 1000.0, {"unet": 500.0}, 10.0), None)
     assert slow_disk.choice == "loop" and slow_disk.cache_epoch_s > slow_disk.loop_epoch_s
     assert estimate(task, 1000, 1, (224, 224), 10, CAL, budget=10**6).choice == "loop"
+    held = estimate(task, 1000, 1, (224, 224), 10, Calibration("cpu", 1000.0, {"unet": 500.0}, 10.0), None,
+                    memory=10**10)
+    assert held.choice == "cache" and held.cache_epoch_s == pytest.approx(2.0) and "in memory" in held.reason
     uncalibrated = estimate(task, 1000, 1, (224, 224), 10, None, None)
     assert uncalibrated.choice == "cache" and "calibrate" in uncalibrated.reason
 
@@ -157,9 +160,10 @@ def test_head_from_the_cache_matches_the_encoder_in_the_loop(tmp_path: Path) -> 
     states, scores, curves = {}, {}, {}
     for mode in ("cache", "loop"):
         options = ScoreOptions(data_root=data, cache_root=tmp_path / "cache", results_dir=tmp_path / mode,
-                               image_size=32, epochs=2, quiet=True, mode=mode)
+                               image_size=32, epochs=2, quiet=True, mode=mode, memory_budget=0)
         result, _ = score_task(trunk, encoder, get_task("nyu_depth"), options)
         assert result["hparams"]["mode"] == mode
+        assert result["hparams"]["features"] == ({"train": "stream", "test": "stream"} if mode == "cache" else {})
         scores[mode] = result["score"]
         curves[mode] = result["seeds"][0]["val_curve"]
         states[mode] = load_head(head_path(tmp_path / mode, encoder.fingerprint, "nyu_depth",

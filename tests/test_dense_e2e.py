@@ -87,3 +87,16 @@ def test_dense_task_scores_above_trivial_baseline(task_id: str, tmp_path: Path, 
     print(f"{task_id}: score {result['score']:.3f}, baseline {baseline:.3f}")
     assert result["score"] > baseline, (result["score"], baseline)
     assert path.exists() and result["hparams"]["mode"] == "cache"
+
+
+def test_small_splits_are_held_in_memory_and_score_as_streamed(tmp_path: Path, encoder) -> None:
+    """The same run with the maps held in memory and streamed from the stores gives the same score."""
+    data_root = tmp_path / "data"
+    write_nyu(data_root, height=32, width=32)
+    scores = {}
+    for budget in (None, 0):
+        options = ScoreOptions(data_root=data_root, cache_root=tmp_path / "cache", results_dir=tmp_path / str(budget),
+                               image_size=32, epochs=2, quiet=True, mode="cache", memory_budget=budget)
+        result, _ = score_task(*encoder, get_task("nyu_depth"), options)
+        scores[result["hparams"]["features"]["train"]] = result["score"]
+    assert set(scores) == {"memory", "stream"} and scores["memory"] == pytest.approx(scores["stream"], rel=1e-6)
