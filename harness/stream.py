@@ -21,6 +21,7 @@ from zarr.core.sync import sync
 
 from harness.cache import FeatureStore
 from harness.errors import CorruptChunk
+from harness.train import FeatureSource
 
 READ_CONCURRENCY = 64
 """zarr's cap on concurrent chunk reads, raised from its default 10 for this process: a batch of 16
@@ -36,7 +37,7 @@ async def _gather(arrays: dict[str, Any], images: np.ndarray) -> dict[str, np.nd
     return {name: np.stack(values[k * len(images):(k + 1) * len(images)]) for k, name in enumerate(arrays)}
 
 
-class StreamedFeatures:
+class StreamedFeatures(FeatureSource):
     """Blocks read batch by batch from complete stores; with `samples` ((S, N) frame indices) a row
     is a multi-frame sample and each block comes back as (B, N, C, H, W). Decoding releases the GIL,
     so `workers` threads (default: up to 8 cores) decode batches in parallel, `depth` ahead."""
@@ -56,9 +57,9 @@ class StreamedFeatures:
         try:
             values = sync(_gather({name: store.features.async_array for name, store in self.stores.items()}, images))
         except Exception as error:
-            raise CorruptChunk(f"{self.stores[next(iter(self.stores))].path.parent}: an image among rows "
-                               f"{images[0]}-{images[-1]} fails to decode ({type(error).__name__}); run "
-                               "`ccbench cache verify` and extract again") from None
+            paths = ", ".join(str(store.path) for store in self.stores.values())
+            raise CorruptChunk(f"{paths}: an image among rows {images[0]}-{images[-1]} fails to decode "
+                               f"({type(error).__name__}); run `ccbench cache verify` and extract again") from None
         out = {}
         for name, block in values.items():
             self.bytes_read += block.nbytes

@@ -14,7 +14,7 @@ from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from harness.cli import main
 from harness.costs import Calibration, estimate
-from harness.errors import CacheError
+from harness.errors import CacheError, CorruptChunk
 from harness.evaluate import score_task
 from harness.heads import build_head
 from harness.options import ScoreOptions
@@ -223,3 +223,11 @@ def test_extract_command_caches_the_crop_views_a_crop_task_trains_on(tmp_path: P
     stores = [FeatureStore.open_path(path) for path in (tmp_path / "cache" / "features").glob("*/*.zarr")]
     assert len(stores) == 5 and {store.key.n_images for store in stores} == {9 * 2 * 2}
     assert {store.features.shape[-1] for store in stores} == {16, 8, 4, 2, 1}
+
+
+def test_a_damaged_chunk_while_streaming_is_one_line_naming_the_store(tmp_path: Path) -> None:
+    values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
+    store = _store(tmp_path, "layer3", values)
+    (store.path / "features" / "c" / "2" / "0" / "0" / "0").write_bytes(b"not a chunk")
+    with pytest.raises(CorruptChunk, match=str(store.path)):
+        StreamedFeatures({"layer3": store}).batch(torch.tensor([2]))
