@@ -190,7 +190,7 @@ def test_plan_command_prints_bytes_and_the_choice(tmp_path: Path, capsys) -> Non
                  "--encoder", "random:0", "--tasks", "nyu_depth,nyu_walkable,kitti_flow"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "nyu_depth" in out and "nyu_walkable" in out and "cache (faster by the estimate)" in out
+    assert "nyu_depth" in out and "nyu_walkable" in out and "cache (faster by the estimate, maps held in memory)" in out
     assert "not planned: kitti_flow" in out
 
 
