@@ -158,8 +158,6 @@ class CroppedViews(ViewSet):
         return self.views.crop(target, self._box(target.shape, sample, k, target), TARGET_FILL[self.TARGET])
 
 
-
-
 class CroppedFrameViews(CroppedViews, DenseFrameReader):
     """Crop views of a multi-frame split (KITTI flow): every frame of a sample is cropped with the
     sample's box, so the frames stay registered with each other and with the target."""
