@@ -1,42 +1,30 @@
-"""Frozen ResNet-50 encoders: checkpoint reading, block geometry, trunk, preprocessing, registry."""
-from encoders.blocks import BLOCK_NAMES, BLOCKS, Block, block_shape, get_block
-from encoders.checkpoints import FORMATS, CheckpointReport, load_backbone, read_checkpoint
-from encoders.errors import (
-    CheckpointMismatch,
-    CheckpointNotFound,
-    CheckpointUnreadable,
-    EncoderError,
-    UnknownEncoder,
-    UnsafeCheckpoint,
-)
-from encoders.fingerprint import fingerprint
-from encoders.preprocess import Preprocessing
-from encoders.registry import EncoderSpec, load_encoder
-from encoders.study import STUDY, StudyEncoder, study_encoder
-from encoders.trunk import ResNet50Trunk
+"""Frozen ResNet-50 encoders: checkpoint reading, block geometry, trunk, preprocessing, registry.
 
-__all__ = [
-    "BLOCKS",
-    "BLOCK_NAMES",
-    "Block",
-    "CheckpointMismatch",
-    "CheckpointNotFound",
-    "CheckpointReport",
-    "CheckpointUnreadable",
-    "EncoderError",
-    "EncoderSpec",
-    "FORMATS",
-    "Preprocessing",
-    "STUDY",
-    "StudyEncoder",
-    "ResNet50Trunk",
-    "UnknownEncoder",
-    "UnsafeCheckpoint",
-    "block_shape",
-    "fingerprint",
-    "get_block",
-    "load_backbone",
-    "load_encoder",
-    "read_checkpoint",
-    "study_encoder",
-]
+Names are resolved on first use (PEP 562), so importing the pure-geometry `encoders.blocks`, as the
+command-line parser does, does not load torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "encoders.blocks": ("BLOCKS", "BLOCK_NAMES", "Block", "block_shape", "get_block"),
+    "encoders.checkpoints": ("FORMATS", "CheckpointReport", "load_backbone", "read_checkpoint"),
+    "encoders.errors": ("CheckpointMismatch", "CheckpointNotFound", "CheckpointUnreadable", "EncoderError",
+                        "UnknownEncoder", "UnsafeCheckpoint"),
+    "encoders.fingerprints": ("fingerprint",),
+    "encoders.preprocess": ("Preprocessing",),
+    "encoders.registry": ("EncoderSpec", "load_encoder"),
+    "encoders.study": ("STUDY", "StudyEncoder", "study_encoder"),
+    "encoders.trunk": ("ResNet50Trunk",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'encoders' has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+

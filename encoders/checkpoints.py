@@ -1,7 +1,7 @@
 """Read a ResNet-50 checkpoint in any supported layout and map it strictly onto torchvision names.
 
 Loading is strict because a lenient load of a file with unexpected prefixes silently yields a
-random encoder (reference/formats.md A.6). Layouts are told apart by where the stem conv sits.
+random encoder with nothing to show for it. Layouts are told apart by where the stem conv sits.
 """
 from __future__ import annotations
 

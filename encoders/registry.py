@@ -14,7 +14,7 @@ import torch
 
 from encoders.checkpoints import load_backbone
 from encoders.errors import UnknownEncoder
-from encoders.fingerprint import fingerprint
+from encoders.fingerprints import fingerprint
 from encoders.preprocess import Preprocessing
 from encoders.trunk import ResNet50Trunk
 

@@ -1,4 +1,4 @@
-"""The encoders of the study (PROTOCOL.md section 5, the paper's Table 3) as metadata records, so
+"""The encoders of the study (docs/PROTOCOL.md section 5, the paper's Table 3) as metadata records, so
 a user holding one of those weight files gets its method and pre-training facts filled in by name.
 
 Names read "<method> <pre-training data> <epochs>", e.g. "MoCo v2 ImageNet 200" (spaces and case

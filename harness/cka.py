@@ -37,9 +37,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from encoders import BLOCK_NAMES, load_encoder
+from encoders import load_encoder
 from harness.cache import FeatureStore
 from harness.errors import CcbenchError
+from harness.options import options_from
 from harness.plan import plan
 from harness.prepare import cached_stores, run_extraction
 from harness.progress import progress
@@ -288,8 +289,6 @@ def heatmap(record: dict, path: Path) -> None:
 
 def cmd_cka(args: argparse.Namespace) -> int:
     """Extract the blocks of both encoders on a balanced subset, then write the CKA matrix as JSON and PNG."""
-    from harness.cli import options_from  # here, not at the top: harness.cli imports this module
-
     options = options_from(args)
     task = get_task(args.task)
     if args.split not in task.splits:
@@ -342,20 +341,3 @@ def cmd_cka(args: argparse.Namespace) -> int:
         print(f"{block:<{width}}" + "".join(f"  {value:7.3f}" for value in row))
     print(f"cka: {out / stem}.json, {out / stem}.png")
     return 0
-
-
-def add_command(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Register `ccbench cka`; `parents` are the CLI's common and compute option groups."""
-    p = sub.add_parser("cka", parents=parents, help="linear CKA between the blocks of two encoders, as a heatmap")
-    p.add_argument("--encoders", nargs=2, required=True, metavar=("A", "B"),
-                   help="two encoders: checkpoint files or random:SEED")
-    p.add_argument("--blocks", nargs="+", choices=BLOCK_NAMES, default=list(BLOCK_NAMES),
-                   help="blocks compared, of both encoders (default: all)")
-    p.add_argument("--task", default="imagenet", help="the task whose images are compared (default imagenet)")
-    p.add_argument("--split", choices=["train", "test"], default="test", help="the task's split role")
-    p.add_argument("--images", type=int, default=10_000, help="images in the class-balanced subset")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subset draw")
-    p.add_argument("--out", type=Path, help="output folder (default: <results>/cka)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow pickled Python objects in the checkpoints (only for files you trust)")
-    p.set_defaults(run=cmd_cka, image_size=112)

@@ -1,4 +1,4 @@
-"""Dense-prediction heads trained on frozen feature maps (PROTOCOL.md section 3), sized from the
+"""Dense-prediction heads trained on frozen feature maps (docs/PROTOCOL.md section 3), sized from the
 encoder's block table so a change of trunk geometry cannot silently mis-size a decoder.
 
 Input sizes that are not multiples of 32 (65, 513, ...) give maps that round up at every stride-2
@@ -163,7 +163,7 @@ class DeepLabV3PlusHead(nn.Module):
     off-centre tap in the padding of a 224-450 px crop's 7-15 px map, degenerating to a 1x1 conv.
     Interpolation uses align_corners=False (torchvision's convention; the original's True lines the
     grids up only for sizes of the form stride*k+1). BatchNorm keeps PyTorch's defaults rather than
-    the original's accidental eps 3e-4 and momentum 3e-4 (virb-code.md 7.2), and the layer1
+    the original's accidental eps 3e-4 and momentum 3e-4 (docs/PROTOCOL.md section 3), and the layer1
     reduction drops the original's conv bias, which sits before a BN and so never learns. The
     image-pooling branch's BN sees one value per channel per sample, so training needs batches of 2+.
     """

@@ -1,4 +1,4 @@
-"""Heads trained on frozen features, sized from the encoder's block table (PROTOCOL.md section 3);
+"""Heads trained on frozen features, sized from the encoder's block table (docs/PROTOCOL.md section 3);
 the dense decoders live in harness.decoders and are built here by name too."""
 from __future__ import annotations
 

@@ -1,17 +1,15 @@
 """What a user can set for scoring a task, and which of those settings change the protocol."""
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from harness.cache_key import digest
 from tasks import PROTOCOL_VERSION
-
-MODES = ("auto", "cache", "loop")
-"""How dense heads get features: chosen by the planner, from the feature cache, or from the
-encoder run in the loop on decoded inputs (image-level heads always use the cache)."""
-
 
 @dataclass(frozen=True)
 class ScoreOptions:
@@ -49,3 +47,21 @@ class ScoreOptions:
         """'1' for a standard run; a changed setting gets its own file, never the standard slot."""
         overrides = self.overrides()
         return PROTOCOL_VERSION if not overrides else f"{PROTOCOL_VERSION}-custom-{digest(overrides)[:8]}"
+
+
+def resolve_device(name: str) -> str:
+    """`auto` is cuda when a GPU is visible, else cpu; any other name (cpu, cuda:1, mps) as given."""
+    if name != "auto":
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
+    """ScoreOptions from a parsed command line; `extra` carries what only some subcommands have."""
+    if args.data_root is None:
+        raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
+    dense = {name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget")
+             if hasattr(args, name)}
+    return ScoreOptions(data_root=args.data_root, cache_root=args.cache, results_dir=args.results,
+                        device=resolve_device(args.device), batch_size=args.batch_size, workers=args.workers,
+                        image_size=args.image_size, quiet=args.quiet, **dense, **extra)

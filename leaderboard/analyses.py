@@ -1,5 +1,5 @@
-"""The paper's analyses (PROTOCOL section 6): from scores and encoder metadata, and item 7 (linear CKA) from
-the matrices `ccbench cka` wrote.
+"""The paper's analyses (docs/PROTOCOL.md section 6): from scores and encoder metadata, and item 7
+(linear CKA) from the matrices `ccbench cka` wrote.
 
 Each returns a DataFrame or a NotAvailable with a short reason, so a leaderboard over a partial set of
 encoders or tasks still builds and says what it could not answer.

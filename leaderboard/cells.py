@@ -10,7 +10,8 @@ from leaderboard.table import Leaderboard
 from leaderboard.uncertainty import MARKS, RULE
 
 MISSING = "—"
-LEGEND = ("Task columns: mean test score over seeds. Category columns: mean normalized score (PROTOCOL 6.4); "
+LEGEND = ("Task columns: mean test score over seeds. Category columns: mean normalized score "
+          "(docs/PROTOCOL.md section 6 item 4); "
           f"'*' = over an incomplete category, '{MISSING}' = not scored; {RULE}.")
 
 

@@ -1,4 +1,4 @@
-"""`ccbench cka` outputs (<results>/cka/*.json) -> the matrices of PROTOCOL 6 item 7.
+"""`ccbench cka` outputs (<results>/cka/*.json) -> the matrices of docs/PROTOCOL.md section 6 item 7.
 
 Reads and validates the few keys it shows itself rather than importing harness/, so the leaderboard
 stays a reader of files and runs without torch.

@@ -1,12 +1,11 @@
 """Safe regeneration: outputs are replaced atomically and concurrent builds of one folder take turns."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock
 
 
 def write_atomic(path: Path, data: bytes | str) -> Path:
@@ -25,12 +24,6 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def build_lock(out_dir: Path) -> Iterator[None]:
-    """An exclusive flock on out_dir/.lock for the whole build (released when the process dies, too)."""
-    with open(out_dir / ".lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def build_lock(out_dir: Path) -> FileLock:
+    """An exclusive lock on out_dir/.lock held for a whole build (an OS lock: released if the process dies)."""
+    return FileLock(out_dir / ".lock")

@@ -1,4 +1,4 @@
-"""PROTOCOL section 6 item 4: a task's score minus the supervised encoder's, over the task's standard
+"""docs/PROTOCOL.md section 6 item 4: a task's score minus the supervised encoder's, over the task's standard
 deviation across encoders, so tasks of different metrics can be averaged within a category.
 
 Without a supervised reference (no supervised encoder, or it lacks the task) the task is z-scored

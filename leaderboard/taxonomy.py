@@ -1,4 +1,4 @@
-"""The 20 end tasks of PROTOCOL.md section 2 as data, so the leaderboard knows the full categories
+"""The 20 end tasks of docs/PROTOCOL.md section 2 as data, so the leaderboard knows the full categories
 (and their order) without importing tasks/; a result file still carries its own category and metric."""
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ def protocol_tasks(category: str) -> list[str]:
     return [t for t, (c, _) in TASKS.items() if c == category]
 
 
-# PROTOCOL 6 item 5: the image domain of each task and of each pre-training dataset, so the leaderboard can
-# tell encoders pre-trained on data like a task's from the others. Tasks name every domain their images
-# come from; datasets are keyed by lower-cased pretrain_data as written by the study registry
+# docs/PROTOCOL.md section 6 item 5: the image domain of each task and of each pre-training dataset, so
+# the leaderboard can tell encoders pre-trained on data like a task's from the others. Tasks name every
+# domain their images come from; datasets are keyed by lower-cased pretrain_data as written by the study registry
 # (encoders/study.py), copied here as data because the leaderboard does not import encoders/.
 TASK_DOMAINS: dict[str, tuple[str, ...]] = {
     "imagenet": ("object",), "imagenet_v2": ("object",), "pets": ("object",), "caltech101": ("object",),

@@ -1,4 +1,5 @@
-"""Which adjacent encoders the scores cannot tell apart: the leaderboard's '≈' marks (PROTOCOL 6 item 8).
+"""Which adjacent encoders the scores cannot tell apart: the leaderboard's '≈' marks
+(docs/PROTOCOL.md section 6 item 8).
 
 One rule everywhere, chosen because every result carries a bootstrap interval over its test samples while
 most carry a single seed: on a task, two encoders are not separable when their 95% intervals overlap.

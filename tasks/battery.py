@@ -1,4 +1,4 @@
-"""The battery: every task spec of the protocol, in one place (PROTOCOL.md section 2)."""
+"""The battery: every task spec of the protocol, in one place (docs/PROTOCOL.md section 2)."""
 from __future__ import annotations
 
 import difflib

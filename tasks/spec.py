@@ -26,7 +26,7 @@ def check_choice(value: str, name: str, valid: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One end task of the battery (PROTOCOL.md section 2).
+    """One end task of the battery (docs/PROTOCOL.md section 2).
 
     `splits` maps a role (train, test) to the reader's split name; the validation split is carved
     from train by the harness. `frames` > 1 marks multi-frame samples (a FrameReader and the fusion

@@ -130,6 +130,9 @@ def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     assert "random:0" in out and "random:1" in out and "chance level" in out
     assert len(list((tmp_path / "results").glob("*.json"))) == 2
+    assert all(load_result(p)["overrides"]["image_size"] == 64 for p in (tmp_path / "results").glob("*.json"))
+    assert f"leaderboard: {tmp_path / 'leaderboard' / 'index.html'}" in out
+    assert "random:0" in (tmp_path / "leaderboard" / "LEADERBOARD.md").read_text()
     board = tmp_path / "board"
     assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board)]) == 2, \
         "demo runs are non-standard (64 px): they are not ranked unless asked"

@@ -1,5 +1,5 @@
-"""Dense heads (PROTOCOL.md section 3): the conformance suite per head, exact parameter counts against
-the original code's (virb-code.md 3.3-3.5), and that a head can fit a target at all."""
+"""Dense heads (docs/PROTOCOL.md section 3): the conformance suite per head, exact parameter counts against
+the original code's (docs/PROTOCOL.md section 3), and that a head can fit a target at all."""
 from __future__ import annotations
 
 from functools import partial

@@ -34,7 +34,7 @@ from encoders import (
 
 State = dict[str, torch.Tensor]
 SEED = 0
-CANONICAL_TENSORS = 318  # torchvision resnet50 without fc (formats.md A.1)
+CANONICAL_TENSORS = 318  # torchvision resnet50 without fc
 
 
 @pytest.fixture(scope="module", autouse=True)

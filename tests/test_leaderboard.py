@@ -193,7 +193,7 @@ def test_thousand_results_build_fast(tmp_path: Path) -> None:
     assert elapsed < 30  # generous: a few seconds on a laptop
 
 
-# ---- PROTOCOL 6 items 2 (correlation matrices) and 6 (factorial ANOVA), on in-memory score tables ----
+# ---- docs/PROTOCOL.md section 6 items 2 (correlation matrices) and 6 (factorial ANOVA), on in-memory score tables ----
 
 def board_of(scores: pd.DataFrame, encoders: pd.DataFrame) -> Leaderboard:
     """A Leaderboard with only what the analyses read: scores (encoder x task) and encoder metadata."""

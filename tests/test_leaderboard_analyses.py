@@ -1,6 +1,6 @@
-"""PROTOCOL 6 items 5 (pre-training data similarity), 7 (linear CKA) and 8 (seed variance, separability) on
-synthetic result and CKA files with planted structure: the analyses must recover it and say what they cannot
-answer."""
+"""docs/PROTOCOL.md section 6 items 5 (pre-training data similarity), 7 (linear CKA) and 8 (seed variance,
+separability) on synthetic result and CKA files with planted structure: the analyses must recover it and
+say what they cannot answer."""
 from __future__ import annotations
 
 import json

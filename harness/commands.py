@@ -1,0 +1,275 @@
+"""What each `ccbench` subcommand does; harness.cli parses the arguments and imports this module only
+then, so `ccbench --help` never waits for torch."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
+from harness.cache import FeatureStore, find_stores, list_stores
+from harness.costs import calibrate, save_calibration
+from harness.dense import dense_cached_readers, plan_task
+from harness.errors import CacheError
+from harness.evaluate import score_task
+from harness.options import ScoreOptions, options_from, resolve_device
+from harness.prepare import run_extraction
+from harness.plan import plan, task_readers
+from leaderboard.errors import LeaderboardError
+from leaderboard.render import build as build_leaderboard
+from tasks import TASKS, DataError, get_task
+from tasks.synthetic import N_CLASSES, write_cifar100
+
+log = logging.getLogger("ccbench")
+
+METADATA_FIELDS = ("method", "pretrain_data", "pretrain_images", "pretrain_epochs")
+
+
+def encoder_from(args: argparse.Namespace) -> tuple[ResNet50Trunk, EncoderSpec]:
+    """Load `--encoder` (or submit's CHECKPOINT) with its metadata: a study name such as
+    "MoCo v2 ImageNet 200" fills method and pre-training data in, and submit's flags override them."""
+    source = str(getattr(args, "checkpoint", None) or args.encoder)
+    trunk, encoder = load_encoder(source, name=args.name, trust=args.trust_checkpoint)
+    known = study_encoder(encoder.name)
+    metadata = {}
+    for name in METADATA_FIELDS:
+        given = getattr(args, name, None)
+        metadata[name] = given if given is not None else getattr(known, name, None)
+    return trunk, dataclasses.replace(encoder, **metadata)
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A plain aligned text table (no dependency for one print)."""
+    cells = [[str(row[c]) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    rows = [{"id": t.id, "category": t.category, "head": t.head, "metric": t.metric, "data_folder": t.data_folder,
+             "found": bool(args.data_root) and (args.data_root / t.data_folder).is_dir()} for t in TASKS.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows, ["id", "category", "head", "metric", "data_folder", "found"])
+        if not args.data_root:
+            print("(no data root: set CCBENCH_DATA or pass --data-root to see which datasets are found)")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
+    info = {"format": report.format, "fingerprint": fingerprint(report.state) if report.ok else None,
+            "tensors": report.tensors, "missing": list(report.missing), "unexpected": list(report.unexpected)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"file         {args.checkpoint}")
+        for key in ("format", "fingerprint", "tensors"):
+            print(f"{key:<12} {info[key]}")
+        for key in ("missing", "unexpected"):
+            print(f"{key:<12} {len(info[key])}" + "".join(f"\n  {name}" for name in info[key]))
+        print("loadable     yes" if report.ok else "loadable     no: the backbone keys do not match a ResNet-50")
+    return 0 if report.ok else 1
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    calibration = calibrate(device)
+    path = save_calibration(args.cache, calibration)
+    print(f"encoder   {calibration.encoder_images_per_s:8.1f} images/s (224 px, all five maps, {device})")
+    for head, rate in calibration.head_samples_per_s.items():
+        print(f"{head:<13} {rate:8.1f} samples/s (training step at 224 px)")
+    print(f"cache read {calibration.read_mb_per_s:7.0f} MB/s")
+    print(f"saved: {path}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
+    options = options_from(args, epochs=args.epochs)
+    tasks = [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    _, encoder = encoder_from(args)
+    rows, missing = [], []
+    for task in tasks:
+        if not task.dense:
+            rows.append({"task": task.id, "blocks": ",".join(task.blocks), "views": 1, "images": "-", "raw": "-",
+                         "stored": "-", "cache s/epoch": "-", "loop s/epoch": "-",
+                         "choice": "cache (pooled vectors held in memory)"})
+            continue
+        try:
+            plan = plan_task(encoder, task, options)
+        except DataError as error:
+            missing.append(f"{task.id}: {error}")
+            continue
+        seconds = lambda value: "-" if value is None else f"{value:.1f}"
+        rows.append({"task": task.id, "blocks": ",".join(plan.blocks), "views": plan.views, "images": plan.rows,
+                     "raw": f"{plan.raw_bytes / 1e9:.2f} GB", "stored": f"{plan.stored_bytes / 1e9:.2f} GB",
+                     "cache s/epoch": seconds(plan.cache_epoch_s), "loop s/epoch": seconds(plan.loop_epoch_s),
+                     "choice": f"{plan.choice} ({plan.reason})"})
+    if rows:
+        print_table(rows, ["task", "blocks", "views", "images", "raw", "stored", "cache s/epoch", "loop s/epoch",
+                           "choice"])
+    for line in missing:
+        print(f"not planned: {line}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    options = options_from(args)
+    trunk, encoder = encoder_from(args)
+    roles = list(task.splits) if args.split == "all" else [args.split]
+    found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
+    readers = {task.id: {role: r for role, r in found.items() if role in roles}}
+    for (_, role), job in plan(encoder, [task], readers, options.image_size).items():
+        seconds = run_extraction(trunk, job, options)
+        for block, key in job.keys.items():
+            print(f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "
+                  + (f"extracted in {seconds:.1f}s" if seconds else "already cached"))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
+    trunk, encoder = encoder_from(args)
+    result, path = score_task(trunk, encoder, task, options)
+    print_results([result])
+    print(f"result: {path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Every requested task whose data is found, one after another; missing data is reported, not fatal."""
+    trunk, encoder = encoder_from(args)
+    return score_all(trunk, encoder, args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Inspect strictly, score every task whose data is found, then regenerate the leaderboard.
+
+    A name of the study (e.g. "MoCo v2 ImageNet 200") fills in its metadata; flags override it.
+    The leaderboard is rebuilt from the results folder, so it ranks every encoder scored there.
+    """
+    trunk, encoder = encoder_from(args)
+    print(f"{encoder.name}: {encoder.format} checkpoint, fingerprint {encoder.fingerprint[:16]}, "
+          + ", ".join(f"{k}={getattr(encoder, k)}" for k in METADATA_FIELDS if getattr(encoder, k) is not None))
+    status = score_all(trunk, encoder, args)
+    if status == 0:
+        try:
+            cmd_leaderboard(args)
+        except LeaderboardError as error:
+            print(f"results written; leaderboard not rebuilt: {error}")
+    return status
+
+
+def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
+    """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
+    tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
+    results, missing = [], []
+    for task in tasks:
+        try:
+            results.append(score_task(trunk, encoder, task, options)[0])
+        except DataError as error:
+            missing.append(task.id)
+            log.info("%s: skipped, %s", task.id, error)
+    if results:
+        print_results(results)
+    if missing:
+        print(f"not scored, data not found or unreadable: {', '.join(missing)} (see `ccbench tasks`)")
+    return 0 if results else 1
+
+
+def print_results(results: list[dict[str, Any]]) -> None:
+    print_table([{"encoder": r["encoder"]["name"], "fingerprint": r["encoder"]["fingerprint"][:12],
+                  "task": r["task"], r["metric"]: f"{r['score']:.4f}", "val": f"{r['val_score']:.4f}",
+                  "epoch": r["epoch"], "extract_s": f"{r['timings']['extract']:.1f}",
+                  "train_s": f"{r['timings']['train']:.1f}"} for r in results],
+                ["encoder", "fingerprint", "task", results[0]["metric"], "val", "epoch", "extract_s", "train_s"])
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    if args.action == "ls":
+        rows = []
+        for path in list_stores(args.cache):
+            try:
+                store = FeatureStore.open_path(path)
+            except CacheError as error:
+                print(f"ccbench: warning: {error}", file=sys.stderr)
+                continue
+            rows.append({"digest": store.key.digest, "encoder": store.key.encoder, "image_set":
+                         store.group.attrs.get("image_set"), "block": store.key.block, "images": store.key.n_images,
+                         "complete": store.complete, "bytes": store.nbytes_stored(), "path": str(path)})
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif rows:
+            print_table([{**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12]} for r in rows],
+                        ["digest", "encoder", "image_set", "block", "images", "complete", "bytes"])
+        else:
+            print(f"no feature stores under {args.cache}")
+        return 0
+    if args.action == "rm" and not (args.digests or args.all):
+        raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
+    targets = [p for prefix in args.digests for p in _resolve(args.cache, prefix)] if args.digests \
+        else list_stores(args.cache)
+    if args.action == "rm":
+        for path in targets:
+            shutil.rmtree(path)
+            print(f"removed {path}")
+        return 0
+    failures = 0
+    for path in targets:
+        problems = FeatureStore.open_path(path).verify()
+        failures += bool(problems)
+        print(f"{path.name.removesuffix('.zarr')[:16]}  " + ("ok" if not problems else "; ".join(problems)))
+    return 1 if failures else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Regenerate the leaderboard (CSV, Markdown, static HTML, plots) from the result files."""
+    written = build_leaderboard(args.results, args.out, include_overrides=args.include_overrides,
+                                supervised=args.supervised, echo=print)
+    for kind, path in written.items():
+        print(f"{kind:<10} {path}")
+    return 0
+
+
+def _resolve(root: Path, prefix: str) -> list[Path]:
+    matches = find_stores(root, prefix)
+    if not matches:
+        raise SystemExit(f"ccbench: error: no feature store under {root} starts with {prefix!r}; see `ccbench cache ls`")
+    return matches
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Score two random encoders on a learnable CIFAR-100-format dataset, end to end, and rank them."""
+    out = args.out or Path(tempfile.mkdtemp(prefix="ccbench-demo-"))
+    data_root = out / "data"
+    write_cifar100(data_root, n_train=args.train_images, n_test=args.test_images, seed=0)
+    print(f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/fill classes, "
+          f"{args.train_images} train / {args.test_images} test images) to {data_root}")
+    options = ScoreOptions(data_root=data_root, cache_root=out / "cache", results_dir=out / "results",
+                           device=resolve_device(args.device), batch_size=args.batch_size, workers=args.workers,
+                           epochs=args.epochs, image_size=args.image_size, quiet=args.quiet)
+    task = get_task("cifar100")
+    results = []
+    for source in ("random:0", "random:1"):
+        trunk, encoder = load_encoder(source)
+        results.append(score_task(trunk, encoder, task, options)[0])
+    print_results(results)
+    print(f"chance level: {1 / N_CLASSES:.3f} (classes present); results in {options.results_dir}, "
+          f"feature cache in {options.cache_root}")
+    # The demo's runs are non-standard (small images), so its board ranks overrides by design.
+    written = build_leaderboard(options.results_dir, out / "leaderboard", include_overrides=True)
+    print(f"leaderboard: {written['html']}")
+    return 0
