@@ -21,7 +21,7 @@ from harness.costs import Estimate, estimate, load_calibration, map_bytes, memor
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
 from harness.prepare import (SPLIT_SEED, Prepared, cached_stores, extract_jobs, frames_of, load_features,
-                             store_digests)
+                             split_details, store_digests)
 from harness.heads import Standardized
 from harness.progress import progress
 from harness.stream import StreamedFeatures
@@ -209,4 +209,4 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         config={"num_classes": task.num_classes, "bf16": bf16, "eval_batch_size": task.batch_size},
         hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16,
                  "features": {role: "memory" if kept else "stream" for role, kept in held.items()}},
-        wrap_head=wrap)
+        wrap_head=wrap, split_details=split_details(readers))

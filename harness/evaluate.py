@@ -124,6 +124,7 @@ def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, data: P
         "hparams": {**hparams, "image_size": list(data.image_size)},
         "overrides": options.overrides(),
         "manifests": data.manifests,
+        "split_details": data.split_details,
         "cache_key": digest(data.stores),
         "cache_stores": data.stores,
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},

@@ -77,9 +77,9 @@ def frames_of(reader: Reader) -> torch.Tensor | None:
 class Prepared:
     """What scoring a task needs, whichever path made it: the training features and targets, the
     train/val rows, a function scoring heads on the whole test split in one pass, and the record
-    of what was read (manifests, cache stores) for the result. `config` holds extra TrainConfig
-    fields, `hparams` what the result records beyond the protocol's (e.g. the dense mode), and
-    `wrap_head` adapts each new head to the task's targets (regression scaling)."""
+    of what was read (manifests, cache stores, the splits readers chose) for the result. `config`
+    holds extra TrainConfig fields, `hparams` what the result records beyond the protocol's (e.g.
+    the dense mode), and `wrap_head` adapts each new head to the task's targets (regression scaling)."""
 
     train_source: FeatureSource
     train_targets: Targets
@@ -94,6 +94,12 @@ class Prepared:
     config: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
     wrap_head: Callable[[nn.Module], nn.Module] = lambda head: head
+    split_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def split_details(readers: dict[str, Reader]) -> dict[str, dict[str, Any]]:
+    """Each role's `Reader.split_details`, for the roles whose reader chose its split."""
+    return {role: details for role, reader in readers.items() if (details := reader.split_details())}
 
 
 def extract_jobs(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, readers: dict[str, Reader],
@@ -122,4 +128,5 @@ def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options:
         train_rows=train_rows, val_rows=val_rows, test_count=len(test_rows),
         score_test=lambda heads: evaluate_heads(heads, features["test"], labels["test"], test_rows, task.metric),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
-        stores=store_digests(jobs, task.blocks), image_size=jobs["test"].preprocessing.size, extract_seconds=seconds)
+        stores=store_digests(jobs, task.blocks), image_size=jobs["test"].preprocessing.size, extract_seconds=seconds,
+        split_details=split_details(readers))

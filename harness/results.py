@@ -20,6 +20,8 @@ Keys (schema_version 1):
                     mode (cache or loop), view (resize or crop), views (per training image), bf16
     overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
     manifests       {role: manifest digest} of each split's image set (ordered ids + source files)
+    split_details   {role: what chose the split} where the reader chose it (taskonomy_depth: its buildings
+                    and the split file or seed); absent in files written before it
     cache_key       sha256 over the feature stores used; cache_stores: {"split/block": store digest}
     timings         {extract, train, evaluate} seconds
     created         ISO 8601 UTC time of writing

@@ -40,6 +40,10 @@ GRID = [{"optimizer": "adam", "lr": 1e-3}]
 EPOCHS = {"kitti_flow": 4, "taskonomy_depth": 15}
 """Epochs per task (default 30): flow heads start at the training mean flow (Standardized), which
 the constant-shift fixture makes nearly right, so a few epochs show the path works end to end."""
+SPLIT_DETAILS = {"taskonomy_depth": {
+    "train": {"layout": "original", "buildings": ["allensville", "beechwood"], "chosen_by": "the train/ folder"},
+    "test": {"layout": "original", "buildings": ["ihlen"], "chosen_by": "the test/ folder"}}}
+"""What the result records of the splits the reader chose: only Taskonomy chooses (its buildings)."""
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +91,7 @@ def test_dense_task_scores_above_trivial_baseline(task_id: str, tmp_path: Path, 
     print(f"{task_id}: score {result['score']:.3f}, baseline {baseline:.3f}")
     assert result["score"] > baseline, (result["score"], baseline)
     assert path.exists() and result["hparams"]["mode"] == "cache"
+    assert result["split_details"] == SPLIT_DETAILS.get(task_id, {})
 
 
 def test_small_splits_are_held_in_memory_and_score_as_streamed(tmp_path: Path, encoder) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -73,6 +73,12 @@ class Reader(ABC):
     @abstractmethod
     def content_digest(self) -> str:
         """A digest of the split's source files, so edited data never reuses an old cache."""
+
+    def split_details(self) -> dict[str, Any]:
+        """What the result records of how the reader chose this split's members beyond its manifest:
+        nothing where the dataset's files fix the split; a reader that chooses them itself
+        (Taskonomy's buildings) says what it chose and why, so a score names its data."""
+        return {}
 
     @functools.cached_property
     def manifest_digest(self) -> str:
