@@ -1,11 +1,13 @@
 """Frozen ResNet-50 encoders: checkpoint reading, block geometry, trunk, preprocessing, registry."""
 from encoders.blocks import BLOCK_NAMES, BLOCKS, Block, block_shape, get_block
-from encoders.checkpoints import FORMATS, CheckpointReport, load_backbone, read_checkpoint
+from encoders.checkpoints import FORMATS, TOP, Candidate, CheckpointReport, load_backbone, read_checkpoint
 from encoders.errors import (
+    AmbiguousCheckpoint,
     CheckpointMismatch,
     CheckpointNotFound,
     CheckpointUnreadable,
     EncoderError,
+    NonFiniteWeights,
     UnknownEncoder,
     UnsafeCheckpoint,
 )
@@ -16,9 +18,11 @@ from encoders.study import STUDY, StudyEncoder, study_encoder
 from encoders.trunk import ResNet50Trunk
 
 __all__ = [
+    "AmbiguousCheckpoint",
     "BLOCKS",
     "BLOCK_NAMES",
     "Block",
+    "Candidate",
     "CheckpointMismatch",
     "CheckpointNotFound",
     "CheckpointReport",
@@ -26,10 +30,12 @@ __all__ = [
     "EncoderError",
     "EncoderSpec",
     "FORMATS",
+    "NonFiniteWeights",
     "Preprocessing",
     "STUDY",
     "StudyEncoder",
     "ResNet50Trunk",
+    "TOP",
     "UnknownEncoder",
     "UnsafeCheckpoint",
     "block_shape",

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -60,18 +61,26 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
-    info = {"format": report.format, "fingerprint": fingerprint(report.state) if report.ok else None,
-            "tensors": report.tensors, "missing": list(report.missing), "unexpected": list(report.unexpected)}
+    """The report on stdout; when the file is not loadable, also the one-line reason and fix on stderr."""
+    report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint, key=args.key, prefix=args.prefix)
+    info = {"format": report.format, "key": report.key, "prefix": report.prefix,
+            "fingerprint": fingerprint(report.state) if report.ok else None, "tensors": report.tensors,
+            "missing": list(report.missing), "unexpected": list(report.unexpected), "nonfinite": list(report.nonfinite),
+            "candidates": [dataclasses.asdict(candidate) for candidate in report.candidates]}
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"file         {args.checkpoint}")
-        for key in ("format", "fingerprint", "tensors"):
-            print(f"{key:<12} {info[key]}")
-        for key in ("missing", "unexpected"):
+        shown = {**info, "prefix": None if report.prefix is None else shlex.quote(report.prefix)}
+        for key in ("format", "key", "prefix", "fingerprint", "tensors"):
+            print(f"{key:<12} {shown[key]}")
+        for key in ("missing", "unexpected", "nonfinite"):
             print(f"{key:<12} {len(info[key])}" + "".join(f"\n  {name}" for name in info[key]))
-        print("loadable     yes" if report.ok else "loadable     no: the backbone keys do not match a ResNet-50")
+        print(f"candidates   {len(report.candidates)}"
+              + "".join(f"\n  {candidate.flags()} ({candidate.format})" for candidate in report.candidates))
+        print("loadable     yes" if report.ok else "loadable     no")
+    if report.error is not None:
+        print(f"ccbench: {report.error}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
@@ -111,7 +120,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
     options = options_from(args, epochs=args.epochs)
     tasks = [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
-    _, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    _, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint, key=args.key,
+                              prefix=args.prefix)
     rows, missing = [], []
     for task in tasks:
         if not task.dense:
@@ -140,7 +150,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     options = options_from(args)
-    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint, key=args.key,
+                                  prefix=args.prefix)
     roles = list(task.splits) if args.split == "all" else [args.split]
     found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
     readers = {task.id: {role: r for role, r in found.items() if role in roles}}
@@ -155,7 +166,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
-    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint, key=args.key,
+                                  prefix=args.prefix)
     result, path = score_task(trunk, encoder, task, options)
     print_results([result])
     print(f"result: {path}")
@@ -164,7 +176,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Every requested task whose data is found, one after another; missing data is reported, not fatal."""
-    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint)
+    trunk, encoder = load_encoder(args.encoder, name=args.name, trust=args.trust_checkpoint, key=args.key,
+                                  prefix=args.prefix)
     return score_all(trunk, encoder, args)
 
 
@@ -173,7 +186,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     A name of the study (e.g. "MoCo v2 ImageNet 200") fills in its metadata; flags override it.
     """
-    trunk, encoder = load_encoder(str(args.checkpoint), name=args.name, trust=args.trust_checkpoint)
+    trunk, encoder = load_encoder(str(args.checkpoint), name=args.name, trust=args.trust_checkpoint,
+                                  key=args.key, prefix=args.prefix)
     known = study_encoder(args.name)
     given = {"method": args.method, "pretrain_data": args.pretrain_data, "pretrain_images": args.pretrain_images,
              "pretrain_epochs": args.pretrain_epochs}
@@ -305,7 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     compute.add_argument("--workers", type=int, default=min(4, max((os.cpu_count() or 1) - 1, 0)),
                          help="image decoding processes")
     compute.add_argument("--image-size", type=int, help="override the task's input size (recorded as an override)")
-    encoder = argparse.ArgumentParser(add_help=False)
+    choice = argparse.ArgumentParser(add_help=False)
+    choice.add_argument("--key", help="the dict in the checkpoint that holds the weights, where several do: e.g. "
+                                      "teacher, state_dict, a/b when nested, . for the top level (default: detected)")
+    choice.add_argument("--prefix", help="the key prefix before torchvision's names, where several fit: e.g. "
+                                         "module.encoder_k., '' for none (default: detected)")
+    encoder = argparse.ArgumentParser(add_help=False, parents=[choice])
     encoder.add_argument("--encoder", required=True, help="a checkpoint file, or random:SEED")
     encoder.add_argument("--name", help="display name (default: the file's stem)")
     encoder.add_argument("--trust-checkpoint", action="store_true",
@@ -340,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", parents=[common], help="list the battery and which datasets are found")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_tasks)
-    p = sub.add_parser("inspect", parents=[common], help="detect a checkpoint's format and check its keys")
+    p = sub.add_parser("inspect", parents=[common, choice], help="detect a checkpoint's format and check its keys")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--json", action="store_true")
     p.add_argument("--trust-checkpoint", action="store_true")
@@ -358,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score every task whose data is found, skipping those already scored")
     p.add_argument("--tasks", default="all", help="all, or a comma-separated list of task ids")
     p.set_defaults(run=cmd_run)
-    p = sub.add_parser("submit", parents=[common, compute, training, dense, board],
+    p = sub.add_parser("submit", parents=[common, compute, training, dense, board, choice],
                        help="score a checkpoint on every task found, with its metadata, and rebuild the leaderboard")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", required=True, help='display name; a study name such as "MoCo v2 ImageNet 200" fills '
