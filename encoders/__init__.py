@@ -10,9 +10,9 @@ from typing import Any
 
 _HOMES = {
     "encoders.blocks": ("BLOCKS", "BLOCK_NAMES", "Block", "block_shape", "get_block"),
-    "encoders.checkpoints": ("FORMATS", "CheckpointReport", "load_backbone", "read_checkpoint"),
-    "encoders.errors": ("CheckpointMismatch", "CheckpointNotFound", "CheckpointUnreadable", "EncoderError",
-                        "UnknownEncoder", "UnsafeCheckpoint"),
+    "encoders.checkpoints": ("FORMATS", "TOP", "Candidate", "CheckpointReport", "load_backbone", "read_checkpoint"),
+    "encoders.errors": ("AmbiguousCheckpoint", "CheckpointMismatch", "CheckpointNotFound", "CheckpointUnreadable",
+                        "EncoderError", "NonFiniteWeights", "UnknownEncoder", "UnsafeCheckpoint"),
     "encoders.fingerprints": ("fingerprint",),
     "encoders.preprocess": ("Preprocessing",),
     "encoders.registry": ("EncoderSpec", "load_encoder"),

@@ -10,7 +10,7 @@ class CheckpointNotFound(EncoderError):
 
 
 class CheckpointUnreadable(EncoderError):
-    """The file exists but is not a readable torch file (truncated, corrupt, another format)."""
+    """The file exists but is not a readable torch or safetensors file (truncated, corrupt, another format)."""
 
 
 class UnsafeCheckpoint(EncoderError):
@@ -18,8 +18,18 @@ class UnsafeCheckpoint(EncoderError):
 
 
 class CheckpointMismatch(EncoderError):
-    """The backbone keys or shapes do not match torchvision's ResNet-50, so loading would be wrong."""
+    """The backbone keys or shapes do not match torchvision's ResNet-50 (under the container and prefix
+    asked for, if any), so loading would be wrong."""
+
+
+class AmbiguousCheckpoint(EncoderError):
+    """Several containers or prefixes each hold a whole backbone and no documented default picks one."""
+
+
+class NonFiniteWeights(EncoderError):
+    """A backbone tensor holds NaN or Inf, so the features computed from it would be too."""
 
 
 class UnknownEncoder(EncoderError):
-    """An encoder source string that is neither a checkpoint path nor `random:SEED`."""
+    """An encoder source the registry cannot build: neither a checkpoint path nor `random:SEED`, or a
+    random encoder given options that only a checkpoint file has."""

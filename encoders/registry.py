@@ -20,7 +20,7 @@ from encoders.trunk import ResNet50Trunk
 
 RANDOM_PREFIX = "random:"
 RANDOM_FORMAT = "random"
-_CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".torch", ".tar")
+_CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".torch", ".tar", ".safetensors", ".ckpt")
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,20 @@ class EncoderSpec:
         }
 
 
-def load_encoder(source: str, name: str | None = None, trust: bool = False) -> tuple[ResNet50Trunk, EncoderSpec]:
-    """Build the frozen trunk for `source` (a checkpoint path or `random:SEED`) and its spec."""
+def load_encoder(source: str, name: str | None = None, trust: bool = False, key: str | None = None,
+                 prefix: str | None = None) -> tuple[ResNet50Trunk, EncoderSpec]:
+    """Build the frozen trunk for `source` (a checkpoint path or `random:SEED`) and its spec.
+
+    `key` and `prefix` choose the checkpoint's container and layout where several hold a backbone.
+    """
     if source.startswith(RANDOM_PREFIX):
+        if key is not None or prefix is not None:
+            raise UnknownEncoder(f"{source}: --key and --prefix choose part of a checkpoint file and a random "
+                                 f"encoder has none; leave them out")
         trunk = _random_trunk(source)
         fmt = RANDOM_FORMAT
     else:
-        report = load_backbone(source, trust)
+        report = load_backbone(source, trust, key, prefix)
         trunk = ResNet50Trunk(report.state)
         fmt = report.format
     spec = EncoderSpec(

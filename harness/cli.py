@@ -67,6 +67,15 @@ def add_encoder(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help='display name (default: the file\'s stem); a study name such as '
                                   '"MoCo v2 ImageNet 200" fills in the pre-training metadata')
     add_trust(p)
+    add_choice(p)
+
+
+def add_choice(p: argparse.ArgumentParser) -> None:
+    """Which part of a checkpoint holds the backbone, for files where several candidates fit."""
+    p.add_argument("--key", help="the dict in the checkpoint that holds the weights, where several do: e.g. "
+                                 "teacher, state_dict, a/b when nested, . for the top level (default: detected)")
+    p.add_argument("--prefix", help="the key prefix before torchvision's names, where several fit: e.g. "
+                                    "module.encoder_k., '' for none (default: detected)")
 
 
 def add_trust(p: argparse.ArgumentParser) -> None:
@@ -130,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command(sub, "inspect", run + "cmd_inspect", "detect a checkpoint's format and check its keys",
-                add_common, add_trust)
+                add_common, add_trust, add_choice)
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--json", action="store_true")
 
@@ -148,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "submit", run + "cmd_submit",
                 "score a checkpoint on every task found, with its metadata, and rebuild the leaderboard",
-                add_common, add_compute, add_trust, add_training, add_dense, add_board, add_tasks)
+                add_common, add_compute, add_trust, add_choice, add_training, add_dense, add_board, add_tasks)
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", required=True, help='display name; a study name such as "MoCo v2 ImageNet 200" '
                                                  "fills in the metadata below")

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shlex
 import shutil
 import sys
 import tempfile
@@ -35,7 +36,8 @@ def encoder_from(args: argparse.Namespace) -> tuple[ResNet50Trunk, EncoderSpec]:
     """Load `--encoder` (or submit's CHECKPOINT) with its metadata: a study name such as
     "MoCo v2 ImageNet 200" fills method and pre-training data in, and submit's flags override them."""
     source = str(getattr(args, "checkpoint", None) or args.encoder)
-    trunk, encoder = load_encoder(source, name=args.name, trust=args.trust_checkpoint)
+    trunk, encoder = load_encoder(source, name=args.name, trust=args.trust_checkpoint, key=args.key,
+                                  prefix=args.prefix)
     known = study_encoder(encoder.name)
     metadata = {}
     for name in METADATA_FIELDS:
@@ -66,18 +68,27 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
-    info = {"format": report.format, "fingerprint": fingerprint(report.state) if report.ok else None,
-            "tensors": report.tensors, "missing": list(report.missing), "unexpected": list(report.unexpected)}
+    """The report on stdout; when the file is not loadable, also the one-line reason and fix on stderr."""
+    report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint, key=args.key, prefix=args.prefix)
+    info = {"format": report.format, "key": report.key, "prefix": report.prefix,
+            "fingerprint": fingerprint(report.state) if report.ok else None, "tensors": report.tensors,
+            "missing": list(report.missing), "unexpected": list(report.unexpected),
+            "nonfinite": list(report.nonfinite),
+            "candidates": [dataclasses.asdict(candidate) for candidate in report.candidates]}
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"file         {args.checkpoint}")
-        for key in ("format", "fingerprint", "tensors"):
-            print(f"{key:<12} {info[key]}")
-        for key in ("missing", "unexpected"):
+        shown = {**info, "prefix": None if report.prefix is None else shlex.quote(report.prefix)}
+        for key in ("format", "key", "prefix", "fingerprint", "tensors"):
+            print(f"{key:<12} {shown[key]}")
+        for key in ("missing", "unexpected", "nonfinite"):
             print(f"{key:<12} {len(info[key])}" + "".join(f"\n  {name}" for name in info[key]))
-        print("loadable     yes" if report.ok else "loadable     no: the backbone keys do not match a ResNet-50")
+        print(f"candidates   {len(report.candidates)}"
+              + "".join(f"\n  {candidate.flags()} ({candidate.format})" for candidate in report.candidates))
+        print("loadable     yes" if report.ok else "loadable     no")
+    if report.error is not None:
+        print(f"ccbench: {report.error}", file=sys.stderr)
     return 0 if report.ok else 1
 
 

@@ -49,8 +49,10 @@ def test_inspect_json_reports_format_and_fingerprint(moco_checkpoint: Path) -> N
     done = ccbench("inspect", str(moco_checkpoint), "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    assert set(info) == {"format", "fingerprint", "tensors", "missing", "unexpected"}
-    assert info["format"] == "moco" and len(info["fingerprint"]) == 64
+    assert set(info) == {"format", "key", "prefix", "fingerprint", "tensors", "missing", "unexpected", "nonfinite",
+                         "candidates"}
+    assert (info["format"], info["key"], info["prefix"]) == ("moco", "state_dict", "module.encoder_q.")
+    assert len(info["fingerprint"]) == 64
     assert info["missing"] == [] and info["unexpected"] == [] and info["tensors"] == 318 + 4
 
 
@@ -61,6 +63,7 @@ def test_inspect_of_a_foreign_file_lists_what_is_wrong(tmp_path: Path) -> None:
     info = json.loads(done.stdout)
     assert done.returncode == 1 and info["fingerprint"] is None
     assert "layer5.0.conv1.weight" in info["unexpected"] and "layer1.0.conv1.weight" in info["missing"]
+    assert done.stderr.startswith(f"ccbench: {path}: torchvision layout") and done.stderr.count("\n") == 1
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path, moco_checkpoint: Path) -> None:

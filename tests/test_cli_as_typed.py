@@ -22,7 +22,8 @@ WORKERS = min(4, max((os.cpu_count() or 1) - 1, 0))
 COMMON = {"data_root": None, "cache": Path("~/.cache/ccbench").expanduser(), "results": Path("results"),
           "quiet": False}
 COMPUTE = {"device": "auto", "batch_size": 64, "workers": WORKERS, "image_size": None}
-ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False}
+CHOICE = {"key": None, "prefix": None}
+ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False, **CHOICE}
 TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False}
 DENSE = {"mode": "auto", "views": None, "cache_budget": None, "memory_budget": None}
 BOARD = {"out": Path("leaderboard-out"), "include_overrides": False, "supervised": None}
@@ -31,7 +32,8 @@ ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 # subcommand: (its required arguments, every option's default). image_size None = each task's own size.
 BARE = {
     "tasks": ([], {**COMMON, "json": False}),
-    "inspect": (["m.pth"], {**COMMON, "checkpoint": Path("m.pth"), "json": False, "trust_checkpoint": False}),
+    "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False,
+                                  "trust_checkpoint": False}),
     "extract": (["--encoder", "random:0", "--task", "cifar100"],
                 {**COMMON, **COMPUTE, **ENCODER, "task": "cifar100", "split": "all", "views": None}),
     "score": (["--encoder", "random:0", "--task", "cifar100"],
@@ -40,7 +42,7 @@ BARE = {
     "submit": (["m.pth", "--name", "mine"],
                {**COMMON, **COMPUTE, **TRAINING, **DENSE, **BOARD, "checkpoint": Path("m.pth"), "name": "mine",
                 "method": None, "pretrain_data": None, "pretrain_images": None, "pretrain_epochs": None,
-                "trust_checkpoint": False, "tasks": "all"}),
+                "trust_checkpoint": False, **CHOICE, "tasks": "all"}),
     "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "json": False}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
     "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),

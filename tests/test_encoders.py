@@ -5,21 +5,25 @@ import argparse
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torchvision.models import resnet18, resnet50
 
 from encoders import (
     BLOCK_NAMES,
     BLOCKS,
     FORMATS,
+    TOP,
+    AmbiguousCheckpoint,
     CheckpointMismatch,
     CheckpointNotFound,
     CheckpointUnreadable,
     EncoderError,
+    NonFiniteWeights,
     Preprocessing,
     ResNet50Trunk,
     UnknownEncoder,
@@ -31,10 +35,12 @@ from encoders import (
     load_encoder,
     read_checkpoint,
 )
+from encoders.registry import default_name
+from harness.cli import main
 
 State = dict[str, torch.Tensor]
 SEED = 0
-CANONICAL_TENSORS = 318  # torchvision resnet50 without fc
+CANONICAL_TENSORS = 318  # torchvision resnet50's 320 state entries without fc
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,6 +69,20 @@ def _prefixed(prefix: str, state: State) -> State:
     return {prefix + key: value for key, value in state.items()}
 
 
+def _twin(sd: State) -> State:
+    """A momentum, key-encoder or student copy: other weights in conv1 only, so the copy shares every other
+    tensor with the original and torch.save stores them once, keeping files small."""
+    return {**sd, "conv1.weight": sd["conv1.weight"] + 1}
+
+
+def _heads(prefix: str, *names: str) -> State:
+    """Head tensors: dropped by name whatever their size, so kept tiny."""
+    return {prefix + name: torch.zeros(2) for name in names}
+
+
+OPTIMIZER = {"state": {}, "param_groups": [{"lr": 0.05, "params": [0, 1]}]}
+
+
 def torchvision_full(sd: State) -> Any:
     return dict(sd)
 
@@ -78,8 +98,7 @@ def virb(sd: State) -> Any:
 
 def _moco(sd: State, fc: State) -> Any:
     query = _prefixed("module.encoder_q.", {**_backbone(sd), **fc})
-    # The key encoder shares the query's tensors: torch.save stores shared storage once, keeping files small.
-    key = _prefixed("module.encoder_k.", {**_backbone(sd), **fc})
+    key = _prefixed("module.encoder_k.", {**_backbone(_twin(sd)), **fc})
     queue = {"module.queue": torch.randn(128, 16), "module.queue_ptr": torch.zeros(1, dtype=torch.long)}
     return {"epoch": 200, "arch": "resnet50", "state_dict": {**query, **key, **queue}}
 
@@ -111,15 +130,103 @@ def vissl(sd: State) -> Any:
             "classy_state_dict": {"base_model": {"model": model, "meta": {}}}}
 
 
-# layout writer, expected format, tensors in the unwrapped dict
-LAYOUTS: dict[str, tuple[Callable[[State], Any], str, int]] = {
-    "torchvision": (torchvision_full, "torchvision", 320),
-    "torchvision_bare": (torchvision_bare, "torchvision", 265),
-    "virb": (virb, "virb", 320),
-    "moco_v1": (moco_v1, "moco", 2 * 320 + 2),
-    "moco_v2": (moco_v2, "moco", 2 * 322 + 2),
-    "swav": (swav, "swav", 318 + 10),
-    "vissl": (vissl, "vissl", 318),
+def simclr_v1(sd: State) -> Any:
+    """tonylins/simclr-converter: torchvision names under `state_dict`."""
+    return {"state_dict": dict(sd)}
+
+
+def simsiam(sd: State) -> Any:
+    """SimSiam: DDP `module.encoder.` whose fc is the projector, beside `module.predictor.`."""
+    projector = _heads("fc.", "0.weight", "1.weight", "1.bias", "6.weight")
+    encoder = _prefixed("module.encoder.", {**_backbone(sd), **projector})
+    return {"epoch": 100, "arch": "resnet50", "optimizer": OPTIMIZER,
+            "state_dict": {**encoder, **_heads("module.predictor.", "0.weight", "3.weight", "3.bias")}}
+
+
+def dino(sd: State) -> Any:
+    """DINO's full checkpoint: DDP teacher and student networks (the student other weights) with their heads."""
+    head = ("mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.4.weight", "last_layer.weight_g", "last_layer.weight_v")
+    teacher, student = ({**_prefixed("module.backbone.", _backbone(state)), **_heads("module.head.", *head)}
+                        for state in (sd, _twin(sd)))
+    return {"teacher": teacher, "student": student, "epoch": 100, "dino_loss": {"center": torch.zeros(1, 8)}}
+
+
+def barlow_full(sd: State) -> Any:
+    """Barlow Twins' checkpoint.pth: `model` holds module.backbone., module.projector., module.bn."""
+    model = {**_prefixed("module.backbone.", _backbone(sd)),
+             **_heads("module.projector.", "0.weight", "1.weight", "6.weight"),
+             **_heads("module.bn.", "running_mean", "running_var")}
+    return {"epoch": 1000, "model": model, "optimizer": OPTIMIZER}
+
+
+def solo_byol(sd: State) -> Any:
+    """solo-learn BYOL as Lightning saves it: online `backbone.`, its momentum copy, classifier and heads."""
+    state = {**_prefixed("backbone.", _backbone(sd)), **_prefixed("momentum_backbone.", _backbone(_twin(sd))),
+             **_heads("classifier.", "weight", "bias"), **_heads("projector.", "0.weight"),
+             **_heads("momentum_projector.", "0.weight"), **_heads("predictor.", "0.weight")}
+    return {"epoch": 399, "global_step": 50000, "pytorch-lightning_version": "1.9.5", "state_dict": state}
+
+
+def solo_legacy(sd: State) -> Any:
+    """solo-learn MoCo V2+ before its 2021 rename: `encoder.` and `momentum_encoder.`, with the queue."""
+    state = {**_prefixed("encoder.", _backbone(sd)), **_prefixed("momentum_encoder.", _backbone(sd)),
+             **_heads("classifier.", "weight", "bias"), **_heads("projector.", "0.weight"),
+             **_heads("momentum_projector.", "0.weight"), "queue": torch.zeros(2, 8, 4),
+             "queue_ptr": torch.zeros(1, dtype=torch.long)}
+    return {"epoch": 399, "state_dict": state}
+
+
+def lightning(sd: State) -> Any:
+    """A Lightning module holding a torchvision-named network as `model`, with its fc and a head."""
+    model = {**_prefixed("backbone.", dict(sd)), **_heads("head.", "weight")}
+    return {"epoch": 9, "global_step": 900, "state_dict": _prefixed("model.", model)}
+
+
+def detection(sd: State) -> Any:
+    """torchvision's detection references: `model` of a Faster R-CNN, whose frozen BatchNorms have no counters."""
+    body = {key: value for key, value in _backbone(sd).items() if not key.endswith("num_batches_tracked")}
+    model = {**_prefixed("backbone.body.", body), **_heads("backbone.fpn.", "inner_blocks.0.0.weight"),
+             **_heads("rpn.", "head.conv.0.0.weight"), **_heads("roi_heads.", "box_head.fc6.weight")}
+    return {"model": model, "optimizer": OPTIMIZER, "epoch": 25}
+
+
+def network(sd: State) -> Any:
+    return {"network": dict(sd)}
+
+
+def solo_flat(sd: State) -> Any:
+    return {**_prefixed("backbone.", _backbone(sd)), **_heads("classifier.", "weight", "bias")}
+
+
+class Written(NamedTuple):
+    """A layout as written: its writer, the format and container it is read as, and the tensors there."""
+
+    writer: Callable[[State], Any]
+    format: str
+    key: str
+    tensors: int
+    suffix: str = ".pth.tar"
+
+
+LAYOUTS: dict[str, Written] = {
+    "torchvision": Written(torchvision_full, "torchvision", TOP, 320),
+    "torchvision_bare": Written(torchvision_bare, "torchvision", TOP, 265),
+    "virb": Written(virb, "virb", TOP, 320),
+    "moco_v1": Written(moco_v1, "moco", "state_dict", 2 * 320 + 2),
+    "moco_v2": Written(moco_v2, "moco", "state_dict", 2 * 322 + 2),
+    "swav": Written(swav, "swav", TOP, 318 + 10),
+    "vissl": Written(vissl, "vissl", "classy_state_dict/base_model/model/trunk", 318),
+    "simclr_v1": Written(simclr_v1, "torchvision", "state_dict", 320),
+    "simsiam": Written(simsiam, "simsiam", "state_dict", 318 + 7),
+    "dino": Written(dino, "ddp_backbone", "teacher", 318 + 6),
+    "barlow_full": Written(barlow_full, "ddp_backbone", "model", 318 + 5),
+    "solo_byol": Written(solo_byol, "backbone", "state_dict", 2 * 318 + 5),
+    "solo_legacy": Written(solo_legacy, "encoder", "state_dict", 2 * 318 + 6),
+    "lightning": Written(lightning, "lightning", "state_dict", 320 + 1),
+    "detection": Written(detection, "detection", "model", 265 + 3),
+    "network": Written(network, "torchvision", "network", 320),
+    "torchvision_safetensors": Written(torchvision_full, "torchvision", TOP, 320, ".safetensors"),
+    "solo_safetensors": Written(solo_flat, "backbone", TOP, 318 + 2, ".safetensors"),
 }
 
 
@@ -127,10 +234,18 @@ LAYOUTS: dict[str, tuple[Callable[[State], Any], str, int]] = {
 def checkpoints(reference: State, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("checkpoints")
     paths = {}
-    for layout, (writer, _, _) in LAYOUTS.items():
-        paths[layout] = folder / f"{layout}.pth.tar"
-        torch.save(writer(reference), paths[layout])
+    for layout, written in LAYOUTS.items():
+        paths[layout] = folder / f"{layout}{written.suffix}"
+        if written.suffix == ".safetensors":
+            save_file(written.writer(reference), paths[layout])
+        else:
+            torch.save(written.writer(reference), paths[layout])
     return paths
+
+
+@pytest.fixture(scope="module")
+def twin_fingerprint(reference: State) -> str:
+    return fingerprint(_twin(reference))
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +270,10 @@ def _save(tmp_path: Path, obj: Any, name: str = "ckpt.pth") -> Path:
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_layout_loads_the_same_weights(layout: str, checkpoints: dict[str, Path], reference: State,
                                              reference_features: dict[str, torch.Tensor]) -> None:
-    _, fmt, tensors = LAYOUTS[layout]
+    written = LAYOUTS[layout]
     report = load_backbone(checkpoints[layout])
-    assert (report.format, report.tensors, report.ok) == (fmt, tensors, True)
+    assert (report.format, report.key, report.tensors, report.ok) == (
+        written.format, written.key, written.tensors, True)
     assert list(report.state) == list(_backbone(reference))
     for key, value in report.state.items():
         assert torch.equal(value, reference[key]) or key.endswith("num_batches_tracked"), key
@@ -168,7 +284,119 @@ def test_every_layout_loads_the_same_weights(layout: str, checkpoints: dict[str,
 
 
 def test_formats_are_the_documented_ones() -> None:
-    assert FORMATS == ("torchvision", "virb", "moco", "swav", "vissl")
+    assert FORMATS == ("torchvision", "virb", "moco", "swav", "vissl", "moco_key", "simsiam", "ddp_backbone",
+                       "backbone", "momentum_backbone", "encoder", "momentum_encoder", "lightning", "detection")
+
+
+@pytest.mark.parametrize("layout, key, prefix, fmt", [
+    ("dino", "student", None, "ddp_backbone"),
+    ("moco_v2", None, "module.encoder_k.", "moco_key"),
+    ("solo_byol", None, "momentum_backbone.", "momentum_backbone"),
+])
+def test_a_copy_beside_its_original_loads_only_when_named(layout: str, key: str | None, prefix: str | None, fmt: str,
+                                                         checkpoints: dict[str, Path], reference: State,
+                                                         twin_fingerprint: str) -> None:
+    default = load_backbone(checkpoints[layout])
+    assert len(default.candidates) == 2 and fingerprint(default.state) == fingerprint(reference)
+    chosen = load_backbone(checkpoints[layout], key=key, prefix=prefix)
+    assert chosen.format == fmt and fingerprint(chosen.state) == twin_fingerprint
+
+
+def test_two_containers_holding_a_backbone_are_refused_until_one_is_named(tmp_path: Path, reference: State,
+                                                                         twin_fingerprint: str,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    path = _save(tmp_path, {"state_dict": dict(reference), "model": _twin(reference)})
+    report = read_checkpoint(path)
+    assert (report.format, report.key, report.prefix, report.ok) == ("ambiguous", None, None, False)
+    assert [c.flags() for c in report.candidates] == ["--key state_dict --prefix ''", "--key model --prefix ''"]
+    with pytest.raises(AmbiguousCheckpoint) as caught:
+        load_backbone(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 2 layouts hold a whole backbone") and "\n" not in message
+    assert "--key model --prefix '' (torchvision)" in message and "fix: pass --key and/or --prefix" in message
+    assert fingerprint(load_backbone(path, key="model").state) == twin_fingerprint
+    assert main(["inspect", str(path), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["candidates"][1] == {"key": "model", "prefix": "", "format": "torchvision"}
+    assert err == f"ccbench: {message}\n"
+
+
+def test_a_key_or_prefix_that_fits_nothing_names_what_is_there(checkpoints: dict[str, Path]) -> None:
+    dino_path, moco_path = checkpoints["dino"], checkpoints["moco_v2"]
+    with pytest.raises(CheckpointMismatch) as caught:
+        load_backbone(dino_path, key="state_dict")
+    assert str(caught.value).startswith(f"{dino_path}: --key state_dict names no dict in this file; "
+                                        f"dicts here: teacher, student, ., dino_loss; fix: pass one of them")
+    with pytest.raises(CheckpointMismatch) as caught:
+        load_backbone(moco_path, prefix="backbone.")
+    message = str(caught.value)
+    assert message.startswith(f"{moco_path}: layout not recognised (no ResNet-50 tensor under the prefixes backbone. "
+                              f"in state_dict, .); stem convs at --key state_dict --prefix module.encoder_q., "
+                              f"--key state_dict --prefix module.encoder_k.; fix: ")
+    with pytest.raises(CheckpointMismatch, match=r"--prefix online_encoder\.net\. is not a known layout prefix; "
+                                                 r"stem convs at --key teacher --prefix module\.backbone\., "
+                                                 r".*fix: pass one of '', "):
+        load_backbone(dino_path, prefix="online_encoder.net.")
+    for error in (CheckpointMismatch, EncoderError):
+        with pytest.raises(error, match="dicts here: teacher"):
+            load_backbone(dino_path, key="teacher/module")
+
+
+@pytest.fixture(scope="module")
+def broken(reference: State, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SwAV-layout file whose weights went NaN in one tensor and Inf in a later one."""
+    state = _backbone(reference)
+    for name, bad in (("layer3.1.bn2.running_var", float("nan")), ("layer4.0.conv2.weight", float("inf"))):
+        state[name] = state[name].clone()
+        state[name].view(-1)[5] = bad
+    path = tmp_path_factory.mktemp("broken") / "diverged.pth"
+    torch.save(_prefixed("module.", state), path)
+    return path
+
+
+def test_nonfinite_weights_are_not_loadable(broken: Path) -> None:
+    report = read_checkpoint(broken)
+    assert report.nonfinite == ("layer3.1.bn2.running_var", "layer4.0.conv2.weight")
+    assert (report.format, report.missing, report.unexpected, report.ok) == ("swav", (), (), False)
+    with pytest.raises(NonFiniteWeights) as caught:
+        load_backbone(broken)
+    assert str(caught.value).startswith(f"{broken}: module.layer3.1.bn2.running_var holds NaN (and 1 more backbone "
+                                        f"tensors), so its features would too; fix: ")
+    with pytest.raises(NonFiniteWeights, match="diverged.pth"):
+        load_encoder(str(broken))
+
+
+def test_inspect_gives_one_reason_line_on_stderr(broken: Path, checkpoints: dict[str, Path], twin_fingerprint: str,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    assert main(["inspect", str(broken)]) == 1
+    out, err = capsys.readouterr()
+    assert "format       swav\n" in out and "nonfinite    2\n  layer3.1.bn2.running_var\n" in out
+    assert out.endswith("loadable     no\n")
+    assert err.startswith(f"ccbench: {broken}: module.layer3.1.bn2.running_var holds NaN") and err.count("\n") == 1
+    assert "; fix: " in err
+    assert main(["inspect", str(checkpoints["dino"])]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "key          teacher\nprefix       module.backbone.\n" in out
+    assert "candidates   2\n  --key teacher --prefix module.backbone. (ddp_backbone)\n  --key student" in out
+    assert main(["inspect", str(checkpoints["dino"]), "--key", "student", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["key"], info["prefix"], info["fingerprint"]) == ("student", "module.backbone.", twin_fingerprint)
+    assert info["nonfinite"] == [] and len(info["candidates"]) == 1
+
+
+def test_corrupt_safetensors_is_one_line(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    data = checkpoints["torchvision_safetensors"].read_bytes()
+    with checkpoints["torchvision"].open("rb") as torch_file:
+        pickled = torch_file.read(4096)
+    for name, payload in (("cut.safetensors", data[: len(data) // 2]), ("pickle.safetensors", pickled)):
+        path = tmp_path / name
+        path.write_bytes(payload)
+        with pytest.raises(CheckpointUnreadable) as caught:
+            read_checkpoint(path, trust=True)
+        message = str(caught.value)
+        assert message.startswith(f"{path}: not a readable safetensors file (truncated or corrupt? ")
+        assert "\n" not in message
+        assert message.endswith("re-download or re-save it")
 
 
 def test_foreign_architecture_is_refused_naming_keys(tmp_path: Path) -> None:
@@ -181,12 +409,16 @@ def test_foreign_architecture_is_refused_naming_keys(tmp_path: Path) -> None:
     assert "missing" in message and "more)" in message
 
 
-def test_extra_tensor_is_foreign(tmp_path: Path, reference: State) -> None:
+def test_extra_tensor_is_foreign(tmp_path: Path, reference: State, capsys: pytest.CaptureFixture) -> None:
     path = _save(tmp_path, {**reference, "layer5.0.conv1.weight": torch.zeros(1)})
     report = read_checkpoint(path)
     assert (report.missing, report.unexpected, report.ok) == ((), ("layer5.0.conv1.weight",), False)
-    with pytest.raises(CheckpointMismatch, match=r"1 foreign: layer5\.0\.conv1\.weight"):
+    with pytest.raises(CheckpointMismatch) as caught:
         load_backbone(path)
+    assert f"{path}: torchvision layout (--key . --prefix '') does not match torchvision resnet50; 1 foreign: " \
+           f"layer5.0.conv1.weight; fix: " in str(caught.value)
+    assert main(["inspect", str(path)]) == 1
+    assert capsys.readouterr().err == f"ccbench: {caught.value}\n"
 
 
 def test_prefix_is_stripped_only_at_the_start(tmp_path: Path, reference: State) -> None:
@@ -249,7 +481,8 @@ def test_unknown_layouts_report_everything(tmp_path: Path) -> None:
 
 
 def test_errors_share_one_root() -> None:
-    for error in (CheckpointNotFound, CheckpointUnreadable, UnsafeCheckpoint, CheckpointMismatch, UnknownEncoder):
+    for error in (CheckpointNotFound, CheckpointUnreadable, UnsafeCheckpoint, CheckpointMismatch, AmbiguousCheckpoint,
+                  NonFiniteWeights, UnknownEncoder):
         assert issubclass(error, EncoderError)
 
 
@@ -353,6 +586,30 @@ def test_random_encoder_is_seeded_and_leaves_the_rng_alone(reference: State) -> 
     assert not trunk.training
 
 
+def test_random_encoder_takes_no_key_or_prefix() -> None:
+    for options in ({"key": "teacher"}, {"prefix": ""}):
+        with pytest.raises(UnknownEncoder, match="random:0: --key and --prefix choose part of a checkpoint file"):
+            load_encoder("random:0", **options)
+
+
+def test_key_and_prefix_reach_every_command_that_loads_a_checkpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    seen = []
+
+    def stop(source: str, **options: Any) -> None:
+        seen.append((source, options["key"], options["prefix"]))
+        raise UnknownEncoder("stopped here")
+
+    monkeypatch.setattr("harness.commands.load_encoder", stop)
+    chosen = ["--data-root", str(tmp_path), "--key", "student", "--prefix", ""]
+    for command in (["score", "--encoder", "f.pth", "--task", "cifar100"], ["extract", "--encoder", "f.pth", "--task",
+                    "cifar100"], ["run", "--encoder", "f.pth"], ["plan", "--encoder", "f.pth"], ["submit", "f.pth",
+                    "--name", "f"]):
+        assert main(command + chosen) == 2
+    assert seen == [("f.pth", "student", "")] * 5
+    assert capsys.readouterr().err.count("stopped here") == 5
+
+
 @pytest.mark.parametrize("source", ["random:", "random:abc", "random:-1", "random:1.5"])
 def test_bad_random_source(source: str) -> None:
     with pytest.raises(UnknownEncoder, match="random:SEED"):
@@ -372,6 +629,8 @@ def test_checkpoint_encoder_spec(tmp_path: Path, checkpoints: dict[str, Path], r
     metadata = json.loads(json.dumps(spec.metadata()))
     assert metadata["mean"] == [0.485, 0.456, 0.406] and metadata["source"] == str(path)
     assert load_encoder(str(path), name="mocov2")[1].name == "mocov2"
+    assert default_name("/w/dino_resnet50.safetensors") == "dino_resnet50"
+    assert default_name("solo-ep=399.ckpt") == "solo-ep=399"
 
 
 # ---------------------------------------------------------------------------------------------- preprocessing
