@@ -206,6 +206,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
                                                 task.metric, task.num_classes, batch_size=1, bf16=bf16),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores, image_size=preprocessing.size, extract_seconds=seconds,
+        classes=list(readers["train"].classes),
         config={"num_classes": task.num_classes, "bf16": bf16, "eval_batch_size": task.batch_size},
         hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16,
                  "features": {role: "memory" if kept else "stream" for role, kept in held.items()}},

@@ -15,6 +15,7 @@ from encoders import EncoderSpec, ResNet50Trunk
 from harness import __version__
 from harness.cache_key import digest
 from harness.dense import prepare_dense
+from harness.errors import ResultError
 from harness.grid import resolve_grid
 from harness.heads import build_head
 from harness.options import ScoreOptions
@@ -79,8 +80,11 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
                            path: Path) -> tuple[dict, Path]:
     """Score a test-only task with the head selected for `task.scored_with` (scoring that task first)."""
     source = get_task(task.scored_with)
-    source_result, _ = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
-    data = prepare(trunk, encoder, task, options)
+    source_result, source_path = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
+    if "classes" not in source_result:
+        raise ResultError(f"{source_path}: records no classes for its heads (written before results did), so "
+                          f"{task.id} labels cannot be matched to them; rescore {source.id} with --force")
+    data = prepare(trunk, encoder, task, options, source_result["classes"])
     started = time.perf_counter()
     heads = []
     for run in source_result["seeds"]:
@@ -121,6 +125,7 @@ def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, data: P
         "seed": first["seed"],
         "seeds": per_seed,
         "splits": splits,
+        "classes": data.classes,
         "hparams": {**hparams, "image_size": list(data.image_size)},
         "overrides": options.overrides(),
         "manifests": data.manifests,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from harness.progress import progress
 from harness.targets import LabelTargets, Targets
 from harness.train import FeatureSource, InMemoryFeatures, evaluate_heads, stratified_split
 from tasks import TaskSpec
-from tasks.readers import FrameReader, Reader
+from tasks.readers import FrameReader, Reader, labels_by_name
 
 SPLIT_SEED = 0
 """The validation split never changes with the head seed: every seed selects on the same images."""
@@ -76,10 +76,12 @@ def frames_of(reader: Reader) -> torch.Tensor | None:
 @dataclass
 class Prepared:
     """What scoring a task needs, whichever path made it: the training features and targets, the
-    train/val rows, a function scoring heads on the whole test split in one pass, and the record
-    of what was read (manifests, cache stores, the splits readers chose) for the result. `config`
-    holds extra TrainConfig fields, `hparams` what the result records beyond the protocol's (e.g.
-    the dense mode), and `wrap_head` adapts each new head to the task's targets (regression scaling)."""
+    train/val rows, a function scoring heads on the whole test split in one pass, the names of the
+    classes the heads output (recorded in the result, so a task scored with these heads maps its
+    labels to them by name), and the record of what was read (manifests, cache stores, the splits
+    readers chose) for the result. `config` holds extra TrainConfig fields, `hparams` what the
+    result records beyond the protocol's (e.g. the dense mode), and `wrap_head` adapts each new
+    head to the task's targets (regression scaling)."""
 
     train_source: FeatureSource
     train_targets: Targets
@@ -90,6 +92,7 @@ class Prepared:
     manifests: dict[str, str]
     stores: dict[str, str]
     image_size: tuple[int, int]
+    classes: list[str]
     extract_seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
@@ -114,12 +117,28 @@ def store_digests(jobs: dict[str, ExtractionJob], blocks: tuple[str, ...]) -> di
     return {f"{role}/{block}": job.keys[block].digest for role, job in jobs.items() for block in blocks}
 
 
-def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Prepared:
-    """An image-level task: every split's pooled features in memory, labels from the label store."""
+def head_labels(task: TaskSpec, reader: Reader, labels: torch.Tensor, head_classes: Sequence[str]) -> torch.Tensor:
+    """The test labels of a task scored with another task's head, as positions in the classes that
+    head was trained on, matched by name: ImageNetV2's folder k is the k-th ILSVRC2012 wnid, the
+    ImageNet head's classes are its train folders, which may be a subset."""
+    names = [reader.classes[label] for label in labels.tolist()]
+    where = [reader.root / image_id for image_id in reader.image_ids()]
+    return torch.from_numpy(labels_by_name(
+        names, head_classes, where, f"the {task.scored_with} head was trained on",
+        f"add those classes to {task.scored_with}'s train split and rescore it with --force, or remove their "
+        f"images from {reader.root}"))
+
+
+def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions,
+            head_classes: Sequence[str] | None = None) -> Prepared:
+    """An image-level task: every split's pooled features in memory, labels from the label store.
+    With `head_classes` (a task scored with another task's head) the test labels index those."""
     readers = task_readers(task, options.data_root)
+    labels = {role: task_labels(task, reader, options.cache_root) for role, reader in readers.items()}
+    if head_classes is not None:  # before extraction: an unseen class is refused before any encoding
+        labels["test"] = head_labels(task, readers["test"], labels["test"], head_classes)
     jobs, seconds = extract_jobs(trunk, encoder, task, readers, options)
     features = {role: load_features(job, task.blocks, options.cache_root, options.device) for role, job in jobs.items()}
-    labels = {role: task_labels(task, job.reader, options.cache_root) for role, job in jobs.items()}
     train_rows, val_rows = stratified_split(labels["train"], task.val_fraction, SPLIT_SEED) if "train" in labels \
         else (torch.empty(0, dtype=torch.long),) * 2
     test_rows = torch.arange(len(labels["test"]))
@@ -128,5 +147,6 @@ def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options:
         train_rows=train_rows, val_rows=val_rows, test_count=len(test_rows),
         score_test=lambda heads: evaluate_heads(heads, features["test"], labels["test"], test_rows, task.metric),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
-        stores=store_digests(jobs, task.blocks), image_size=jobs["test"].preprocessing.size, extract_seconds=seconds,
+        stores=store_digests(jobs, task.blocks), image_size=jobs["test"].preprocessing.size,
+        classes=list(head_classes if head_classes is not None else readers["train"].classes), extract_seconds=seconds,
         split_details=split_details(readers))

@@ -16,6 +16,9 @@ Keys (schema_version 1):
     seed            the first seed; seeds: every seed's raw {seed, score, ci95, val_score, epoch, point,
                     val_curve, grid: every grid point's curve}
     splits          {train, val, test} sample counts (test is scored on every sample)
+    classes         the class names the heads output, in order (the train split's, or for a task
+                    scored with another task's head, that head's); such a task maps its labels to
+                    them by name (ImageNetV2 by wnid to the ImageNet train folders)
     hparams         {optimizer, lr, batch_size, epochs, grid, image_size, val_fraction}; dense tasks add
                     mode (cache or loop), view (resize or crop), views (per training image), bf16
     overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run

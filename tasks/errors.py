@@ -13,5 +13,9 @@ class DataCorrupt(DataError):
     """A file exists but cannot be read as its official format says."""
 
 
+class UnseenClass(DataError):
+    """A test image of a class its head was never trained on: it could only be scored as wrong."""
+
+
 class UnknownTask(DataError):
     """A task id that is not in the battery."""

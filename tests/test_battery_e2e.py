@@ -2,21 +2,27 @@
 trivial baseline (always predicting the most frequent training class)."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import pytest
+import torch
 
 from encoders import load_encoder
+from harness.errors import ResultError
 from harness.evaluate import ScoreOptions, score_task
 from harness.plan import task_readers
+from harness.prepare import head_labels
 from tasks import get_task
+from tasks.errors import UnseenClass
 from tests.writers.caltech import write_caltech101
 from tests.writers.clevr import write_clevr
 from tests.writers.dtd import DTD_CLASSES, write_dtd
 from tests.writers.eurosat import write_eurosat
-from tests.writers.imagenet import write_imagenet, write_imagenet_v2
+from tests.writers.imagenet import FIXTURE_WNIDS, write_imagenet, write_imagenet_v2
 from tests.writers.kinetics import write_kinetics
 from tests.writers.nuscenes import write_nuscenes_egomotion
 from tests.writers.pets import write_pets
@@ -69,11 +75,37 @@ def test_task_scores_above_trivial_baseline(task_id: str, tmp_path: Path, encode
 
 
 def test_imagenet_v2_is_scored_with_the_imagenet_head(tmp_path: Path, encoder) -> None:
+    """Six real classes in ImageNet's train/, their V2 folders named by the real standard index (0, 65,
+    151, ...): the head's classes are matched by wnid, so V2 scores as ImageNet does (no 0.000)."""
     data_root = tmp_path / "data"
     write_imagenet(data_root, n_train=12, n_val=4)
-    write_imagenet_v2(data_root, n_classes=6, per_class=4)
+    write_imagenet_v2(data_root, per_class=4)
     v2, _ = score_task(*encoder, get_task("imagenet_v2"), options(tmp_path, data_root))
     imagenet_files = list((tmp_path / "results").glob("*__imagenet__*.json"))
     assert len(imagenet_files) == 1, "scoring imagenet_v2 scores imagenet first"
     assert v2["splits"] == {"train": 0, "val": 0, "test": 24} and v2["hparams"]["scored_with"] == "imagenet"
+    assert json.loads(imagenet_files[0].read_text())["classes"] == v2["classes"] == sorted(FIXTURE_WNIDS)
     assert v2["score"] > 1 / 6 + 0.15
+    old = json.loads(imagenet_files[0].read_text())
+    del old["classes"]
+    imagenet_files[0].write_text(json.dumps(old))
+    with pytest.raises(ResultError, match=f"{imagenet_files[0]}: records no classes for its heads"):
+        score_task(*encoder, get_task("imagenet_v2"), dataclasses.replace(options(tmp_path, data_root), force=True))
+
+
+def test_v2_labels_follow_the_head_classes_by_wnid_and_unseen_ones_are_refused(tmp_path: Path) -> None:
+    task = get_task("imagenet_v2")
+    write_imagenet_v2(tmp_path, per_class=2)
+    reader = task_readers(task, tmp_path)["test"]
+    head = sorted(FIXTURE_WNIDS)
+    labels = torch.from_numpy(reader.labels())
+    assert head_labels(task, reader, labels, head).tolist() == [k for k in range(6) for _ in range(2)]
+    subset = [wnid for wnid in head if wnid != "n02085620"]  # Chihuahua, V2 folder 151
+    first = reader.root / reader.image_ids()[4]
+    assert first.parent.name == "151"
+    with pytest.raises(UnseenClass) as refused:
+        head_labels(task, reader, labels, subset)
+    assert str(refused.value) == (
+        f"{first}: class n02085620 is not one of the 5 classes the imagenet head was trained on (2 of 12 images "
+        f"are of such classes); add those classes to imagenet's train split and rescore it with --force, or remove "
+        f"their images from {reader.root}")

@@ -1,6 +1,10 @@
-"""ImageNet and ImageNetV2 readers: devkit ID -> WNID -> sorted index, both val layouts, integer V2 folders."""
+"""ImageNet and ImageNetV2 readers: the packaged ILSVRC2012 table, devkit ID -> WNID -> the train
+folders' class (all 1000 or a subset), both val layouts, V2 folder k -> k-th wnid, unseen classes refused."""
 from __future__ import annotations
 
+import configparser
+import fnmatch
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -9,14 +13,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks.errors import DataCorrupt, DataNotFound
+from tasks.errors import DataCorrupt, DataNotFound, UnseenClass
+from tasks.readers.ilsvrc2012 import BY_ID, BY_WNID, CLASSES, WNIDS
 from tasks.readers.imagenet import ImageNet, ImageNetV2
 from tasks.synthetic import draw_shape_image
 from tests.reader_base import ReaderTests, append_blank_line
 from tests.writers.images import rewrite_larger, save_jpeg
-from tests.writers.imagenet import DEVKIT, FIXTURE_WNIDS, V2_FOLDER, write_devkit, write_imagenet, write_imagenet_v2
+from tests.writers.imagenet import (DEVKIT, FIXTURE_WNIDS, V2_FOLDER, real_leaves, write_devkit, write_imagenet,
+                                    write_imagenet_v2)
 
 TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
+REPO = Path(__file__).resolve().parents[1]
 
 
 class TestImageNet(ReaderTests):
@@ -66,8 +73,8 @@ class TestImageNetV2(ReaderTests):
     DATA_FOLDER = V2_FOLDER
 
     def write_fixture(self, root: Path, split: str) -> int:
-        write_imagenet_v2(root, n_classes=12, per_class=2)
-        return 24
+        write_imagenet_v2(root, per_class=2)
+        return 2 * len(FIXTURE_WNIDS)
 
     def files_required(self, root: Path, split: str) -> list[Path]:
         return [root / V2_FOLDER]
@@ -77,36 +84,116 @@ class TestImageNetV2(ReaderTests):
         return True
 
 
+
+
 def write_val(folder: Path, count: int) -> None:
     for number in range(1, count + 1):
         save_jpeg(np.full((16, 16, 3), number, np.uint8), folder / "val" / f"ILSVRC2012_val_{number:08d}.JPEG")
 
 
-def test_val_labels_map_ids_through_wnids_to_sorted_order(tmp_path: Path) -> None:
+def truth_wnids(folder: Path) -> list[str]:
+    """The wnid the fixture's ground truth gives each val image, in val-file order."""
+    return [BY_ID[int(line)].wnid for line in (folder / DEVKIT / TRUTH).read_text().split()]
+
+
+def test_table_has_the_1000_classes_in_both_orders() -> None:
+    assert len(CLASSES) == 1000 and len(set(WNIDS)) == 1000 and list(WNIDS) == sorted(WNIDS)
+    assert [entry.index for entry in CLASSES] == list(range(1000))
+    assert (CLASSES[0].wnid, CLASSES[0].name) == ("n01440764", "tench, Tinca tinca")
+    assert (CLASSES[999].wnid, CLASSES[999].name) == ("n15075141", "toilet tissue, toilet paper, bathroom tissue")
+    assert sorted(entry.ilsvrc2012_id for entry in CLASSES) == list(range(1, 1001))
+    assert (BY_ID[1].wnid, BY_ID[1].name, BY_ID[1].index) == ("n02119789", "kit fox, Vulpes macrotis", 278)
+    assert (BY_ID[490].wnid, BY_ID[490].name, BY_ID[490].index) == ("n01751748", "sea snake", 65)
+    assert BY_WNID["n01751748"] is BY_ID[490]
+
+
+def test_table_is_declared_package_data() -> None:
+    """An installed ccbench must ship the table, not only a source checkout."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    patterns = config["options.package_data"]["tasks.readers"].split()
+    assert any(fnmatch.fnmatch("data/ilsvrc2012_classes.tsv", pattern) for pattern in patterns)
+
+
+def test_flat_val_maps_ids_through_wnids_to_the_standard_order_without_train(tmp_path: Path) -> None:
     folder = tmp_path / "imagenet"
     write_val(folder, 4)
-    write_devkit(folder, FIXTURE_WNIDS, [2, 4, 1, 6])
+    write_devkit(folder, [490, 449, 1, 1000])
     reader = ImageNet(folder, "val")
-    assert reader.classes == sorted(FIXTURE_WNIDS) and len(reader.classes) == 6  # internal synsets left out
-    # ID 2 = n01751748 (class 1), 4 = n01440764 (0), 1 = n02119789 (3), 6 = n02085620 (2)
-    assert reader.labels().tolist() == [1, 0, 3, 2]
+    assert reader.classes == list(WNIDS)
+    # 490 = n01751748 sea snake (65), 449 = n01440764 tench (0), 1 = n02119789 kit fox (278), 1000 = dumbbell (543)
+    assert reader.labels().tolist() == [65, 0, 278, 543]
     assert reader.image_ids() == [f"val/ILSVRC2012_val_{k:08d}.JPEG" for k in range(1, 5)]
     assert abs(int(reader.image(2)[8, 8, 0]) - 3) <= 2  # image 3 was filled with the value 3
 
 
-def test_full_scale_analogue_val_image_1_is_sea_snake_class_65(tmp_path: Path) -> None:
-    """The real check: val image 1 has ILSVRC2012_ID 490 = n01751748, index 65 among the sorted 1000 wnids."""
-    rng = np.random.default_rng(0)
-    others = [f"n0150{i:04d}" for i in range(65)] + [f"n0300{i:04d}" for i in range(934)]
-    leaves = [others[i] for i in rng.permutation(len(others))]
-    leaves.insert(489, "n01751748")
-    internal = [f"n0000{i:04d}" for i in range(40)] + [f"n0175{i:04d}" for i in range(20)]
-    folder = tmp_path / "imagenet"
-    write_val(folder, 3)
-    write_devkit(folder, leaves, [490, 1, 1000], internal=internal)
+@pytest.mark.parametrize("layout", ["flat", "folders"])
+def test_val_with_a_train_subset_labels_by_train_folder(tmp_path: Path, layout: str) -> None:
+    """Three real classes in train/: val labels index those three, found by wnid (today: refused)."""
+    wnids = ("n02119789", "n01751748", "n04599235")  # IDs 1, 490, 815; sorted: sea snake, kit fox, wool
+    folder = write_imagenet(tmp_path, wnids=wnids, n_train=1, n_val=3, val_layout=layout)
+    train, val = ImageNet(folder, "train"), ImageNet(folder, "val")
+    assert train.classes == val.classes == ["n01751748", "n02119789", "n04599235"]
+    expected = truth_wnids(folder) if layout == "flat" else [image_id.split("/")[1] for image_id in val.image_ids()]
+    assert [val.classes[label] for label in val.labels().tolist()] == expected
+    assert sorted(val.labels().tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+@pytest.mark.parametrize("layout", ["flat", "folders"])
+def test_val_image_of_a_class_train_lacks_is_refused_in_one_line(tmp_path: Path, layout: str) -> None:
+    folder = write_imagenet(tmp_path, n_train=1, n_val=2, val_layout=layout)
+    shutil.rmtree(folder / "train" / "n02085620")
+    reader = ImageNet(folder, "train")
+    assert "n02085620" not in reader.classes
+    if layout == "flat":
+        first = 1 + truth_wnids(folder).index("n02085620")
+        image = folder / "val" / f"ILSVRC2012_val_{first:08d}.JPEG"
+    else:
+        image = min((folder / "val" / "n02085620").iterdir())
+    with pytest.raises(UnseenClass) as refused:
+        ImageNet(folder, "val")
+    message = str(refused.value)
+    assert message.startswith(f"{image}: class n02085620 is not one of the 5 classes of {folder / 'train'} "
+                              "(2 of 12 images are of such classes); extract those classes into")
+    assert "\n" not in message
+
+
+def test_foldered_val_may_lack_a_train_class(tmp_path: Path) -> None:
+    """Labels are found by wnid, so a class absent from val shifts nothing."""
+    folder = write_imagenet(tmp_path, n_train=1, n_val=1, val_layout="folders")
+    shutil.rmtree(folder / "val" / "n02085620")
     reader = ImageNet(folder, "val")
-    assert len(reader.classes) == 1000 and reader.classes[65] == "n01751748"
-    assert reader.labels().tolist() == [65, sorted(leaves).index(leaves[0]), sorted(leaves).index(leaves[999])]
+    assert len(reader.classes) == 6 and [reader.classes[label] for label in reader.labels().tolist()] == \
+        [image_id.split("/")[1] for image_id in reader.image_ids()]
+    assert reader.classes.index("n02085620") not in reader.labels().tolist()
+
+
+def test_val_image_1_is_sea_snake_class_65_with_all_1000_train_folders(tmp_path: Path) -> None:
+    """The real check at full scale: 1000 train folders, val image 1 has ILSVRC2012_ID 490 = n01751748."""
+    folder = tmp_path / "imagenet"
+    for wnid in WNIDS:
+        save_jpeg(np.zeros((8, 8, 3), np.uint8), folder / "train" / wnid / f"{wnid}_1.JPEG")
+    write_val(folder, 3)
+    write_devkit(folder, [490, 1, 1000])
+    reader = ImageNet(folder, "val")
+    assert reader.classes == list(WNIDS) == ImageNet(folder, "train").classes
+    assert reader.classes[65] == "n01751748" and reader.labels().tolist() == [65, 278, 543]
+
+
+@pytest.mark.parametrize("change", ["swapped", "missing"])
+def test_meta_mat_that_disagrees_with_the_table_is_refused(tmp_path: Path, change: str) -> None:
+    folder = write_imagenet(tmp_path, devkit=None)
+    leaves = real_leaves()
+    if change == "swapped":  # IDs 1 and 490 trade wnids: kit fox images would be read as sea snakes
+        leaves[0], leaves[489] = (1, leaves[489][1]), (490, leaves[0][1])
+        expected = "leaf ILSVRC2012_ID 1 is n01751748, where ILSVRC2012 has n02119789 (kit fox, Vulpes macrotis)"
+    else:
+        leaves = leaves[:-1]
+        expected = "leaf ILSVRC2012_ID 1000 is missing, where ILSVRC2012 has n03255030 (dumbbell)"
+    write_devkit(folder, [1, 490], leaves=leaves)
+    meta = folder / DEVKIT / "data" / "meta.mat"
+    with pytest.raises(DataCorrupt, match="^" + re.escape(f"{meta}: {expected}; not the ILSVRC2012 devkit")):
+        ImageNet(folder, "val")
 
 
 @pytest.mark.parametrize("form", ["beside", "tarball"])
@@ -135,6 +222,7 @@ def test_train_labels_are_sorted_wnid_indices_and_extra_files_are_ignored(tmp_pa
     folder = write_imagenet(tmp_path, n_train=2, n_val=1)
     (folder / "train" / "n01440764.tar").write_bytes(b"leftover inner tar")
     reader = ImageNet(folder, "train")
+    assert reader.classes == sorted(FIXTURE_WNIDS)
     assert reader.labels().tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
     assert reader.image_ids()[0] == "train/n01440764/n01440764_10026.JPEG"
 
@@ -166,13 +254,13 @@ def test_missing_devkit_names_meta_mat(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "message"), [("2\n4\nsix\n1\n", "line 3: expected one ILSVRC2012_ID"),
-                                                   ("2\n7\n", "line 2: ILSVRC2012_ID 7 is not a leaf")])
+                                                   ("2\n1001\n", "line 2: ILSVRC2012_ID 1001 is not a class")])
 def test_malformed_ground_truth_names_file_and_line(tmp_path: Path, content: str, message: str) -> None:
     folder = tmp_path / "imagenet"
     write_val(folder, 4)
-    write_devkit(folder, FIXTURE_WNIDS, [1, 2, 3, 4])
+    write_devkit(folder, [1, 2, 3, 4])
     truth = folder / DEVKIT / TRUTH
-    truth.write_text(content)  # ID 7 is the first internal synset
+    truth.write_text(content)  # ID 1001 is the first internal synset
     with pytest.raises(DataCorrupt, match=f"{truth}: {message}"):
         ImageNet(folder, "val")
 
@@ -181,7 +269,7 @@ def test_devkit_tarball_without_ground_truth_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "imagenet"
     write_val(folder, 2)
     devkit = folder / DEVKIT / "data"
-    write_devkit(folder, FIXTURE_WNIDS, [1, 2])
+    write_devkit(folder, [1, 2])
     (devkit / "ILSVRC2012_validation_ground_truth.txt").unlink()
     with tarfile.open(folder / f"{DEVKIT}.tar.gz", "w:gz") as tar:
         tar.add(folder / DEVKIT, arcname=DEVKIT)
@@ -198,34 +286,31 @@ def test_not_a_mat_file_is_named(tmp_path: Path) -> None:
         ImageNet(folder, "val")
 
 
-def test_val_classes_must_match_train_folders(tmp_path: Path) -> None:
-    folder = write_imagenet(tmp_path, n_train=1, n_val=1, val_layout="folders")
-    shutil.rmtree(folder / "val" / "n02085620")
-    with pytest.raises(DataCorrupt, match="first difference n02085620"):
-        ImageNet(folder, "val")
-
-
 def test_half_moved_val_and_stray_folders_are_refused(tmp_path: Path) -> None:
     folder = write_imagenet(tmp_path, n_train=1, n_val=1)
     (folder / "val" / "n01440764").mkdir()
     with pytest.raises(DataCorrupt, match="both wnid folders and flat"):
         ImageNet(folder, "val")
-    (folder / "train" / "ILSVRC2012_img_train").mkdir()
-    with pytest.raises(DataCorrupt, match="not a WordNet id folder"):
-        ImageNet(folder, "train")
+    for stray in ("ILSVRC2012_img_train", "n99999999"):  # the second is a wnid, but no ILSVRC2012 class
+        (folder / "train" / stray).mkdir()
+        with pytest.raises(DataCorrupt, match=f"{folder / 'train' / stray}: not a class folder"):
+            ImageNet(folder, "train")
+        (folder / "train" / stray).rmdir()
 
 
-def test_v2_labels_are_integer_folder_names_not_string_order(tmp_path: Path) -> None:
-    folder = write_imagenet_v2(tmp_path, n_classes=12, per_class=2)
+def test_v2_folder_k_is_the_kth_wnid_read_as_an_integer(tmp_path: Path) -> None:
+    folder = write_imagenet_v2(tmp_path, per_class=2)
     reader = ImageNetV2(folder, "test")
+    assert reader.classes == list(WNIDS) and reader.classes[65] == "n01751748"
     folders = [int(image_id.split("/")[0]) for image_id in reader.image_ids()]
-    assert folders == reader.labels().tolist() == [k for k in range(12) for _ in range(2)]
-    assert reader.image_ids()[20].startswith("10/") and reader.image_ids()[20].endswith(".jpeg")
+    assert folders == reader.labels().tolist() == [k for k in (0, 65, 151, 278, 489, 911) for _ in range(2)]
+    assert reader.image_ids()[2].startswith("65/") and reader.image_ids()[2].endswith(".jpeg")  # "151" < "65"
+    assert sorted({reader.classes[label] for label in reader.labels().tolist()}) == sorted(FIXTURE_WNIDS)
 
 
 @pytest.mark.parametrize("name", ["n01440764", "1000"])
 def test_v2_refuses_non_class_folders(tmp_path: Path, name: str) -> None:
-    folder = write_imagenet_v2(tmp_path, n_classes=3, per_class=1)
+    folder = write_imagenet_v2(tmp_path, per_class=1)
     (folder / name).mkdir()
-    with pytest.raises(DataCorrupt, match=f"{folder / name}: not a class folder"):
+    with pytest.raises(DataCorrupt, match=f"{folder / name}: not a class folder 0..999"):
         ImageNetV2(folder, "test")

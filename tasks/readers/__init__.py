@@ -1,6 +1,6 @@
 """One reader class per dataset; each docstring is the on-disk tree it expects."""
 from tasks.readers.base import (IGNORE, DenseFrameReader, DenseReader, FrameReader, Reader, file_sha256,
-                                listing_digest, load_map, load_rgb)
+                                labels_by_name, listing_digest, load_map, load_rgb)
 from tasks.readers.caltech import Caltech101
 from tasks.readers.cifar import Cifar100
 from tasks.readers.cityscapes import CityscapesSegmentation
@@ -23,4 +23,4 @@ __all__ = ["DTD", "IGNORE", "SUN397", "Caltech101", "Cifar100", "CityscapesSegme
            "DenseFrameReader", "DenseReader", "EgoHandsSegmentation", "EuroSAT", "FrameReader", "ImageNet",
            "ImageNetV2", "KineticsFrames", "KittiFlow2015", "NuScenesEgomotion", "NyuDepth", "NyuWalkable",
            "OxfordPets", "OxfordPetsSegmentation", "Reader", "TaskonomyDepth", "ThorDepth", "ThorEgomotion",
-           "ThorNumSteps", "file_sha256", "listing_digest", "load_map", "load_rgb"]
+           "ThorNumSteps", "file_sha256", "labels_by_name", "listing_digest", "load_map", "load_rgb"]

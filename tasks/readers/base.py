@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from tasks.errors import DataCorrupt, DataNotFound
+from tasks.errors import DataCorrupt, DataNotFound, UnseenClass
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 """Files `image_files` takes by default, compared lower-case (ImageNet ships `.JPEG`, ImageNetV2 `.jpeg`)."""
@@ -262,6 +262,21 @@ def seeded_members(per_class: Sequence[Sequence[Path]], seed: int, train: bool) 
         paths += chosen
         labels += [label] * len(chosen)
     return paths, labels
+
+
+def labels_by_name(names: Sequence[str], classes: Sequence[str], where: Sequence[Path | str], among: str,
+                   fix: str) -> np.ndarray:
+    """Each sample's label as the position of its class name in `classes` (what a head was trained
+    on), so splits whose class lists differ in size or order still agree. A sample of a class that
+    `classes` lacks could only be scored wrong: it is refused, naming the first such sample
+    (`where` names each sample; `among` says whose classes, `fix` what to do)."""
+    position = {name: label for label, name in enumerate(classes)}
+    unseen = [sample for sample, name in enumerate(names) if name not in position]
+    if unseen:
+        first = unseen[0]
+        raise UnseenClass(f"{where[first]}: class {names[first]} is not one of the {len(classes)} classes {among} "
+                          f"({len(unseen)} of {len(names)} images are of such classes); {fix}")
+    return np.asarray([position[name] for name in names], dtype=np.int64)
 
 
 def listing_digest(root: Path, paths: Iterable[Path]) -> str:

@@ -1,4 +1,9 @@
-"""ImageNet ILSVRC2012 (the official train/val tars and devkit, extracted) and ImageNetV2."""
+"""ImageNet ILSVRC2012 (the official train/val tars and devkit, extracted) and ImageNetV2.
+
+Every label is found by wnid, through the packaged ILSVRC2012 table (tasks.readers.ilsvrc2012),
+never by position: a train set of fewer classes (a subset, a fixture) still labels val and
+ImageNetV2 correctly, and an image whose class the head never saw is refused rather than scored.
+"""
 from __future__ import annotations
 
 import io
@@ -10,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import FileListReader, image_files, subfolders
+from tasks.readers.base import FileListReader, image_files, labels_by_name, subfolders
+from tasks.readers.ilsvrc2012 import BY_ID, BY_WNID, CLASSES, WNIDS
 
-WNID = re.compile(r"n\d{8}")
 DEVKIT = "ILSVRC2012_devkit_t12"
 META = "data/meta.mat"
 GROUND_TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
 SYNSET_FIELDS = ("ILSVRC2012_ID", "WNID", "num_children")
-V2_CLASSES = 1000
 V2_FOLDER = re.compile(r"[0-9]+")
 
 
@@ -32,8 +36,9 @@ def synset_rows(synsets: object) -> list[np.void | np.ndarray]:
     return []
 
 
-def parse_meta(data: bytes, source: str) -> dict[int, str]:
-    """ILSVRC2012_ID -> WNID of the leaf synsets (num_children == 0) in a devkit `meta.mat`.
+def check_meta(data: bytes, source: str) -> None:
+    """Refuse a devkit `meta.mat` whose leaf synsets (num_children == 0) do not number the 1000 classes
+    as ILSVRC2012 does: its ground truth would then name other classes than the table maps it to.
 
     Leaves are selected by num_children, not wordnet_height (350 leaves have a height above 0)."""
     from scipy.io import loadmat  # only the flat val layout needs scipy
@@ -54,14 +59,15 @@ def parse_meta(data: bytes, source: str) -> dict[int, str]:
             if synset_id in leaves:
                 raise DataCorrupt(f"{source}: leaf ILSVRC2012_ID {synset_id} listed twice; re-extract {DEVKIT}.tar.gz")
             leaves[synset_id] = wnid
-    if len(set(leaves.values())) != len(leaves):
-        raise DataCorrupt(f"{source}: a leaf WNID is listed twice; re-extract {DEVKIT}.tar.gz")
-    if not leaves:
-        raise DataCorrupt(f"{source}: no leaf synsets (num_children == 0); re-extract {DEVKIT}.tar.gz")
-    return leaves
+    expected = {entry.ilsvrc2012_id: entry.wnid for entry in CLASSES}
+    if leaves != expected:
+        synset_id = min(set(leaves.items()) ^ set(expected.items()))[0]
+        official = f"{BY_ID[synset_id].wnid} ({BY_ID[synset_id].name})" if synset_id in BY_ID else "no class"
+        raise DataCorrupt(f"{source}: leaf ILSVRC2012_ID {synset_id} is {leaves.get(synset_id, 'missing')}, where "
+                          f"ILSVRC2012 has {official}; not the ILSVRC2012 devkit, re-download {DEVKIT}.tar.gz")
 
 
-def parse_ground_truth(text: str, source: str, leaves: dict[int, str]) -> list[str]:
+def parse_ground_truth(text: str, source: str) -> list[str]:
     """The WNID of each val image, in val-file order, from the ILSVRC2012_IDs one per line."""
     lines = text.splitlines()
     while lines and not lines[-1].strip():
@@ -73,10 +79,10 @@ def parse_ground_truth(text: str, source: str, leaves: dict[int, str]) -> list[s
         except ValueError:
             raise DataCorrupt(f"{source}: line {number}: expected one ILSVRC2012_ID, got {line!r}; "
                               f"re-extract {DEVKIT}.tar.gz") from None
-        if synset_id not in leaves:
-            raise DataCorrupt(f"{source}: line {number}: ILSVRC2012_ID {synset_id} is not a leaf synset of meta.mat; "
+        if synset_id not in BY_ID:
+            raise DataCorrupt(f"{source}: line {number}: ILSVRC2012_ID {synset_id} is not a class (1..{len(BY_ID)}); "
                               f"re-extract {DEVKIT}.tar.gz")
-        wnids.append(leaves[synset_id])
+        wnids.append(BY_ID[synset_id].wnid)
     return wnids
 
 
@@ -86,7 +92,7 @@ class ImageNet(FileListReader):
     Tree under the task's data folder (`<data-root>/imagenet`)::
 
         imagenet/
-            train/<wnid>/<wnid>_<num>.JPEG     the 1000 inner tars of ILSVRC2012_img_train.tar, extracted
+            train/<wnid>/<wnid>_<num>.JPEG     the inner tars of ILSVRC2012_img_train.tar, extracted
             val/ILSVRC2012_val_00000001.JPEG   ILSVRC2012_img_val.tar extracted as shipped (flat) ...
                 ...ILSVRC2012_val_00050000.JPEG
             val/<wnid>/ILSVRC2012_val_*.JPEG   ... or moved into wnid folders (torchvision, ViRB)
@@ -98,16 +104,19 @@ class ImageNet(FileListReader):
     archives extracted into the data root), and as the unextracted `ILSVRC2012_devkit_t12.tar.gz`
     inside this folder (where torchvision keeps it).
 
-    Class order: the sorted wnid folder names of train/ (1000). A flat val/ is labelled from the
-    devkit: ground-truth line k is the ILSVRC2012_ID of `ILSVRC2012_val_<k:08d>.JPEG`, mapped
-    through meta.mat's leaf synsets (num_children == 0) to its WNID, then to that wnid's index in
-    the sorted leaf wnids; e.g. val image 1 is ID 490 = n01751748, class 65. A foldered val/ uses
-    its sorted folder names. When train/ is present too, the val classes must equal its folders.
-    Class folders must be named n########; other files in them (inner .tar files) are ignored.
+    Classes are the sorted wnid folders of train/: all 1000, or a subset (ImageNet-100 style, a
+    fixture). Each must be one of the 1000 ILSVRC2012 wnids; other files in them (inner .tar files)
+    are ignored. Val images are labelled by wnid with train/'s classes (all 1000 in the standard
+    order when train/ is absent): a flat val/ from the devkit, ground-truth line k being the
+    ILSVRC2012_ID of `ILSVRC2012_val_<k:08d>.JPEG` (e.g. val image 1 is ID 490 = n01751748, class 65
+    of the 1000); a foldered val/ from its folder names. The devkit's meta.mat must number the
+    classes as the packaged ILSVRC2012 table does. A val image of a class train/ lacks is refused
+    (UnseenClass, with the count), never scored as wrong: score a subset on a foldered val/ that
+    holds only its classes.
 
     `image(i)` is (H, W, 3) uint8 RGB (CMYK and the PNG stored as .JPEG converted); `labels()` int64
-    class indices 0..999. Samples are in class then file-name order (train, foldered val) or in
-    ground-truth order (flat val). Full dataset: 1,281,167 train, 50,000 val images.
+    class indices into `classes`. Samples are in class then file-name order (train, foldered val) or
+    in ground-truth order (flat val). Full dataset: 1,281,167 train, 50,000 val images.
     """
 
     SPLITS = ("train", "val")
@@ -124,59 +133,52 @@ class ImageNet(FileListReader):
             raise DataCorrupt(f"{folder}: holds both wnid folders and flat ILSVRC2012_val_*.JPEG images; "
                               "finish moving the images into wnid folders or re-extract ILSVRC2012_img_val.tar flat")
         if split == "val" and not wnids:
-            self._index_flat_val(folder)
+            self._paths, image_wnids = self._index_flat_val(folder)
         else:
-            self._index_folders(folder, wnids)
-        if split == "val":
-            self._check_classes_match_train(folder)
-
-    def _check_classes_match_train(self, folder: Path) -> None:
-        """Val labels must use train's class order; a class missing on one side would shift them."""
+            self._paths, image_wnids = self._index_folders(folder, wnids)
         train = self.root / "train"
-        if not train.is_dir():
-            return
-        train_wnids = set(subfolders(train))
-        differ = sorted(train_wnids ^ set(self.classes))
-        if differ:
-            raise DataCorrupt(f"{folder}: its {len(self.classes)} classes differ from the {len(train_wnids)} wnid "
-                              f"folders of {train} (first difference {differ[0]}), so labels would not match "
-                              "across splits; re-extract the missing class")
+        if split == "train":
+            self.classes = wnids
+        else:  # val is labelled with the classes heads train on: train/'s, else all 1000
+            self.classes = subfolders(train) if train.is_dir() else list(WNIDS)
+        self._labels = labels_by_name(image_wnids, self.classes, self._paths, f"of {train}",
+                                      f"extract those classes into {train}, or keep in {folder} only the "
+                                      "trained classes (as <wnid> folders)")
 
-    def _index_folders(self, folder: Path, wnids: list[str]) -> None:
-        """One folder per wnid; the label is the folder's index in sorted order."""
+    def _index_folders(self, folder: Path, wnids: list[str]) -> tuple[list[Path], list[str]]:
+        """One folder per wnid: the images, and each image's wnid."""
         if not wnids:
             raise DataCorrupt(f"{folder}: no wnid folders; expected {self.LAYOUT}")
         for wnid in wnids:
-            if not WNID.fullmatch(wnid):
-                raise DataCorrupt(f"{folder / wnid}: not a WordNet id folder (n########); move it out of {folder}")
-        self.classes = wnids
-        self._paths, labels = [], []
-        for label, wnid in enumerate(wnids):
+            if wnid not in BY_WNID:
+                raise DataCorrupt(f"{folder / wnid}: not a class folder (one of the 1000 ILSVRC2012 wnids); "
+                                  f"move it out of {folder}")
+        paths: list[Path] = []
+        image_wnids: list[str] = []
+        for wnid in wnids:
             files = image_files(folder / wnid)
             if not files:
                 raise DataCorrupt(f"{folder / wnid}: no images; re-extract {wnid}.tar into it")
-            self._paths += files
-            labels += [label] * len(files)
-        self._labels = np.asarray(labels, dtype=np.int64)
+            paths += files
+            image_wnids += [wnid] * len(files)
+        return paths, image_wnids
 
-    def _index_flat_val(self, folder: Path) -> None:
-        """The val tar as shipped: labels from the devkit's ground truth, in file-number order."""
-        leaves, truth = self._read_devkit()
-        self.classes = sorted(leaves.values())
-        index = {wnid: label for label, wnid in enumerate(self.classes)}
+    def _index_flat_val(self, folder: Path) -> tuple[list[Path], list[str]]:
+        """The val tar as shipped: the images in file-number order, and their wnids from the devkit."""
+        truth = self._read_devkit()
         present = set(os.listdir(folder))
-        self._paths = [folder / f"ILSVRC2012_val_{number:08d}.JPEG" for number in range(1, len(truth) + 1)]
-        for path in self._paths:
+        paths = [folder / f"ILSVRC2012_val_{number:08d}.JPEG" for number in range(1, len(truth) + 1)]
+        for path in paths:
             if path.name not in present:
                 raise DataNotFound(f"{path}: missing; the ground truth lists {len(truth)} val images, "
                                    "re-extract ILSVRC2012_img_val.tar into val/")
-        self._labels = np.asarray([index[wnid] for wnid in truth], dtype=np.int64)
+        return paths, truth
 
-    def _read_devkit(self) -> tuple[dict[int, str], list[str]]:
-        """meta.mat leaves and the ground-truth WNIDs."""
+    def _read_devkit(self) -> list[str]:
+        """The ground-truth WNIDs, once meta.mat is checked against the ILSVRC2012 table."""
         meta, truth, (meta_source, truth_source) = self._devkit_files()
-        leaves = parse_meta(meta, meta_source)
-        return leaves, parse_ground_truth(truth.decode("ascii", errors="replace"), truth_source, leaves)
+        check_meta(meta, meta_source)
+        return parse_ground_truth(truth.decode("ascii", errors="replace"), truth_source)
 
     def _devkit_files(self) -> tuple[bytes, bytes, tuple[str, str]]:
         """meta.mat and ground-truth bytes, and their names for errors, from the first devkit location
@@ -222,10 +224,11 @@ class ImageNetV2(FileListReader):
         imagenetv2-matched-frequency-format-val/
             0/<hash>.jpeg ... 999/<hash>.jpeg      10 images per class
 
-    The folder name is the class index in ImageNet's sorted-wnid order, read as an integer (folder
-    "10" is class 10, not the third in string order); folders must be named by integers 0..999.
-    `image(i)` is (H, W, 3) uint8 RGB; `labels()` int64 0..999. Samples are in class then file-name
-    order; `classes` are the folder names "0".."999". One split, "test": 10,000 images.
+    Folder k, read as an integer (folder "10" is 10, not the third in string order), holds the k-th
+    ILSVRC2012 class of the standard (sorted-wnid) order; folders must be named 0..999. `classes`
+    are those 1000 wnids and `labels()` int64 0..999 index them; the harness maps them by wnid to the
+    classes the ImageNet head was trained on, refusing images of classes it never saw. `image(i)` is
+    (H, W, 3) uint8 RGB. Samples are in class then file-name order. One split, "test": 10,000 images.
     """
 
     SPLITS = ("test",)
@@ -233,14 +236,14 @@ class ImageNetV2(FileListReader):
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
-        self.classes = [str(label) for label in range(V2_CLASSES)]
+        self.classes = list(WNIDS)
+        last = len(WNIDS) - 1
         names = subfolders(self.require(self.root))
         if not names:
-            raise DataCorrupt(f"{self.root}: no class folders 0..{V2_CLASSES - 1}; expected {self.LAYOUT}")
+            raise DataCorrupt(f"{self.root}: no class folders 0..{last}; expected {self.LAYOUT}")
         for name in names:
-            if not V2_FOLDER.fullmatch(name) or int(name) >= V2_CLASSES:
-                raise DataCorrupt(f"{self.root / name}: not a class folder 0..{V2_CLASSES - 1}; "
-                                  f"move it out of {self.root}")
+            if not V2_FOLDER.fullmatch(name) or int(name) > last:
+                raise DataCorrupt(f"{self.root / name}: not a class folder 0..{last}; move it out of {self.root}")
         self._paths, labels = [], []
         for name in sorted(names, key=int):
             files = image_files(self.root / name)
