@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders import get_block
+from tasks.spec import HEAD_BLOCKS
 
 
 def _expected_side(finest_side: int, ratio: int) -> int:
@@ -79,7 +80,7 @@ class UNetHead(nn.Module):
     """The original `PixelWisePredictionHead`: upshuffle stages from layer4 with skips ADDED (not
     concatenated) and no normalization, so the frozen features' scale passes straight through."""
 
-    blocks = ("layer4", "layer3", "layer2", "layer1", "stem")
+    blocks = HEAD_BLOCKS["unet"]
 
     def __init__(self, out_channels: int) -> None:
         super().__init__()
@@ -106,7 +107,7 @@ class SiameseUNetHead(nn.Module):
     channels (frame 0 first) and fused by a 1x1 conv (bias, no activation) back to the level's width,
     then the U-Net; the fusion lets the decoder see both frames at every scale (optical flow)."""
 
-    blocks = UNetHead.blocks
+    blocks = HEAD_BLOCKS["siamese_unet"]
     frames = 2
 
     def __init__(self, out_channels: int) -> None:
@@ -168,7 +169,7 @@ class DeepLabV3PlusHead(nn.Module):
     image-pooling branch's BN sees one value per channel per sample, so training needs batches of 2+.
     """
 
-    blocks = ("layer4", "layer1")
+    blocks = HEAD_BLOCKS["deeplabv3plus"]
     rates = (3, 6, 9)
     low_level = 48
     width = 256

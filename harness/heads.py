@@ -9,12 +9,13 @@ from torch import nn
 
 from encoders import get_block
 from harness.decoders import DeepLabV3PlusHead, SiameseUNetHead, UNetHead
+from tasks.spec import HEAD_BLOCKS
 
 
 class LinearHead(nn.Module):
     """Linear(2048, C) on the pooled vector: the image-level probe."""
 
-    blocks = ("pool",)
+    blocks = HEAD_BLOCKS["linear"]
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -28,7 +29,7 @@ class FusionHead(nn.Module):
     """Multi-frame fusion: the N frames' pooled vectors concatenated in time order ->
     Linear(N*2048, 512) -> ReLU -> Linear(512, C) (the original MultiEmbeddingClassificationHead)."""
 
-    blocks = ("pool",)
+    blocks = HEAD_BLOCKS["fusion"]
     hidden = 512
 
     def __init__(self, num_classes: int, frames: int) -> None:

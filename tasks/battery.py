@@ -8,7 +8,7 @@ from tasks.readers import (DTD, SUN397, Caltech101, Cifar100, CityscapesSegmenta
                            EuroSAT, ImageNet, ImageNetV2, KineticsFrames, KittiFlow2015, NuScenesEgomotion, NyuDepth,
                            NyuWalkable, OxfordPets, OxfordPetsSegmentation, Reader, TaskonomyDepth, ThorDepth,
                            ThorEgomotion, ThorNumSteps)
-from tasks.spec import TaskSpec
+from tasks.spec import HEAD_BLOCKS, TaskSpec
 
 PROTOCOL_VERSION = "1"
 """Bumped whenever a change to training, selection or metrics would change any score."""
@@ -17,14 +17,11 @@ def _image_task(id: str, paper_name: str, category: str, data_folder: str, reade
                 splits: tuple[str, str], num_classes: int, epochs: int, frames: int = 1) -> TaskSpec:
     """An image-level task: pooled features, linear head (fusion for multi-frame samples), CE, top-1."""
     return TaskSpec(id=id, paper_name=paper_name, category=category, data_folder=data_folder, reader=reader,
-                    splits={"train": splits[0], "test": splits[1]}, blocks=("pool",),
+                    splits={"train": splits[0], "test": splits[1]}, blocks=HEAD_BLOCKS["linear"],
                     head="fusion" if frames > 1 else "linear", loss="cross_entropy", metric="top1",
                     num_classes=num_classes, epochs=epochs, frames=frames)
 
 
-DENSE = {"deeplabv3plus": ("layer4", "layer1"), "unet": ("layer4", "layer3", "layer2", "layer1", "stem"),
-         "siamese_unet": ("layer4", "layer3", "layer2", "layer1", "stem")}
-"""The blocks each dense head reads (as harness.decoders builds them)."""
 DENSE_LOSS = {"miou": "pixel_cross_entropy", "neg_l1": "l1", "kitti_fl": "epe"}
 
 
@@ -33,7 +30,7 @@ def _dense_task(id: str, paper_name: str, category: str, data_folder: str, reade
                 frames: int = 1) -> TaskSpec:
     """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads)."""
     return TaskSpec(id=id, paper_name=paper_name, category=category, data_folder=data_folder, reader=reader,
-                    splits={"train": splits[0], "test": splits[1]}, blocks=DENSE[head], head=head,
+                    splits={"train": splits[0], "test": splits[1]}, blocks=HEAD_BLOCKS[head], head=head,
                     loss=DENSE_LOSS[metric], metric=metric, num_classes=outputs, epochs=epochs, batch_size=16,
                     view=view, frames=frames)
 
@@ -42,7 +39,7 @@ _SPECS = (
     _image_task("imagenet", "ImageNet Cls.", "semantic-image", "imagenet", ImageNet, ("train", "val"), 1000, 100),
     TaskSpec(id="imagenet_v2", paper_name="ImageNet v2 Cls.", category="semantic-image",
              data_folder="imagenetv2-matched-frequency-format-val", reader=ImageNetV2, splits={"test": "test"},
-             blocks=("pool",), head="linear", loss="cross_entropy", metric="top1", num_classes=1000, epochs=100,
+             blocks=HEAD_BLOCKS["linear"], head="linear", loss="cross_entropy", metric="top1", num_classes=1000, epochs=100,
              scored_with="imagenet"),
     _image_task("pets", "Pets Cls.", "semantic-image", "oxford-iiit-pet", OxfordPets, ("trainval", "test"), 37, 500),
     _image_task("caltech101", "CalTech Cls.", "semantic-image", "caltech-101", Caltech101, ("train", "test"), 102,

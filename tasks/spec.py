@@ -4,11 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from encoders.blocks import BLOCK_NAMES
 from tasks.readers.base import DenseReader, FrameReader, Reader
 
 CATEGORIES = ("semantic-image", "structural-image", "semantic-pixel", "structural-pixel")
-HEADS = ("linear", "fusion", "unet", "siamese_unet", "deeplabv3plus")
+MAPS = ("layer4", "layer3", "layer2", "layer1", "stem")
+HEAD_BLOCKS: dict[str, tuple[str, ...]] = {
+    "linear": ("pool",), "fusion": ("pool",), "unet": MAPS, "siamese_unet": MAPS,
+    "deeplabv3plus": ("layer4", "layer1"),
+}
+"""The encoder blocks each head reads (names of encoders.blocks): tasks cache these, and the heads
+in harness are built on them."""
+HEADS = tuple(HEAD_BLOCKS)
+BLOCKS_READ = (*reversed(MAPS), "pool")
+"""Every block a head may read, shallow to deep (tests check it against the trunk's block table)."""
 DENSE_HEADS = ("unet", "siamese_unet", "deeplabv3plus")
 MULTI_FRAME_HEADS = ("fusion", "siamese_unet")
 LOSSES = ("cross_entropy", "pixel_cross_entropy", "l1", "epe")
@@ -93,7 +101,7 @@ class TaskSpec:
         if not self.blocks:
             raise ValueError(f"task {self.id}: needs at least one encoder block")
         for block in self.blocks:
-            check_choice(block, "block", BLOCK_NAMES)
+            check_choice(block, "block", BLOCKS_READ)
         positive = {"num_classes": self.num_classes, "epochs": self.epochs, "batch_size": self.batch_size,
                     "lr": self.lr, "frames": self.frames, "crop_size": self.crop_size, "views": self.views}
         for name, value in positive.items():

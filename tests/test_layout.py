@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = {"encoders": {"harness", "leaderboard"}, "tasks": {"harness", "leaderboard"},
+FORBIDDEN = {"encoders": {"harness", "leaderboard", "tasks"}, "tasks": {"harness", "leaderboard", "encoders"},
              "leaderboard": {"harness", "torch", "torchvision", "encoders", "tasks"}}
 
 
@@ -31,14 +31,50 @@ def test_imports_flow_one_way(package: str) -> None:
     assert {f: names for f, names in offenders.items() if names} == {}
 
 
+def harness_imports(path: Path) -> set[str]:
+    """The harness modules `path` imports (any depth in the file, `from harness import x` included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("harness."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "harness":
+                names.update(f"harness.{a.name}" for a in node.names if (ROOT / "harness" / f"{a.name}.py").exists())
+            elif node.module.startswith("harness."):
+                names.add(node.module)
+    return names
+
+
+def test_harness_modules_import_one_way() -> None:
+    """No cycle among harness modules (a cycle forces imports inside functions and hides the order)."""
+    graph = {f"harness.{p.stem}": harness_imports(p) for p in (ROOT / "harness").glob("*.py")}
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", "import cycle: " + " -> ".join(trail[trail.index(module):] + (module,))
+        state[module] = "open"
+        for imported in sorted(graph.get(module, ())):
+            visit(imported, trail + (module,))
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, ())
+
+
 def test_every_task_name_maps_to_code() -> None:
+    from encoders import BLOCK_NAMES
     from harness.heads import HEADS
+    from tasks.spec import BLOCKS_READ, HEAD_BLOCKS
     from harness.metrics import METRICS
     from harness.train import LOSSES
     from tasks import TASKS
 
     for task in TASKS.values():
         assert task.head in HEADS and task.metric in METRICS and task.loss in LOSSES, task.id
+        assert task.blocks == HEAD_BLOCKS[task.head], task.id
+    assert BLOCKS_READ == BLOCK_NAMES
 
 
 def tracked_text_files() -> list[Path]:
