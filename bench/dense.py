@@ -29,13 +29,13 @@ import torch
 from encoders import Preprocessing, ResNet50Trunk, block_shape
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
-from harness.costs import COMPRESSION, calibrate, estimate, memory_budget
-from harness.dense import DecodedInputs, LoopFeatures
+from harness.calibration import calibrate
+from harness.costs import COMPRESSION, estimate, memory_budget
 from harness.extract import extract
 from harness.grid import GridPoint
 from harness.heads import build_head
-from harness.stream import StreamedFeatures
-from harness.train import FeatureSource, InMemoryFeatures, TrainConfig, train_grid
+from harness.sources import DecodedInputs, FeatureSource, InMemoryFeatures, LoopFeatures, StreamedFeatures
+from harness.train import TrainConfig, train_grid
 from tasks import get_task
 from tasks.readers import DenseReader
 

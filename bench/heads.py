@@ -20,7 +20,8 @@ import torch
 
 from harness.grid import GridPoint
 from harness.heads import build_head
-from harness.train import InMemoryFeatures, TrainConfig, train_grid
+from harness.sources import InMemoryFeatures
+from harness.train import TrainConfig, train_grid
 
 PAPER = (GridPoint("adam", 3e-4), GridPoint("adam", 1e-4), GridPoint("adam", 1e-3), GridPoint("sgd", 1e-2),
          GridPoint("sgd", 1e-3))

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness.cache import FeatureStore, find_stores, list_stores
-from harness.costs import calibrate, save_calibration
+from harness.calibration import calibrate, save_calibration
 from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
 from harness.evaluate import score_task

@@ -8,33 +8,26 @@ whole test image, which goes through the encoder once for all heads.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
-
-import numpy as np
 import torch
 
-from encoders import EncoderSpec, Preprocessing, ResNet50Trunk
-from harness.arrays import cached_array, take_rows
-from harness.cache_key import digest
-from harness.costs import Estimate, estimate, load_calibration, map_bytes, memory_budget
+from encoders import EncoderSpec, ResNet50Trunk
+from harness.calibration import load_calibration
+from harness.costs import Estimate, estimate, map_bytes, memory_budget
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
 from harness.prepare import (SPLIT_SEED, Prepared, cached_stores, extract_jobs, frames_of, load_features,
                              split_details, store_digests)
 from harness.heads import Standardized
 from harness.progress import progress
-from harness.stream import StreamedFeatures
+from harness.sources import DecodedInputs, FeatureSource, FullResolutionFeatures, LoopFeatures, StreamedFeatures
 from harness.targets import FullResolutionTargets, dense_targets, sample_count, target_statistics
-from harness.train import FeatureSource, evaluate_heads, precision, stratified_split
+from harness.train import evaluate_heads, stratified_split
 from tasks.readers import DenseReader
 from tasks.spec import TaskSpec
 from tasks.views import CropViews, JitteredViews, JitterViews, ViewSet, crop_views
 
 VIEW_SEED = 0
 """Crop positions never change with the head seed: every seed trains on the same views."""
-INPUTS_FORMAT = 1
-"""Bumped when the decoded-input files change layout, so old ones are never read."""
 
 
 def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], views: int | None) -> DenseReader:
@@ -54,69 +47,6 @@ def expand_views(samples: torch.Tensor, reader: DenseReader) -> torch.Tensor:
 
 def view_count(reader: DenseReader) -> int:
     return reader.views.count if isinstance(reader, ViewSet) else 1
-
-
-def _stack_frames(index: torch.Tensor, blocks: dict[str, torch.Tensor], inverse: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image blocks -> per-row blocks, (B, N, ...) for multi-frame rows."""
-    return {name: values[inverse.reshape(-1)].reshape(*index.shape, *values.shape[1:]) for name, values in blocks.items()}
-
-
-class DecodedInputs:
-    """A split's images decoded, resized and stored once as uint8 (N, 3, H, W) in the cache: what the
-    encoder-in-the-loop mode feeds on, so no epoch decodes a JPEG again (150 kB per 224 image)."""
-
-    def __init__(self, cache_root: Path, reader: DenseReader, preprocessing: Preprocessing,
-                 advance=None) -> None:
-        key = digest({"format": INPUTS_FORMAT, "manifest": reader.manifest_digest,
-                      "preprocessing": preprocessing.key()})
-        self.preprocessing = preprocessing
-        self.array = cached_array(Path(cache_root) / "inputs" / key[:2] / f"{key}.npy", np.uint8,
-                                  (len(reader), 3, *preprocessing.size),
-                                  lambda index: preprocessing.resize_uint8(reader.image(index)), advance)
-
-    def images(self, index: torch.Tensor) -> torch.Tensor:
-        return take_rows(self.array, index)
-
-
-class LoopFeatures(FeatureSource):
-    """The encoder run on every batch, from decoded inputs (training in `loop` mode)."""
-
-    def __init__(self, trunk: ResNet50Trunk, inputs: DecodedInputs, blocks: Sequence[str], device: str = "cpu",
-                 samples: torch.Tensor | None = None, bf16: bool = False) -> None:
-        self.trunk, self.inputs, self.blocks = trunk.to(device).eval(), inputs, tuple(blocks)
-        self.device, self.samples, self.bf16 = device, samples, bf16
-
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        index = rows if self.samples is None else self.samples[rows]
-        images, inverse = torch.unique(index, return_inverse=True)
-        pixels = self.inputs.images(images).to(self.device, non_blocking=True)
-        with torch.no_grad(), precision(self.device, self.bf16):
-            blocks = self.trunk(self.inputs.preprocessing.normalize(pixels), self.blocks)
-        return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)
-
-
-class FullResolutionFeatures(FeatureSource):
-    """The encoder on whole test images at their own size (one sample per batch), for crop-trained
-    heads: features never cached, each image encoded once for all the heads scored together."""
-
-    def __init__(self, trunk: ResNet50Trunk, reader: DenseReader, preprocessing: Preprocessing,
-                 blocks: Sequence[str], device: str = "cpu", bf16: bool = False) -> None:
-        self.trunk, self.reader, self.preprocessing = trunk.to(device).eval(), reader, preprocessing
-        self.blocks, self.device, self.bf16 = tuple(blocks), device, bf16
-        self.samples = frames_of(reader)
-
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        index = rows if self.samples is None else self.samples[rows]
-        images, inverse = torch.unique(index, return_inverse=True)
-        decoded = [self.reader.image(int(image)) for image in images]
-        sizes = {pixels.shape[:2] for pixels in decoded}
-        if len(sizes) != 1:
-            raise ValueError(f"full-resolution batch mixes image sizes {sorted(sizes)}; score one sample at a time")
-        native = Preprocessing(size=tuple(decoded[0].shape[:2]), interpolation=self.preprocessing.interpolation,
-                               mean=self.preprocessing.mean, std=self.preprocessing.std)
-        with torch.no_grad(), precision(self.device, self.bf16):
-            blocks = self.trunk(native.batch(np.stack(decoded)).to(self.device), self.blocks)
-        return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)
 
 
 
@@ -192,7 +122,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
                 inputs = DecodedInputs(options.cache_root, reader, preprocessing, advance)
             sources[role] = LoopFeatures(trunk, inputs, task.blocks, options.device, frames_of(reader), bf16)
     test_source = sources.get("test") or FullResolutionFeatures(trunk, test_reader, preprocessing, task.blocks,
-                                                                options.device, bf16)
+                                                                options.device, frames_of(test_reader), bf16)
     test_rows = torch.arange(sample_count(test_reader))
     wrap = lambda head: head
     if train_reader.TARGET != "classes":

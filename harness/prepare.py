@@ -18,7 +18,8 @@ from harness.options import ScoreOptions
 from harness.plan import ExtractionJob, plan, task_readers
 from harness.progress import progress
 from harness.targets import LabelTargets, Targets
-from harness.train import FeatureSource, InMemoryFeatures, evaluate_heads, stratified_split
+from harness.sources import FeatureSource, InMemoryFeatures
+from harness.train import evaluate_heads, stratified_split
 from tasks import TaskSpec
 from tasks.readers import FrameReader, Reader, labels_by_name
 

@@ -1,10 +1,7 @@
 """Train a head on frozen features and choose its epoch on the validation split.
 
-Features come from a `FeatureSource`: cached features held in memory (the normal path for pooled
-vectors), streamed from the cache (feature maps, harness.stream) or the encoder run in the loop on
-decoded images (the reference the cache must match, and the planner's other mode). All give the
-same batches in the same order for the same seed, so their heads differ only by float16 rounding.
-Targets are class labels or per-pixel maps (harness.targets); dense heads predict at the target's
+Features come from a `FeatureSource` (harness.sources): held in memory, streamed from the cache,
+or the encoder run in the loop; all give the same batches for the same rows. Targets are class labels or per-pixel maps (harness.targets); dense heads predict at the target's
 size, and on a GPU train in bfloat16 autocast with channels-last maps.
 """
 from __future__ import annotations
@@ -12,71 +9,17 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from encoders import Preprocessing, ResNet50Trunk
 from harness.grid import GridPoint
 from harness.losses import LOSSES
 from harness.metrics import Metric, build_metric
+from harness.sources import FeatureSource, precision
 from harness.targets import Targets, as_targets
 from tasks.spec import OPTIMIZERS
-from tasks.readers import Reader
-
-
-class FeatureSource:
-    """Rows of encoder features, addressed by image (or sample) index."""
-
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
-        """The features of each batch in turn; sources that read from disk override it to read ahead."""
-        for rows in row_batches:
-            yield self.batch(rows)
-
-
-class InMemoryFeatures(FeatureSource):
-    """Cached blocks loaded once: epochs then run at memory speed.
-
-    Values stay float16 (half the memory; the cache holds nothing finer) and each batch is
-    converted to float32 on the training device. On a GPU the blocks live in its memory when they
-    fit in 80% of what is free, else in host memory with batches copied over. With `samples`
-    ((S, N) frame indices) a row is a multi-frame sample and each block comes back as (B, N, ...),
-    frames in time order; the frames themselves are held once each.
-    """
-
-    def __init__(self, blocks: dict[str, torch.Tensor], device: str = "cpu",
-                 samples: torch.Tensor | None = None) -> None:
-        self.device = torch.device(device)
-        nbytes = sum(2 * values.numel() for values in blocks.values())
-        storage = self.device if self.device.type != "cuda" or nbytes < 0.8 * torch.cuda.mem_get_info(self.device)[0] \
-            else torch.device("cpu")
-        self.blocks = {name: values.to(device=storage, dtype=torch.float16) for name, values in blocks.items()}
-        self.samples = None if samples is None else samples.to(storage)
-
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        storage = next(iter(self.blocks.values())).device
-        index = rows.to(storage)
-        if self.samples is not None:
-            index = self.samples[index]
-        return {name: values[index].to(self.device, torch.float32, non_blocking=True)
-                for name, values in self.blocks.items()}
-
-
-class EncoderFeatures(FeatureSource):
-    """The encoder in the loop: decode, preprocess and encode the requested images every time."""
-
-    def __init__(self, trunk: ResNet50Trunk, reader: Reader, preprocessing: Preprocessing,
-                 blocks: Sequence[str], device: str = "cpu") -> None:
-        self.trunk, self.reader, self.preprocessing = trunk.to(device), reader, preprocessing
-        self.blocks, self.device = tuple(blocks), device
-
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        images = torch.stack([self.preprocessing(self.reader.image(int(row))) for row in rows])
-        return self.trunk(images.to(self.device), self.blocks)
 
 
 @dataclass(frozen=True)
@@ -117,13 +60,6 @@ def predict(head: nn.Module, features: dict[str, torch.Tensor], targets: torch.T
     features = {name: values.contiguous(memory_format=torch.channels_last) if values.is_cuda and values.dim() == 4
                 else values for name, values in features.items()}
     return head(features, out_size=tuple(targets.shape[-2:]))
-
-
-def precision(device: str, bf16: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on a CUDA device when asked (dense heads), else full float32."""
-    if bf16 and torch.device(device).type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

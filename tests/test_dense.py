@@ -13,15 +13,15 @@ from encoders import load_encoder
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from harness.cli import main
-from harness.costs import Calibration, estimate
+from harness.calibration import Calibration
+from harness.costs import estimate
 from harness.errors import CacheError, CorruptChunk
 from harness.evaluate import score_task
 from harness.heads import build_head
 from harness.options import ScoreOptions
 from harness.results import head_path, load_head
-from harness.stream import StreamedFeatures
+from harness.sources import InMemoryFeatures, StreamedFeatures
 from harness.targets import dense_targets
-from harness.train import InMemoryFeatures
 from tasks import get_task
 from tasks.readers import CityscapesSegmentation, KittiFlow2015, NyuDepth
 from tasks.views import CropViews, JitteredViews, JitterViews, crop_views, resize_target
@@ -146,6 +146,9 @@ def test_planner_weighs_reading_against_recomputing_and_respects_the_budget() ->
     assert held.choice == "cache" and held.cache_epoch_s == pytest.approx(2.0) and "in memory" in held.reason
     uncalibrated = estimate(task, 1000, 1, (224, 224), 10, None, None)
     assert uncalibrated.choice == "cache" and "calibrate" in uncalibrated.reason
+    older = estimate(get_task("kitti_flow"), 180, 1, (513, 513), 10, CAL, None)
+    assert older.choice == "cache" and "head siamese_unet not calibrated" in older.reason, \
+        "a head the saved calibration never measured is planned, not a KeyError"
 
 
 def test_head_from_the_cache_matches_the_encoder_in_the_loop(tmp_path: Path) -> None:

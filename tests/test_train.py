@@ -13,8 +13,8 @@ from harness.extract import extract
 from harness.heads import build_head
 from harness.metrics import Top1, build_metric
 from harness.grid import GridPoint
-from harness.train import (EncoderFeatures, InMemoryFeatures, TrainConfig, evaluate_heads, select, stratified_split,
-                           train_grid)
+from harness.sources import EncoderFeatures, InMemoryFeatures
+from harness.train import TrainConfig, evaluate_heads, select, stratified_split, train_grid
 from tasks.readers import Cifar100
 
 PRE = Preprocessing(size=(32, 32))
