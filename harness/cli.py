@@ -90,6 +90,9 @@ def add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", default="table2",
                    help="table2 (one point), paper (five), or a JSON file of {optimizer, lr} points")
     p.add_argument("--force", action="store_true", help="rescore even when a result exists")
+    p.add_argument("--save-heads", action="store_true",
+                   help="keep every seed's selected head beside the results (kept anyway where another task "
+                        "is scored with it, e.g. ImageNet's for ImageNetV2)")
 
 
 def add_dense(p: argparse.ArgumentParser) -> None:

@@ -151,7 +151,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     task = get_task(args.task)
-    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid,
+                           save_heads=args.save_heads)
     trunk, encoder = encoder_from(args)
     result, path = score_task(trunk, encoder, task, options)
     print_results([result])
@@ -186,7 +187,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
     """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
     tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
-    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid)
+    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid,
+                           save_heads=args.save_heads)
     results, missing = [], []
     for task in tasks:
         try:

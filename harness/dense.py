@@ -15,13 +15,12 @@ from harness.calibration import load_calibration
 from harness.costs import Estimate, estimate, map_bytes, memory_budget
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
-from harness.prepare import (SPLIT_SEED, Prepared, cached_stores, extract_jobs, frames_of, load_features,
-                             split_details, store_digests)
-from harness.heads import Standardized
+from harness.prepare import (SPLIT_SEED, DenseRecord, Prepared, TestSplit, cached_stores, extract_jobs, frames_of,
+                             load_features, split_details, store_digests)
 from harness.progress import progress
 from harness.sources import DecodedInputs, FeatureSource, FullResolutionFeatures, LoopFeatures, StreamedFeatures
 from harness.targets import FullResolutionTargets, dense_targets, sample_count, target_statistics
-from harness.train import evaluate_heads, stratified_split
+from harness.train import stratified_split
 from tasks.readers import DenseReader
 from tasks.spec import TaskSpec
 from tasks.views import CropViews, JitteredViews, JitterViews, ViewSet, crop_views
@@ -124,20 +123,15 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     test_source = sources.get("test") or FullResolutionFeatures(trunk, test_reader, preprocessing, task.blocks,
                                                                 options.device, frames_of(test_reader), bf16)
     test_rows = torch.arange(sample_count(test_reader))
-    wrap = lambda head: head
-    if train_reader.TARGET != "classes":
-        mean, std = target_statistics(targets, train_reader.TARGET)
-        wrap = lambda head: Standardized(head, mean, std)
+    scale = target_statistics(targets, train_reader.TARGET) if train_reader.TARGET != "classes" else None
     return Prepared(
         train_source=sources["train"], train_targets=targets,
         train_rows=expand_views(train_samples, train_reader), val_rows=expand_views(val_samples, train_reader),
-        test_count=len(test_rows),
-        score_test=lambda heads: evaluate_heads(heads, test_source, FullResolutionTargets(test_reader), test_rows,
-                                                task.metric, task.num_classes, batch_size=1, bf16=bf16),
+        test=TestSplit(test_source, FullResolutionTargets(test_reader), test_rows, task.metric, task.num_classes,
+                       batch_size=1, bf16=bf16),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores, image_size=preprocessing.size, extract_seconds=seconds,
-        classes=list(readers["train"].classes),
-        config={"num_classes": task.num_classes, "bf16": bf16, "eval_batch_size": task.batch_size},
-        hparams={"mode": mode, "view": task.view, "views": views, "bf16": bf16,
-                 "features": {role: "memory" if kept else "stream" for role, kept in held.items()}},
-        wrap_head=wrap, split_details=split_details(readers))
+        classes=list(readers["train"].classes), split_details=split_details(readers), target_scale=scale,
+        dense=DenseRecord(mode=mode, view=task.view, views=views,
+                          features={role: "memory" if kept else "stream" for role, kept in held.items()}),
+        bf16=bf16, eval_batch_size=task.batch_size)

@@ -1,6 +1,7 @@
 """Score one encoder on one task: extract what is missing, train the grid, select on validation,
-test once with the selected heads of every seed, and write the result (plus the heads, for tasks
-scored with another task's head)."""
+test once with the selected heads of every seed, and write the result. The selected heads are kept
+beside the results only where another task is scored with them (ImageNetV2 with ImageNet's), or
+when asked (`save_heads`): a U-Net head is about 400 MB per seed."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from encoders import EncoderSpec, ResNet50Trunk
 from harness import __version__
@@ -22,8 +24,8 @@ from harness.options import ScoreOptions
 from harness.prepare import Prepared, prepare
 from harness.progress import progress
 from harness.results import SCHEMA_VERSION, head_path, load_head, load_result, result_path, save_head, write_result
-from harness.train import TrainConfig, select, train_grid
-from tasks import PROTOCOL_VERSION, TaskSpec, get_task
+from harness.train import TrainConfig, TrainOutcome, select, train_grid
+from tasks import PROTOCOL_VERSION, TASKS, TaskSpec, get_task
 
 log = logging.getLogger("ccbench")
 
@@ -40,25 +42,27 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     points = resolve_grid(options.grid, task)
     epochs = options.epochs or task.epochs
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
-    runs = []
+    keep_heads = options.save_heads or any(other.scored_with == task.id for other in TASKS.values())
+    runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
     for seed in options.seeds:
-        config = TrainConfig(task.batch_size, epochs, task.loss, task.metric, seed, **data.config)
-        heads = [data.wrap_head(build_head(task.head, task.num_classes, seed, task.frames)) for _ in points]
+        config = TrainConfig(task.batch_size, epochs, task.loss, task.metric, seed, num_classes=task.num_classes,
+                             bf16=data.bf16, eval_batch_size=data.eval_batch_size)
+        heads = [data.new_head(task, seed) for _ in points]
         started = time.perf_counter()
         with progress(epochs, f"train {task.id} seed {seed} ({len(points)} grid points)", options.quiet) as advance:
             outcomes = train_grid(heads, points, data.train_source, data.train_targets, data.train_rows,
                                   data.val_rows, config, options.device, on_epoch=lambda epoch: advance(1))
         timings["train"] += time.perf_counter() - started
         best = select(outcomes)
-        save_head(head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
-                  outcomes[best].state)
-        runs.append((seed, heads[best], outcomes))
+        if keep_heads:
+            save_head(head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
+                      outcomes[best].state)
+        runs.append((seed, heads[best], outcomes, outcomes[best]))
     started = time.perf_counter()
-    metrics = data.score_test([head for _, head, _ in runs])
+    metrics = data.test.score([head for _, head, _, _ in runs])
     timings["evaluate"] = time.perf_counter() - started
     per_seed = []
-    for (seed, _, outcomes), metric in zip(runs, metrics):
-        best = outcomes[select(outcomes)]
+    for (seed, _, outcomes, best), metric in zip(runs, metrics):
         interval = metric.interval()
         per_seed.append({"seed": seed, "score": metric.compute(), "ci95": list(interval) if interval else None,
                          "val_score": best.best_val, "epoch": best.best_epoch, "point": best.point.name,
@@ -67,12 +71,13 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                                    "best_epoch": o.best_epoch, "best_val": o.best_val, "val_curve": o.val_curve,
                                    "train_loss": o.train_loss}
                                   for o in outcomes]})
-    splits = {"train": len(data.train_rows), "val": len(data.val_rows), "test": data.test_count}
-    chosen = next(p for p in points if p.name == per_seed[0]["point"])
-    result = _result(encoder, task, options, data, per_seed, splits, timings,
-                     {"optimizer": chosen.optimizer, "lr": chosen.lr, "batch_size": task.batch_size,
-                      "epochs": epochs, "grid": [p.name for p in points], "val_fraction": task.val_fraction,
-                      **data.hparams})
+    splits = {"train": len(data.train_rows), "val": len(data.val_rows), "test": len(data.test.rows)}
+    chosen = runs[0][3].point
+    hparams = {"optimizer": chosen.optimizer, "lr": chosen.lr, "batch_size": task.batch_size, "epochs": epochs,
+               "grid": [p.name for p in points], "val_fraction": task.val_fraction}
+    if data.dense is not None:
+        hparams.update(dataclasses.asdict(data.dense), bf16=data.bf16)
+    result = _result(encoder, task, options, data, per_seed, splits, timings, hparams)
     return result, write_result(path, result)
 
 
@@ -93,12 +98,12 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
                                                  options.protocol_tag(), run["seed"])))
         heads.append(head.to(options.device))
     per_seed = []
-    for run, metric in zip(source_result["seeds"], data.score_test(heads)):
+    for run, metric in zip(source_result["seeds"], data.test.score(heads)):
         interval = metric.interval()
         per_seed.append({**{k: run[k] for k in ("seed", "val_score", "epoch", "point")}, "score": metric.compute(),
                          "ci95": list(interval) if interval else None})
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": time.perf_counter() - started}
-    result = _result(encoder, task, options, data, per_seed, {"train": 0, "val": 0, "test": data.test_count},
+    result = _result(encoder, task, options, data, per_seed, {"train": 0, "val": 0, "test": len(data.test.rows)},
                      timings, {**source_result["hparams"], "scored_with": source.id})
     return result, write_result(path, result)
 

@@ -25,6 +25,7 @@ class ScoreOptions:
     seeds: tuple[int, ...] = (0,)
     force: bool = False
     quiet: bool = False
+    save_heads: bool = False
     mode: str = "auto"
     views: int | None = None
     cache_budget: int | None = None

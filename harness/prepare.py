@@ -2,9 +2,9 @@
 (image-level tasks: pooled features in memory and labels; dense tasks: harness.dense)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -13,6 +13,7 @@ from encoders import EncoderSpec, ResNet50Trunk
 from harness.cache import FeatureStore, LabelKey, load_labels, save_labels
 from harness.errors import CacheError
 from harness.extract import extract
+from harness.heads import Standardized, build_head
 from harness.metrics import Metric
 from harness.options import ScoreOptions
 from harness.plan import ExtractionJob, plan, task_readers
@@ -74,31 +75,63 @@ def frames_of(reader: Reader) -> torch.Tensor | None:
     return torch.from_numpy(reader.samples()) if isinstance(reader, FrameReader) else None
 
 
+@dataclass(frozen=True)
+class TestSplit:
+    """The test split as scored: every sample in one pass of its features, for all heads at once."""
+
+    source: FeatureSource
+    targets: Targets | torch.Tensor
+    rows: torch.Tensor
+    metric: str
+    num_classes: int | None = None
+    batch_size: int = 1024
+    bf16: bool = False
+
+    def score(self, heads: list[nn.Module]) -> list[Metric]:
+        return evaluate_heads(heads, self.source, self.targets, self.rows, self.metric, self.num_classes,
+                              batch_size=self.batch_size, bf16=self.bf16)
+
+
+@dataclass(frozen=True)
+class DenseRecord:
+    """How a dense task was trained, for the result's hparams: the feature mode, the training views,
+    and whether each split's maps were held in memory or streamed."""
+
+    mode: str
+    view: str
+    views: int
+    features: dict[str, str]
+
+
 @dataclass
 class Prepared:
-    """What scoring a task needs, whichever path made it: the training features and targets, the
-    train/val rows, a function scoring heads on the whole test split in one pass, the names of the
-    classes the heads output (recorded in the result, so a task scored with these heads maps its
-    labels to them by name), and the record of what was read (manifests, cache stores, the splits
-    readers chose) for the result. `config` holds extra TrainConfig fields, `hparams` what the
-    result records beyond the protocol's (e.g. the dense mode), and `wrap_head` adapts each new
-    head to the task's targets (regression scaling)."""
+    """What scoring a task needs, whichever path made it: the training features, targets and rows,
+    the test split, the names of the classes the heads output (recorded in the result, so a task
+    scored with these heads maps its labels to them by name), and the record of what was read
+    (manifests, cache stores, the splits readers chose). Regression tasks carry their training
+    targets' mean and spread (`target_scale`), which every new head predicts in units of; dense
+    tasks validate in batches of their own size and, on a GPU, in bfloat16."""
 
-    train_source: FeatureSource
-    train_targets: Targets
+    train_source: FeatureSource | None
+    train_targets: Targets | None
     train_rows: torch.Tensor
     val_rows: torch.Tensor
-    test_count: int
-    score_test: Callable[[list[nn.Module]], list[Metric]]
+    test: TestSplit
     manifests: dict[str, str]
     stores: dict[str, str]
     image_size: tuple[int, int]
     classes: list[str]
+    split_details: dict[str, dict[str, Any]]
     extract_seconds: float = 0.0
-    config: dict[str, Any] = field(default_factory=dict)
-    hparams: dict[str, Any] = field(default_factory=dict)
-    wrap_head: Callable[[nn.Module], nn.Module] = lambda head: head
-    split_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target_scale: tuple[torch.Tensor, torch.Tensor] | None = None
+    dense: DenseRecord | None = None
+    bf16: bool = False
+    eval_batch_size: int = 1024
+
+    def new_head(self, task: TaskSpec, seed: int) -> nn.Module:
+        """A freshly initialised head for `task`, predicting in the targets' units."""
+        head = build_head(task.head, task.num_classes, seed, task.frames)
+        return head if self.target_scale is None else Standardized(head, *self.target_scale)
 
 
 def split_details(readers: dict[str, Reader]) -> dict[str, dict[str, Any]]:
@@ -145,8 +178,7 @@ def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options:
     test_rows = torch.arange(len(labels["test"]))
     return Prepared(
         train_source=features.get("train"), train_targets=LabelTargets(labels["train"]) if "train" in labels else None,
-        train_rows=train_rows, val_rows=val_rows, test_count=len(test_rows),
-        score_test=lambda heads: evaluate_heads(heads, features["test"], labels["test"], test_rows, task.metric),
+        train_rows=train_rows, val_rows=val_rows, test=TestSplit(features["test"], labels["test"], test_rows, task.metric),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
         stores=store_digests(jobs, task.blocks), image_size=jobs["test"].preprocessing.size,
         classes=list(head_classes if head_classes is not None else readers["train"].classes), extract_seconds=seconds,

@@ -24,7 +24,7 @@ COMMON = {"data_root": None, "cache": Path("~/.cache/ccbench").expanduser(), "re
 COMPUTE = {"device": "auto", "batch_size": 64, "workers": WORKERS, "image_size": None}
 CHOICE = {"key": None, "prefix": None}
 ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False, **CHOICE}
-TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False}
+TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False, "save_heads": False}
 DENSE = {"mode": "auto", "views": None, "cache_budget": None, "memory_budget": None}
 BOARD = {"out": Path("leaderboard-out"), "include_overrides": False, "supervised": None}
 ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
@@ -131,6 +131,7 @@ def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(
     assert result["overrides"] == {} and result["hparams"]["image_size"] == [224, 224]
     assert result["hparams"]["epochs"] == 100 and result["encoder"]["method"] == "MoCo v2"
     assert (home / "leaderboard-out" / "index.html").is_file()
+    assert not (home / "results" / "heads").exists(), "no task is scored with cifar100's heads: none kept"
 
     board = typed(home, env, "leaderboard")
     assert board.returncode == 0, board.stderr
@@ -144,8 +145,9 @@ def test_score_with_a_study_name_records_its_metadata(user_dir: tuple[Path, dict
     home, env = user_dir
     env = {**env, "CCBENCH_RESULTS": str(home / "scored")}
     done = typed(home, env, "score", "--encoder", "moco_v2_200ep_pretrain.pth.tar", "--task", "cifar100",
-                 "--name", "MoCo v2 ImageNet 200")
+                 "--name", "MoCo v2 ImageNet 200", "--save-heads")
     assert done.returncode == 0, done.stderr
+    assert len(list((home / "scored" / "heads").glob("*__cifar100__p1__seed0.pt"))) == 1
     (path,) = (home / "scored").glob("*__cifar100__p1.json")
     encoder = load_result(path)["encoder"]
     assert (encoder["method"], encoder["pretrain_data"], encoder["pretrain_epochs"]) == ("MoCo v2", "ImageNet", 200)

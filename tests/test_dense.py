@@ -163,7 +163,7 @@ def test_head_from_the_cache_matches_the_encoder_in_the_loop(tmp_path: Path) -> 
     states, scores, curves = {}, {}, {}
     for mode in ("cache", "loop"):
         options = ScoreOptions(data_root=data, cache_root=tmp_path / "cache", results_dir=tmp_path / mode,
-                               image_size=32, epochs=2, quiet=True, mode=mode, memory_budget=0)
+                               image_size=32, epochs=2, quiet=True, mode=mode, memory_budget=0, save_heads=True)
         result, _ = score_task(trunk, encoder, get_task("nyu_depth"), options)
         assert result["hparams"]["mode"] == mode
         assert result["hparams"]["features"] == ({"train": "stream", "test": "stream"} if mode == "cache" else {})
