@@ -18,7 +18,7 @@ from harness.cache import FeatureStore, find_stores, list_stores
 from harness.calibration import calibrate, save_calibration
 from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
-from harness.evaluate import score_task
+from harness.evaluate import extract_shared, score_task
 from harness.options import ScoreOptions, options_from, resolve_device
 from harness.prepare import run_extraction
 from harness.plan import plan, task_readers
@@ -189,6 +189,9 @@ def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespa
     tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
     options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid,
                            save_heads=args.save_heads)
+    seconds = extract_shared(trunk, encoder, tasks, options)
+    if seconds:
+        log.info("extracted the image sets of %d tasks in %.1fs, each shared set once", len(tasks), seconds)
     results, missing = [], []
     for task in tasks:
         try:
@@ -204,11 +207,12 @@ def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespa
 
 
 def print_results(results: list[dict[str, Any]]) -> None:
+    """One row per result; tasks of a run have different metrics, so the metric is a column."""
     print_table([{"encoder": r["encoder"]["name"], "fingerprint": r["encoder"]["fingerprint"][:12],
-                  "task": r["task"], r["metric"]: f"{r['score']:.4f}", "val": f"{r['val_score']:.4f}",
+                  "task": r["task"], "metric": r["metric"], "score": f"{r['score']:.4f}", "val": f"{r['val_score']:.4f}",
                   "epoch": r["epoch"], "extract_s": f"{r['timings']['extract']:.1f}",
                   "train_s": f"{r['timings']['train']:.1f}"} for r in results],
-                ["encoder", "fingerprint", "task", results[0]["metric"], "val", "epoch", "extract_s", "train_s"])
+                ["encoder", "fingerprint", "task", "metric", "score", "val", "epoch", "extract_s", "train_s"])
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -16,18 +16,41 @@ from torch import nn
 from encoders import EncoderSpec, ResNet50Trunk
 from harness import __version__
 from harness.cache_key import digest
-from harness.dense import prepare_dense
+from harness.dense import choose_mode, dense_cached_readers, prepare_dense
 from harness.errors import ResultError
 from harness.grid import resolve_grid
 from harness.heads import build_head
 from harness.options import ScoreOptions
-from harness.prepare import Prepared, prepare
+from harness.plan import plan, task_readers
+from harness.prepare import Prepared, prepare, run_extraction
 from harness.progress import progress
 from harness.results import SCHEMA_VERSION, head_path, load_head, load_result, result_path, save_head, write_result
 from harness.train import TrainConfig, TrainOutcome, select, train_grid
-from tasks import PROTOCOL_VERSION, TASKS, TaskSpec, get_task
+from tasks import PROTOCOL_VERSION, TASKS, DataError, TaskSpec, get_task
 
 log = logging.getLogger("ccbench")
+
+
+def extract_shared(trunk: ResNet50Trunk, encoder: EncoderSpec, tasks: list[TaskSpec], options: ScoreOptions) -> float:
+    """Before a run scores several tasks, encode each image set they share once, for the union of
+    the blocks they read from the cache (Pets and Pets segmentation read the same images), rather
+    than once per task; each task's own scoring then finds its stores complete. Tasks already
+    scored, without data, scored with another task's head, or training with the encoder in the
+    loop take no part. Returns the seconds spent."""
+    readers = {}
+    for task in tasks:
+        scored = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag()).exists()
+        if task.scored_with or (scored and not options.force):
+            continue
+        try:
+            if not task.dense:
+                readers[task.id] = task_readers(task, options.data_root)
+            elif choose_mode(encoder, task, options) == "cache":
+                readers[task.id] = dense_cached_readers(encoder, task, options)
+        except DataError:
+            continue
+    jobs = plan(encoder, [task for task in tasks if task.id in readers], readers, options.image_size)
+    return sum(run_extraction(trunk, job, options) for job in {id(job): job for job in jobs.values()}.values())
 
 
 def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> tuple[dict, Path]:
