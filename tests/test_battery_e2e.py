@@ -30,6 +30,8 @@ from tests.writers.sun397 import write_sun397
 from tests.writers.thor import write_thor_egomotion, write_thor_num_steps
 from tasks.synthetic import write_cifar100
 
+pytestmark = pytest.mark.e2e
+
 WRITERS: dict[str, Callable[[Path], object]] = {
     "imagenet": lambda root: write_imagenet(root, n_train=12, n_val=4),
     "pets": lambda root: write_pets(root, n_classes=4, trainval_per_class=15, test_per_class=6),

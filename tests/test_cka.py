@@ -118,6 +118,7 @@ def run_cka(root: Path, tmp_path: Path, out: Path, *encoders: str) -> dict:
     return json.loads(json_path.read_text())
 
 
+@pytest.mark.e2e
 def test_cli_writes_the_matrix_and_heatmap(tiny_cifar_root: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # 40 images take Gram space for every pair; here the pooled pair (2048) goes through features.

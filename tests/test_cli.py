@@ -81,6 +81,7 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, moco_checkpoint: 
     assert unknown.returncode == 2 and "Did you mean: cifar100" in unknown.stderr
 
 
+@pytest.mark.e2e
 def test_score_end_to_end_well_above_chance(cifar_root: Path, tmp_path: Path, moco_checkpoint: Path,
                                             capsys: pytest.CaptureFixture) -> None:
     cache, results = tmp_path / "cache", tmp_path / "results"
@@ -127,6 +128,7 @@ def result_path_tag(result: dict) -> str:
     return f"{result['version']}-custom-{digest(result['overrides'])[:8]}"
 
 
+@pytest.mark.e2e
 def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["demo", "--out", str(tmp_path), "--train-images", "200", "--test-images", "50",
                  "--epochs", "3", "--quiet", "--workers", "0"]) == 0
@@ -146,6 +148,7 @@ def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert (board / "leaderboard.csv").read_text().count("\n") == 3
 
 
+@pytest.mark.e2e
 def test_run_scores_found_tasks_with_the_paper_grid(cifar_root: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     args = ["run", "--encoder", "random:0", "--tasks", "all", "--data-root", str(cifar_root), "--cache",
@@ -172,6 +175,7 @@ def _tasks_json(root: Path, capsys: pytest.CaptureFixture) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_submit_fills_study_metadata_and_builds_the_leaderboard(cifar_root: Path, tmp_path: Path,
                                                                  moco_checkpoint: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:

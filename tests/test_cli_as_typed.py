@@ -120,6 +120,7 @@ def user_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return home, env
 
 
+@pytest.mark.e2e
 def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(
         user_dir: tuple[Path, dict[str, str]]) -> None:
     home, env = user_dir
@@ -141,6 +142,7 @@ def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(
     assert float(rows[0]["cifar100"]) == pytest.approx(result["score"])
 
 
+@pytest.mark.e2e
 def test_score_with_a_study_name_records_its_metadata(user_dir: tuple[Path, dict[str, str]]) -> None:
     home, env = user_dir
     env = {**env, "CCBENCH_RESULTS": str(home / "scored")}

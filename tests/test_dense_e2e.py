@@ -25,6 +25,8 @@ from tests.writers.pets import write_pets
 from tests.writers.taskonomy import write_taskonomy
 from tests.writers.thor_depth import write_thor_depth
 
+pytestmark = pytest.mark.e2e
+
 WRITERS: dict[str, Callable[[Path], object]] = {
     "cityscapes_seg": lambda root: write_cityscapes(root, per_city=10, height=32, width=64),
     "pets_seg": lambda root: write_pets(root, n_classes=2, trainval_per_class=4, test_per_class=2),

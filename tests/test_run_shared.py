@@ -11,6 +11,8 @@ from harness.cli import main
 from harness.results import load_result
 from tests.writers.pets import write_pets
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("tasks, passes", [("pets,pets_seg", 2), ("pets", 2), ("pets_seg", 2)])
 def test_shared_images_are_encoded_once_per_run(tasks: str, passes: int, tmp_path: Path,
