@@ -151,6 +151,7 @@ def done_units(cache: Path) -> list[int]:
     return done
 
 
+@pytest.mark.e2e
 def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.TempPathFactory) -> None:
     from tasks.synthetic import write_cifar100
 

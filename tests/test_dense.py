@@ -151,6 +151,7 @@ def test_planner_weighs_reading_against_recomputing_and_respects_the_budget() ->
         "a head the saved calibration never measured is planned, not a KeyError"
 
 
+@pytest.mark.e2e
 def test_head_from_the_cache_matches_the_encoder_in_the_loop(tmp_path: Path) -> None:
     """Same seed, same batches: streamed float16 features vs the encoder run on decoded inputs
     (images already at the input size, so the stored uint8 inputs are exact and only the cache's

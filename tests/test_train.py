@@ -87,6 +87,7 @@ def test_same_seed_same_head_and_best_epoch_is_restored() -> None:
     assert not torch.equal(other.fc.weight, heads[0].fc.weight)
 
 
+@pytest.mark.e2e
 def test_head_from_cache_matches_encoder_in_the_loop(tiny_cifar_root: Path, tmp_path: Path) -> None:
     """The cache changes nothing but float16 rounding: same batches, same steps, same predictions."""
     trunk, spec = load_encoder("random:0")
