@@ -16,7 +16,7 @@ _HOMES = {
     "encoders.fingerprints": ("fingerprint",),
     "encoders.preprocess": ("Preprocessing",),
     "encoders.registry": ("EncoderSpec", "load_encoder"),
-    "encoders.study": ("STUDY", "StudyEncoder", "study_encoder"),
+    "encoders.study": ("MIXED", "PRETRAIN_DOMAINS", "STUDY", "StudyEncoder", "pretrain_domain", "study_encoder"),
     "encoders.trunk": ("ResNet50Trunk",),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -16,6 +16,7 @@ from encoders.checkpoints import load_backbone
 from encoders.errors import UnknownEncoder
 from encoders.fingerprints import fingerprint
 from encoders.preprocess import Preprocessing
+from encoders.study import pretrain_domain
 from encoders.trunk import ResNet50Trunk
 
 RANDOM_PREFIX = "random:"
@@ -38,7 +39,8 @@ class EncoderSpec:
     pretrain_epochs: int | None = None
 
     def metadata(self) -> dict[str, Any]:
-        """JSON-able record copied into every result, so the leaderboard needs no encoder code."""
+        """JSON-able record copied into every result, so the leaderboard needs no encoder code (nor the
+        study registry: pretrain_domain is looked up here, None when pretrain_data's domain is unknown)."""
         return {
             "name": self.name,
             "fingerprint": self.fingerprint,
@@ -46,6 +48,7 @@ class EncoderSpec:
             "source": self.source,
             "method": self.method,
             "pretrain_data": self.pretrain_data,
+            "pretrain_domain": pretrain_domain(self.pretrain_data),
             "pretrain_images": self.pretrain_images,
             "pretrain_epochs": self.pretrain_epochs,
             "mean": list(self.preprocessing.mean),

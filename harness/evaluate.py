@@ -133,7 +133,8 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
 
 def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, data: Prepared, per_seed: list[dict],
             splits: dict[str, int], timings: dict[str, float], hparams: dict[str, Any]) -> dict[str, Any]:
-    """The result record (schema in harness.results)."""
+    """The result record (schema in leaderboard.schema), with the battery it was scored in, so the leaderboard
+    learns every task's category, metric, domains and protocol order from the files alone."""
     first = per_seed[0]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -145,6 +146,8 @@ def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, data: P
         "category": task.category,
         "metric": task.metric,
         "higher_is_better": True,
+        "battery": [{"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
+                    for t in TASKS.values()],
         "score": float(np.mean([run["score"] for run in per_seed])),
         "score_std": float(np.std([run["score"] for run in per_seed])),
         "ci95": first.get("ci95"),

@@ -1,39 +1,11 @@
-"""The result schema: one JSON file per (encoder fingerprint, task, protocol version).
-
-Every file carries its encoder's metadata, so the leaderboard needs nothing but result files.
-Keys (schema_version 1):
-
-    schema_version  int, this module's SCHEMA_VERSION; unknown versions are refused by name
-    version         str, the protocol version (tasks.PROTOCOL_VERSION) the score was made under
-    ccbench_version str, the package version that wrote the file
-    encoder         {name, fingerprint, format, source, method, pretrain_data, pretrain_images,
-                     pretrain_epochs, mean, std}
-    task, task_version, category, metric, higher_is_better
-    score           the test score of the selected head (mean over seeds when several); score_std
-                    its standard deviation over seeds; ci95: the first seed's bootstrap 95% interval
-                    over test samples (images for dense metrics; null when the test split has one sample)
-    val_score       its validation score; epoch: the epoch chosen on validation
-    seed            the first seed; seeds: every seed's raw {seed, score, ci95, val_score, epoch, point,
-                    val_curve, grid: every grid point's curve}
-    splits          {train, val, test} sample counts (test is scored on every sample)
-    classes         the class names the heads output, in order (the train split's, or for a task
-                    scored with another task's head, that head's); such a task maps its labels to
-                    them by name (ImageNetV2 by wnid to the ImageNet train folders)
-    hparams         {optimizer, lr, batch_size, epochs, grid, image_size, val_fraction}; dense tasks add
-                    mode (cache or loop), view (resize or crop), views (per training image), bf16
-    overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
-    manifests       {role: manifest digest} of each split's image set (ordered ids + source files)
-    split_details   {role: what chose the split} where the reader chose it (taskonomy_depth: its buildings
-                    and the split file or seed); absent in files written before it
-    cache_key       sha256 over the feature stores used; cache_stores: {"split/block": store digest}
-    timings         {extract, train, evaluate} seconds
-    created         ISO 8601 UTC time of writing
-"""
+"""Result files on disk: one JSON file per (encoder fingerprint, task, protocol version), written
+atomically and validated against the result schema, which lives in leaderboard.schema (the contract of the
+files the leaderboard reads, shared without the leaderboard importing the harness); the selected heads
+beside them."""
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,10 +13,7 @@ from typing import Any
 import torch
 
 from harness.errors import ResultError
-
-SCHEMA_VERSION = 1
-REQUIRED_KEYS = ("schema_version", "version", "encoder", "task", "category", "metric", "score", "val_score",
-                 "epoch", "splits", "seed", "seeds", "cache_key", "timings", "created")
+from leaderboard.schema import SCHEMA_VERSION, problem  # SCHEMA_VERSION: for the record builder (harness.evaluate)
 
 
 def result_path(results_dir: Path, fingerprint: str, task: str, protocol: str) -> Path:
@@ -72,16 +41,10 @@ def write_result(path: Path, result: dict[str, Any]) -> Path:
 
 
 def validate(result: dict[str, Any], path: Path) -> None:
-    """Refuse a result of another schema version or one lacking a required key."""
-    version = result.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ResultError(f"{path}: schema_version {version!r} is not {SCHEMA_VERSION}; rescore with this "
-                          "ccbench or read it with the version that wrote it")
-    absent = [key for key in REQUIRED_KEYS if key not in result]
-    if absent:
-        raise ResultError(f"{path}: missing key(s) {', '.join(absent)}; the file is damaged, rescore the task")
-    if not re.fullmatch(r"[0-9a-f]{64}", str(result["encoder"].get("fingerprint", ""))):
-        raise ResultError(f"{path}: encoder.fingerprint is not a sha256 hex digest; rescore the task")
+    """Refuse a result that breaks the schema (leaderboard.schema), naming the file and the key at fault."""
+    broken = problem(result)
+    if broken:
+        raise ResultError(f"{path}: {broken}")
 
 
 def load_result(path: Path) -> dict[str, Any]:
@@ -91,8 +54,6 @@ def load_result(path: Path) -> dict[str, Any]:
         raise ResultError(f"{path}: no such result file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultError(f"{path}: not valid JSON ({error}); delete it and rescore the task") from None
-    if not isinstance(result, dict):
-        raise ResultError(f"{path}: not a result object; delete it and rescore the task")
     validate(result, path)
     return result
 

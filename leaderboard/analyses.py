@@ -15,7 +15,7 @@ from scipy import stats
 
 from leaderboard.cka import CkaRun
 from leaderboard.table import Leaderboard
-from leaderboard.taxonomy import IMAGENET, MIXED, TASK_DOMAINS, pretrain_domain
+from leaderboard.taxonomy import IMAGENET
 from leaderboard.uncertainty import TIE, UNKNOWN, task_vs_next
 
 
@@ -197,20 +197,27 @@ def category_distribution(board: Leaderboard) -> Analysis:
 
 def data_similarity(board: Leaderboard) -> Analysis:
     """Item 5: per task, the mean normalized score of encoders pre-trained on data of the task's domain
-    (taxonomy.TASK_DOMAINS, PRETRAIN_DOMAINS) against those pre-trained on another known domain. Mixed data
-    (Combination) and unknown data (a random init) are in neither group; a task lacking a group says why."""
-    domains = board.encoders["pretrain_data"].map(pretrain_domain)
-    domains = domains[domains.notna() & (domains != MIXED)]
+    against those pre-trained on another battery task's domain, domains as the result files record them
+    (battery listings, encoder.pretrain_domain). Data like no task's images (Combination's mixed data) and
+    data of unknown domain (a random init, files written before pretrain_domain) are in neither group; a
+    task lacking a group says why."""
+    known = {domain for domains in board.taxonomy.domains.values() for domain in domains}
+    if not known:
+        return NotAvailable("no result file lists its battery's image domains (all were written before results "
+                            "did); rescore a task with this ccbench")
+    domains = board.encoders["pretrain_domain"]
+    domains = domains[domains.isin(known)]
     if domains.empty:
-        return NotAvailable("no encoder's pretrain_data has a known domain (taxonomy.PRETRAIN_DOMAINS)")
+        return NotAvailable("no encoder's pretrain_data has a known domain of a battery task (encoder.pretrain_domain: "
+                            "null for a random init or unknown data, absent in files written before it)")
     rows = []
     for task in board.tasks:
-        wanted = TASK_DOMAINS.get(task, ())
+        wanted = board.taxonomy.domains.get(task, ())
         values = board.normalized.values[task].reindex(domains.index).dropna()
         similar = values[domains[values.index].isin(wanted)]
         other = values.drop(index=similar.index)
         if not wanted:
-            note = "task domain unknown (add it to taxonomy.TASK_DOMAINS)"
+            note = "task domain unknown: no result file's battery lists it"
         elif values.empty:
             note = "no normalized scores"
         elif similar.empty:

@@ -1,7 +1,7 @@
 """Result files -> one tidy DataFrame row per (encoder fingerprint, task, seed).
 
-Validates each file itself (schema_version 1 and the required keys) rather than importing harness/,
-so the leaderboard stays a reader of files and runs without torch.
+Validates each file against leaderboard.schema, the contract the writer validates against too, so the
+leaderboard stays a reader of files that never imports harness/ (nor torch).
 """
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from typing import Any
 import pandas as pd
 
 from leaderboard.errors import LeaderboardError
+from leaderboard.schema import problem
 
-SCHEMA_VERSION = 1
-REQUIRED_KEYS = ("schema_version", "version", "encoder", "task", "category", "metric", "score", "val_score",
-                 "epoch", "splits", "seed", "seeds", "cache_key", "timings", "created")
-ENCODER_KEYS = ("name", "fingerprint", "method", "pretrain_data", "pretrain_images", "pretrain_epochs")
+ENCODER_KEYS = ("name", "fingerprint", "method", "pretrain_data", "pretrain_domain", "pretrain_images",
+                "pretrain_epochs")
 COLUMNS = (*ENCODER_KEYS, "task", "category", "metric", "higher_is_better", "seed", "score", "ci95_lo",
-           "ci95_hi", "protocol", "overrides", "created", "file")
+           "ci95_hi", "protocol", "overrides", "created", "file", "ccbench_version", "battery")
+Listing = tuple[tuple[str, str, str, tuple[str, ...]], ...]
+"""A file's battery as (task, category, metric, domains) in protocol order; None for files written before it."""
 
 
 def result_files(results_dir: Path) -> list[Path]:
@@ -48,21 +49,15 @@ def _read(path: Path) -> dict[str, Any]:
         raise LeaderboardError(f"{path}: not valid JSON ({error}); delete it and rescore the task") from None
     except OSError as error:
         raise LeaderboardError(f"{path}: cannot read ({error.strerror or error})") from None
-    if not isinstance(result, dict):
-        raise LeaderboardError(f"{path}: not a result object; delete it and rescore the task")
-    if result.get("schema_version") != SCHEMA_VERSION:
-        raise LeaderboardError(f"{path}: schema_version {result.get('schema_version')!r} is not "
-                               f"{SCHEMA_VERSION}; use the ccbench version that wrote it")
-    absent = [key for key in REQUIRED_KEYS if key not in result]
-    if absent:
-        raise LeaderboardError(f"{path}: missing key(s) {', '.join(absent)}; the file is damaged, rescore the task")
-    encoder = result["encoder"]
-    if not isinstance(encoder, dict) or not isinstance(encoder.get("fingerprint"), str) or not encoder["fingerprint"]:
-        raise LeaderboardError(f"{path}: encoder.fingerprint is missing; the file is damaged, rescore the task")
-    for key in ("task", "category", "metric"):
-        if not isinstance(result[key], str) or not result[key]:
-            raise LeaderboardError(f"{path}: {key} is not a non-empty string; rescore the task")
+    broken = problem(result)
+    if broken:
+        raise LeaderboardError(f"{path}: {broken}")
     return result
+
+
+def version_key(version: object) -> tuple:
+    """A version string ('1', '0.1.0', '2-rc') as a sortable key: numeric parts by value."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in str(version).replace("-", ".").split("."))
 
 
 def _number(value: Any, path: Path, what: str) -> float:
@@ -88,15 +83,14 @@ def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     top-level score and ci95."""
     encoder = result["encoder"]
     base = {key: encoder.get(key) for key in ENCODER_KEYS}
-    overrides = result.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise LeaderboardError(f"{path}: overrides is not an object; rescore the task")
+    battery: Listing | None = None
+    if "battery" in result:
+        battery = tuple((e["task"], e["category"], e["metric"], tuple(e["domains"])) for e in result["battery"])
     base.update(task=result["task"], category=result["category"], metric=result["metric"],
-                higher_is_better=bool(result.get("higher_is_better", True)), protocol=str(result["version"]),
-                overrides=bool(overrides), created=str(result["created"]), file=path.name)
+                higher_is_better=result.get("higher_is_better", True), protocol=result["version"],
+                overrides=bool(result.get("overrides")), created=result["created"], file=path.name,
+                ccbench_version=result.get("ccbench_version"), battery=battery)
     seeds = result["seeds"]
-    if not isinstance(seeds, list):
-        raise LeaderboardError(f"{path}: seeds is not a list; rescore the task")
     if not seeds:
         return [{**base, "seed": result["seed"], "score": _number(result["score"], path, "score"),
                  **_interval(result.get("ci95"), path, "ci95")}]

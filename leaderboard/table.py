@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from leaderboard.collect import ENCODER_KEYS
+from leaderboard.collect import ENCODER_KEYS, version_key
 from leaderboard.errors import LeaderboardError
 from leaderboard.normalize import Normalized, find_supervised, normalize
-from leaderboard.taxonomy import CATEGORIES, TASKS, protocol_tasks, task_order
+from leaderboard.taxonomy import Taxonomy, learn
 from leaderboard.uncertainty import overall_vs_next, task_vs_next
 
 
@@ -40,6 +40,7 @@ class Leaderboard:
     std: pd.DataFrame = field(default_factory=pd.DataFrame)  # fingerprint x task, seed std (NaN: one seed)
     low: pd.DataFrame = field(default_factory=pd.DataFrame)  # fingerprint x task, 95% interval bounds
     high: pd.DataFrame = field(default_factory=pd.DataFrame)
+    taxonomy: Taxonomy = field(default_factory=Taxonomy)  # the battery and domains as the files record them
 
 
 def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -53,17 +54,13 @@ def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd
                          "left out (include them with the overrides option)")
         rows = rows[~rows["overrides"]]
     files = rows.drop_duplicates("file")[["file", "fingerprint", "task", "overrides", "protocol", "created"]]
-    files = files.assign(_v=files["protocol"].map(_version_key))
+    files = files.assign(_v=files["protocol"].map(version_key))
     files = files.sort_values(["overrides", "_v", "created"], ascending=[True, False, False])
     keep = files.drop_duplicates(["fingerprint", "task"])
     if len(keep) < len(files):
         notes.append(f"{len(files) - len(keep)} result file(s) superseded by another run of the same "
                      "encoder and task (standard run or newer protocol version kept)")
     return rows[rows["file"].isin(set(keep["file"]))], notes
-
-
-def _version_key(version: str) -> tuple:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in str(version).replace("-", ".").split("."))
 
 
 def spread(rows: pd.DataFrame, encoders: pd.Index, tasks: list[str]) -> tuple[pd.DataFrame, ...]:
@@ -79,19 +76,32 @@ def spread(rows: pd.DataFrame, encoders: pd.Index, tasks: list[str]) -> tuple[pd
 
 
 def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None) -> Leaderboard:
-    """The leaderboard of tidy rows from `load_results`."""
+    """The leaderboard of tidy rows from `load_results`; the battery is learnt from every file, overridden
+    and superseded runs included (their listing is as good as any)."""
+    taxonomy = learn(rows)
     rows, notes = select_runs(rows, include_overrides)
     if rows.empty:
         raise LeaderboardError("no standard result files to rank; score an encoder first "
                                "(or include runs with overrides)")
     encoders = rows.drop_duplicates("fingerprint").set_index("fingerprint", drop=False)[list(ENCODER_KEYS)]
-    tasks = task_order(sorted(rows["task"].unique()))
-    task_category = rows.drop_duplicates("task").set_index("task")["category"].to_dict()
-    for task, category in task_category.items():
-        if task in TASKS and TASKS[task][0] != category:
-            notes.append(f"{task}: result files say category {category!r}, the protocol says {TASKS[task][0]!r}; "
-                         "the files' category is used")
-    higher = rows.drop_duplicates("task").set_index("task")["higher_is_better"].to_dict()
+    encoders = encoders.assign(pretrain_domain=encoders["pretrain_data"].map(taxonomy.pretrain_domain))
+    tasks = taxonomy.task_order(rows["task"].unique())
+    first = rows.drop_duplicates("task").set_index("task")
+    task_category = first["category"].to_dict()
+    for key, listed in (("category", taxonomy.category), ("metric", taxonomy.metric)):
+        for task, value in first[key].items():
+            if task in listed and listed[task] != value:
+                notes.append(f"{task}: result files say {key} {value!r}, the newest battery listing says "
+                             f"{listed[task]!r}; the files' {key} is used")
+    unlisted = [t for t in tasks if t not in taxonomy.category]
+    if unlisted and not taxonomy.order:
+        notes.append("no result file lists the battery it was scored in (all were written before results did): "
+                     "tasks in alphabetical order, each category judged complete against the tasks present only, "
+                     "image domains unknown; rescore a task with this ccbench to list it")
+    elif unlisted:
+        notes.append(f"{', '.join(unlisted)}: in no result file's battery (files written before results listed it, "
+                     "or a task since left the battery): sorted last, image domains unknown")
+    higher = first["higher_is_better"].to_dict()
     scores = rows.pivot_table(index="fingerprint", columns="task", values="score", aggfunc="mean")
     scores = scores.reindex(index=encoders.index, columns=tasks)
     std, low, high = spread(rows, encoders.index, tasks)
@@ -104,8 +114,7 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     for task, ref in norm.reference.items():
         if ref.startswith("none"):
             notes.append(f"{task} is left out of the category means ({ref[6:]})")
-    categories = [c for c in CATEGORIES if c in task_category.values()]
-    categories += sorted(set(task_category.values()) - set(CATEGORIES))
+    categories = taxonomy.category_order(task_category.values())
     table = encoders.copy()
     table["fingerprint"] = encoders.index
     for task in tasks:
@@ -118,10 +127,13 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
         values = norm.values[used]
         means[category] = values.mean(axis=1, skipna=True)
         complete[category] = values.notna().all(axis=1)
-        missing = [t for t in protocol_tasks(category) if t not in used]
+        protocol = taxonomy.protocol_tasks(category)
+        missing = [t for t in protocol if t not in used]
         if missing:
-            notes.append(f"{category}: mean over {len(used)} of the protocol's {len(protocol_tasks(category))} "
-                         f"tasks (no normalized scores for {', '.join(missing)})")
+            outside = [t for t in used if t not in protocol]
+            plus = f", plus {', '.join(outside)}" if outside else ""
+            notes.append(f"{category}: mean over {len(used) - len(outside)} of the protocol's {len(protocol)} "
+                         f"tasks{plus} (no normalized scores for {', '.join(missing)})")
     for category in means.columns:
         table[category] = means[category]
         table[f"{category}_complete"] = complete[category]
@@ -142,4 +154,4 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
                  "ties share a rank; '*' marks a mean over an incomplete category")
     return Leaderboard(table=table, tasks=tasks, categories=list(means.columns), task_category=task_category,
                        scores=scores, normalized=norm, encoders=encoders, supervised=sup, notes=notes,
-                       std=std, low=low, high=high)
+                       std=std, low=low, high=high, taxonomy=taxonomy)

@@ -1,69 +1,75 @@
-"""The 20 end tasks of docs/PROTOCOL.md section 2 as data, so the leaderboard knows the full categories
-(and their order) without importing tasks/; a result file still carries its own category and metric."""
+"""What the leaderboard knows of the battery and of image domains, learned from the result files it reads:
+each lists the battery it was scored in (every task's category, metric and domains, in protocol order) and
+its encoder's pretrain_domain (leaderboard.schema). The tasks' home is tasks/battery.py, the datasets'
+encoders/study.py; no copy of either lives here.
+
+Files written before those keys existed still carry their own task's category and metric. A task that
+no file's battery lists sorts after the listed ones, alphabetically, with its domains unknown; an encoder
+whose files all predate pretrain_domain (and whose pretrain_data no newer file names) has no known domain.
+The analyses that need a domain say so.
+"""
 from __future__ import annotations
 
-CATEGORIES: tuple[str, ...] = ("semantic-image", "structural-image", "semantic-pixel", "structural-pixel")
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-# task id -> (category, metric); order is the protocol's table order and the leaderboard's column order.
-TASKS: dict[str, tuple[str, str]] = {
-    "imagenet": ("semantic-image", "top1"),
-    "imagenet_v2": ("semantic-image", "top1"),
-    "pets": ("semantic-image", "top1"),
-    "caltech101": ("semantic-image", "top1"),
-    "cifar100": ("semantic-image", "top1"),
-    "sun397": ("semantic-image", "top1"),
-    "eurosat": ("semantic-image", "top1"),
-    "dtd": ("semantic-image", "top1"),
-    "kinetics": ("semantic-image", "top1"),
-    "clevr_count": ("structural-image", "top1"),
-    "thor_num_steps": ("structural-image", "top1"),
-    "thor_egomotion": ("structural-image", "top1"),
-    "nuscenes_egomotion": ("structural-image", "top1"),
-    "cityscapes_seg": ("semantic-pixel", "miou"),
-    "pets_seg": ("semantic-pixel", "miou"),
-    "egohands_seg": ("semantic-pixel", "miou"),
-    "thor_depth": ("structural-pixel", "neg_l1"),
-    "taskonomy_depth": ("structural-pixel", "neg_l1"),
-    "nyu_depth": ("structural-pixel", "neg_l1"),
-    "nyu_walkable": ("structural-pixel", "miou"),
-    "kitti_flow": ("structural-pixel", "kitti_fl"),
-}
+import pandas as pd
+
+from leaderboard.collect import version_key
 
 IMAGENET = "imagenet"
+"""The task every other is correlated with (docs/PROTOCOL.md section 6 item 2): an anchor of the analyses."""
 
 
-def task_order(tasks: list[str]) -> list[str]:
-    """Protocol order first, then tasks unknown to this table alphabetically (newer harness versions)."""
-    known = [t for t in TASKS if t in tasks]
-    return known + sorted(set(tasks) - set(TASKS))
+@dataclass(frozen=True)
+class Taxonomy:
+    """The battery as the newest result files list it, and each pretrain_data's domain as files record it."""
+
+    order: tuple[str, ...] = ()  # every listed task in protocol order
+    category: dict[str, str] = field(default_factory=dict)  # listed task -> category
+    metric: dict[str, str] = field(default_factory=dict)  # listed task -> metric
+    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # listed task -> its images' domains
+    pretrain_domains: dict[str, str] = field(default_factory=dict)  # pretrain_data -> domain
+
+    def task_order(self, tasks: Iterable[str]) -> list[str]:
+        """Listed tasks in protocol order, then the others (in no file's battery) alphabetically."""
+        tasks = set(tasks)
+        return [t for t in self.order if t in tasks] + sorted(tasks - set(self.order))
+
+    def protocol_tasks(self, category: str) -> list[str]:
+        return [t for t in self.order if self.category[t] == category]
+
+    def category_order(self, categories: Iterable[str]) -> list[str]:
+        """Categories in the order the battery first lists them, then the others alphabetically."""
+        categories = set(categories)
+        listed = [c for c in dict.fromkeys(self.category[t] for t in self.order) if c in categories]
+        return listed + sorted(categories - set(listed))
+
+    def pretrain_domain(self, pretrain_data: object) -> str | None:
+        """None for data no file records a domain for (a random init's 'none', files written before the key)."""
+        return self.pretrain_domains.get(pretrain_data) if isinstance(pretrain_data, str) else None
 
 
-def protocol_tasks(category: str) -> list[str]:
-    return [t for t, (c, _) in TASKS.items() if c == category]
-
-
-# docs/PROTOCOL.md section 6 item 5: the image domain of each task and of each pre-training dataset, so
-# the leaderboard can tell encoders pre-trained on data like a task's from the others. Tasks name every
-# domain their images come from; datasets are keyed by lower-cased pretrain_data as written by the study registry
-# (encoders/study.py), copied here as data because the leaderboard does not import encoders/.
-TASK_DOMAINS: dict[str, tuple[str, ...]] = {
-    "imagenet": ("object",), "imagenet_v2": ("object",), "pets": ("object",), "caltech101": ("object",),
-    "cifar100": ("object",), "sun397": ("scene",), "eurosat": ("satellite",), "dtd": ("texture",),
-    "kinetics": ("video",), "clevr_count": ("synthetic",), "thor_num_steps": ("indoor",),
-    "thor_egomotion": ("indoor",), "nuscenes_egomotion": ("driving",), "cityscapes_seg": ("driving",),
-    "pets_seg": ("object",), "egohands_seg": ("egocentric", "video"), "thor_depth": ("indoor",),
-    "taskonomy_depth": ("indoor",), "nyu_depth": ("indoor",), "nyu_walkable": ("indoor",),
-    "kitti_flow": ("driving",),
-}
-MIXED = "mixed"  # Combination: several domains at once, neither similar nor dissimilar to any task
-PRETRAIN_DOMAINS: dict[str, str] = {
-    "imagenet": "object", "imagenet-1/2": "object", "imagenet-1/4": "object", "imagenet-1/2-lin": "object",
-    "imagenet-1/4-log": "object", "places": "scene", "places205": "scene", "places365": "scene",
-    "kinetics": "video", "taskonomy": "indoor",
-    "combination": MIXED,
-}
-
-
-def pretrain_domain(pretrain_data: object) -> str | None:
-    """The domain of a pretrain_data name (any case), None when unknown (e.g. 'none' for a random init)."""
-    return PRETRAIN_DOMAINS.get(str(pretrain_data or "").strip().lower())
+def learn(rows: pd.DataFrame) -> Taxonomy:
+    """The taxonomy of the tidy rows of `load_results`: the union of the files' battery listings, the newest
+    ccbench_version's first (its order, category, metric and domains win; a task only older listings name
+    follows them), and pretrain_data -> pretrain_domain over every file that records one, newest first."""
+    files = rows.drop_duplicates("file")
+    newest = sorted(files[["ccbench_version", "created", "battery", "pretrain_data", "pretrain_domain"]].itertuples(
+        index=False), key=lambda f: (isinstance(f.ccbench_version, str), version_key(f.ccbench_version), f.created),
+        reverse=True)
+    order: dict[str, None] = {}
+    category: dict[str, str] = {}
+    metric: dict[str, str] = {}
+    domains: dict[str, tuple[str, ...]] = {}
+    for battery in dict.fromkeys(f.battery for f in newest if isinstance(f.battery, tuple)):
+        for task, task_category, task_metric, task_domains in battery:
+            order.setdefault(task)
+            category.setdefault(task, task_category)
+            metric.setdefault(task, task_metric)
+            domains.setdefault(task, task_domains)
+    pretrain: dict[str, str] = {}
+    for f in newest:
+        if isinstance(f.pretrain_data, str) and isinstance(f.pretrain_domain, str):
+            pretrain.setdefault(f.pretrain_data, f.pretrain_domain)
+    return Taxonomy(order=tuple(order), category=category, metric=metric, domains=domains, pretrain_domains=pretrain)

@@ -13,11 +13,12 @@ from tasks.spec import HEAD_BLOCKS, TaskSpec
 PROTOCOL_VERSION = "1"
 """Bumped whenever a change to training, selection or metrics would change any score."""
 
-def _image_task(id: str, paper_name: str, category: str, data_folder: str, reader: type[Reader],
-                splits: tuple[str, str], num_classes: int, epochs: int, frames: int = 1) -> TaskSpec:
+def _image_task(id: str, paper_name: str, category: str, domains: tuple[str, ...], data_folder: str,
+                reader: type[Reader], splits: tuple[str, str], num_classes: int, epochs: int,
+                frames: int = 1) -> TaskSpec:
     """An image-level task: pooled features, linear head (fusion for multi-frame samples), CE, top-1."""
-    return TaskSpec(id=id, paper_name=paper_name, category=category, data_folder=data_folder, reader=reader,
-                    splits={"train": splits[0], "test": splits[1]}, blocks=HEAD_BLOCKS["linear"],
+    return TaskSpec(id=id, paper_name=paper_name, category=category, domains=domains, data_folder=data_folder,
+                    reader=reader, splits={"train": splits[0], "test": splits[1]}, blocks=HEAD_BLOCKS["linear"],
                     head="fusion" if frames > 1 else "linear", loss="cross_entropy", metric="top1",
                     num_classes=num_classes, epochs=epochs, frames=frames)
 
@@ -25,55 +26,63 @@ def _image_task(id: str, paper_name: str, category: str, data_folder: str, reade
 DENSE_LOSS = {"miou": "pixel_cross_entropy", "neg_l1": "l1", "kitti_fl": "epe"}
 
 
-def _dense_task(id: str, paper_name: str, category: str, data_folder: str, reader: type[Reader],
-                splits: tuple[str, str], head: str, metric: str, outputs: int, epochs: int, view: str = "resize",
-                frames: int = 1) -> TaskSpec:
+def _dense_task(id: str, paper_name: str, category: str, domains: tuple[str, ...], data_folder: str,
+                reader: type[Reader], splits: tuple[str, str], head: str, metric: str, outputs: int, epochs: int,
+                view: str = "resize", frames: int = 1) -> TaskSpec:
     """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads)."""
-    return TaskSpec(id=id, paper_name=paper_name, category=category, data_folder=data_folder, reader=reader,
-                    splits={"train": splits[0], "test": splits[1]}, blocks=HEAD_BLOCKS[head], head=head,
+    return TaskSpec(id=id, paper_name=paper_name, category=category, domains=domains, data_folder=data_folder,
+                    reader=reader, splits={"train": splits[0], "test": splits[1]}, blocks=HEAD_BLOCKS[head], head=head,
                     loss=DENSE_LOSS[metric], metric=metric, num_classes=outputs, epochs=epochs, batch_size=16,
                     view=view, frames=frames)
 
 
+OBJECT, INDOOR, DRIVING = ("object",), ("indoor",), ("driving",)
+"""The image domains most tasks share (TaskSpec.domains)."""
+
 _SPECS = (
-    _image_task("imagenet", "ImageNet Cls.", "semantic-image", "imagenet", ImageNet, ("train", "val"), 1000, 100),
-    TaskSpec(id="imagenet_v2", paper_name="ImageNet v2 Cls.", category="semantic-image",
+    _image_task("imagenet", "ImageNet Cls.", "semantic-image", OBJECT, "imagenet", ImageNet, ("train", "val"), 1000,
+                100),
+    TaskSpec(id="imagenet_v2", paper_name="ImageNet v2 Cls.", category="semantic-image", domains=OBJECT,
              data_folder="imagenetv2-matched-frequency-format-val", reader=ImageNetV2, splits={"test": "test"},
              blocks=HEAD_BLOCKS["linear"], head="linear", loss="cross_entropy", metric="top1", num_classes=1000, epochs=100,
              scored_with="imagenet"),
-    _image_task("pets", "Pets Cls.", "semantic-image", "oxford-iiit-pet", OxfordPets, ("trainval", "test"), 37, 500),
-    _image_task("caltech101", "CalTech Cls.", "semantic-image", "caltech-101", Caltech101, ("train", "test"), 102,
-                5000),
-    _image_task("cifar100", "CIFAR-100 Cls.", "semantic-image", "cifar-100-python", Cifar100, ("train", "test"),
-                100, 100),
-    _image_task("sun397", "SUN Scene Cls.", "semantic-image", "SUN397", SUN397, ("train", "test"), 397, 250),
-    _image_task("eurosat", "EuroSAT Cls.", "semantic-image", "eurosat", EuroSAT, ("train", "test"), 10, 200),
-    _image_task("dtd", "dtd Cls.", "semantic-image", "dtd", DTD, ("train", "test"), 47, 100),
-    _image_task("kinetics", "Kinetics Action Pred.", "semantic-image", "kinetics400", KineticsFrames,
+    _image_task("pets", "Pets Cls.", "semantic-image", OBJECT, "oxford-iiit-pet", OxfordPets, ("trainval", "test"),
+                37, 500),
+    _image_task("caltech101", "CalTech Cls.", "semantic-image", OBJECT, "caltech-101", Caltech101, ("train", "test"),
+                102, 5000),
+    _image_task("cifar100", "CIFAR-100 Cls.", "semantic-image", OBJECT, "cifar-100-python", Cifar100,
+                ("train", "test"), 100, 100),
+    _image_task("sun397", "SUN Scene Cls.", "semantic-image", ("scene",), "SUN397", SUN397, ("train", "test"), 397,
+                250),
+    _image_task("eurosat", "EuroSAT Cls.", "semantic-image", ("satellite",), "eurosat", EuroSAT, ("train", "test"),
+                10, 200),
+    _image_task("dtd", "dtd Cls.", "semantic-image", ("texture",), "dtd", DTD, ("train", "test"), 47, 100),
+    _image_task("kinetics", "Kinetics Action Pred.", "semantic-image", ("video",), "kinetics400", KineticsFrames,
                 ("train", "validate"), 400, 100, frames=6),
-    _image_task("clevr_count", "CLEVR Count", "structural-image", "CLEVR_v1.0", ClevrCount, ("train", "val"), 8, 100),
-    _image_task("thor_num_steps", "THOR Num. Steps", "structural-image", "thor_num_steps", ThorNumSteps,
+    _image_task("clevr_count", "CLEVR Count", "structural-image", ("synthetic",), "CLEVR_v1.0", ClevrCount,
+                ("train", "val"), 8, 100),
+    _image_task("thor_num_steps", "THOR Num. Steps", "structural-image", INDOOR, "thor_num_steps", ThorNumSteps,
                 ("train", "val"), 5, 100),
-    _image_task("thor_egomotion", "THOR Egomotion", "structural-image", "thor_action_prediction", ThorEgomotion,
-                ("train", "val"), 5, 100, frames=2),
-    _image_task("nuscenes_egomotion", "nuScenes Egomotion", "structural-image", "nuScenes", NuScenesEgomotion,
-                ("train", "test"), 4, 100, frames=2),
-    _dense_task("cityscapes_seg", "Cityscapes Seg.", "semantic-pixel", "cityscapes", CityscapesSegmentation,
+    _image_task("thor_egomotion", "THOR Egomotion", "structural-image", INDOOR, "thor_action_prediction",
+                ThorEgomotion, ("train", "val"), 5, 100, frames=2),
+    _image_task("nuscenes_egomotion", "nuScenes Egomotion", "structural-image", DRIVING, "nuScenes",
+                NuScenesEgomotion, ("train", "test"), 4, 100, frames=2),
+    _dense_task("cityscapes_seg", "Cityscapes Seg.", "semantic-pixel", DRIVING, "cityscapes", CityscapesSegmentation,
                 ("train", "val"), "deeplabv3plus", "miou", 19, 100, view="crop"),
-    _dense_task("pets_seg", "Pets Instance Seg.", "semantic-pixel", "oxford-iiit-pet", OxfordPetsSegmentation,
+    _dense_task("pets_seg", "Pets Instance Seg.", "semantic-pixel", OBJECT, "oxford-iiit-pet", OxfordPetsSegmentation,
                 ("trainval", "test"), "deeplabv3plus", "miou", 2, 100),
-    _dense_task("egohands_seg", "EgoHands Seg.", "semantic-pixel", "egohands", EgoHandsSegmentation,
-                ("train", "test"), "deeplabv3plus", "miou", 5, 25, view="crop"),
-    _dense_task("thor_depth", "THOR Depth", "structural-pixel", "thor_depth_prediction", ThorDepth, ("train", "test"),
-                "unet", "neg_l1", 1, 50),
-    _dense_task("taskonomy_depth", "Taskonomy Depth", "structural-pixel", "taskonomy", TaskonomyDepth,
+    _dense_task("egohands_seg", "EgoHands Seg.", "semantic-pixel", ("egocentric", "video"), "egohands",
+                EgoHandsSegmentation, ("train", "test"), "deeplabv3plus", "miou", 5, 25, view="crop"),
+    _dense_task("thor_depth", "THOR Depth", "structural-pixel", INDOOR, "thor_depth_prediction", ThorDepth,
                 ("train", "test"), "unet", "neg_l1", 1, 50),
-    _dense_task("nyu_depth", "NYU Depth", "structural-pixel", "nyu", NyuDepth, ("train", "test"), "unet", "neg_l1",
-                1, 250),
-    _dense_task("nyu_walkable", "NYU Walkable", "structural-pixel", "nyu", NyuWalkable, ("train", "test"),
+    _dense_task("taskonomy_depth", "Taskonomy Depth", "structural-pixel", INDOOR, "taskonomy", TaskonomyDepth,
+                ("train", "test"), "unet", "neg_l1", 1, 50),
+    _dense_task("nyu_depth", "NYU Depth", "structural-pixel", INDOOR, "nyu", NyuDepth, ("train", "test"), "unet",
+                "neg_l1", 1, 250),
+    _dense_task("nyu_walkable", "NYU Walkable", "structural-pixel", INDOOR, "nyu", NyuWalkable, ("train", "test"),
                 "deeplabv3plus", "miou", 2, 100),
-    _dense_task("kitti_flow", "KITTI Opt. Flow", "structural-pixel", "KITTI", KittiFlow2015, ("train", "test"),
-                "siamese_unet", "kitti_fl", 2, 250, view="crop", frames=2),
+    _dense_task("kitti_flow", "KITTI Opt. Flow", "structural-pixel", DRIVING, "KITTI", KittiFlow2015,
+                ("train", "test"), "siamese_unet", "kitti_fl", 2, 250, view="crop", frames=2),
 )
 
 TASKS: dict[str, TaskSpec] = {spec.id: spec for spec in _SPECS}

@@ -24,6 +24,9 @@ METRICS = ("top1", "miou", "neg_l1", "kitti_fl")
 VIEWS = ("resize", "crop")
 OPTIMIZERS = ("adam", "sgd")
 SPLIT_ROLES = ("train", "test")
+DOMAINS = ("object", "scene", "satellite", "texture", "video", "synthetic", "indoor", "driving", "egocentric")
+"""Where a task's images come from (docs/PROTOCOL.md section 6 item 5), so encoders pre-trained on data
+of the same kind can be told from the others; every result lists each task's domains with its battery."""
 
 
 def check_choice(value: str, name: str, valid: tuple[str, ...]) -> None:
@@ -41,7 +44,8 @@ class TaskSpec:
     head). `scored_with` names another task whose selected head scores this one's test split (no
     training of its own, e.g. ImageNetV2 with the ImageNet head); such a task has only a test split.
     Hyperparameters are Table 2's; `version` enters every result and cache key of the task's
-    labels, so a change to a task's definition never mixes with old scores.
+    labels, so a change to a task's definition never mixes with old scores. `domains`: every kind of image
+    (DOMAINS) the task's images come from.
 
     Dense tasks (a DenseReader and a decoder head) say how training images are viewed: "resize"
     squashes each image to `image_size` (one cached view, the test scored on the full-resolution
@@ -63,6 +67,7 @@ class TaskSpec:
     metric: str
     num_classes: int
     epochs: int
+    domains: tuple[str, ...]
     batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 3e-4
@@ -84,6 +89,10 @@ class TaskSpec:
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.metric, "metric", METRICS)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        if not isinstance(self.domains, tuple) or not self.domains or len(set(self.domains)) < len(self.domains):
+            raise ValueError(f"task {self.id}: domains must be a non-empty tuple without repeats, got {self.domains!r}")
+        for domain in self.domains:
+            check_choice(domain, "domain", DOMAINS)
         roles = ("test",) if self.scored_with else SPLIT_ROLES
         if tuple(sorted(self.splits)) != tuple(sorted(roles)):
             raise ValueError(f"task {self.id}: splits must name exactly {roles}, got {tuple(self.splits)}")

@@ -12,6 +12,7 @@ from torchvision.models import resnet50
 
 from harness.cli import main
 from harness.results import load_result, result_path
+from tests.test_leaderboard import BATTERY
 
 
 def ccbench(*args: str) -> subprocess.CompletedProcess:
@@ -185,8 +186,12 @@ def test_submit_fills_study_metadata_and_builds_the_leaderboard(cifar_root: Path
             "--quiet", "--workers", "0"]
     assert main(args) == 0
     (path,) = (tmp_path / "r").glob("*__cifar100__*.json")
-    encoder = load_result(path)["encoder"]
+    result = load_result(path)
+    encoder = result["encoder"]
     assert (encoder["name"], encoder["method"], encoder["pretrain_data"], encoder["pretrain_epochs"]) == \
         ("MoCov2 ImageNet 200", "MoCo v2", "ImageNet", 200)
+    assert encoder["pretrain_domain"] == "object" and result["battery"] == BATTERY  # the leaderboard tests' fixture
+    assert result["battery"][4] == {"task": "cifar100", "category": "semantic-image", "metric": "top1",
+                                    "domains": ["object"]}
     assert encoder["pretrain_images"] == 1281167 and encoder["format"] == "moco"
     assert "MoCov2 ImageNet 200" in (tmp_path / "board" / "LEADERBOARD.md").read_text()

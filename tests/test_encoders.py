@@ -682,3 +682,18 @@ def test_study_registry_lists_the_thirty_encoders_and_baselines() -> None:
     found = study_encoder("mocov2 imagenet-1/2-lin 100")
     assert found is not None and (found.pretrain_images, found.pretrain_epochs) == (500_500, 100)
     assert study_encoder("SimCLR ImageNet 1000") is None
+
+
+def test_every_study_dataset_has_a_domain_of_the_tasks_vocabulary() -> None:
+    """Results record pretrain_domain from this table; the leaderboard compares it with the tasks' domains,
+    so every domain but MIXED must be one tasks name (and MIXED none), or the comparison silently fails."""
+    from encoders import MIXED, PRETRAIN_DOMAINS, STUDY, EncoderSpec, pretrain_domain
+    from tasks.spec import DOMAINS
+
+    assert {encoder.pretrain_data for encoder in STUDY if pretrain_domain(encoder.pretrain_data) is None} == {"none"}
+    assert set(PRETRAIN_DOMAINS.values()) - set(DOMAINS) == {MIXED}
+    assert (pretrain_domain(" Places365 "), pretrain_domain("imagenet-1/4-LOG"), pretrain_domain("Combination"),
+            pretrain_domain(None)) == ("scene", "object", MIXED, None)
+    for data, domain in (("Kinetics", "video"), ("SimCLR-data", None), (None, None)):
+        spec = EncoderSpec(name="e", source="e.pth", format="torchvision", fingerprint="ab" * 32, pretrain_data=data)
+        assert spec.metadata()["pretrain_domain"] == domain

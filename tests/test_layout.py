@@ -63,6 +63,28 @@ def test_harness_modules_import_one_way() -> None:
         visit(module, ())
 
 
+def string_literals(path: Path) -> set[str]:
+    """A module's string constants, docstrings and other bare string statements aside (comments are not in
+    the tree at all)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bare = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in bare}
+
+
+def test_leaderboard_holds_no_task_table() -> None:
+    """The battery's home is tasks/battery.py and the leaderboard learns it from result files, so among the
+    string literals of leaderboard/ at most one battery task id may appear (taxonomy.IMAGENET, the anchor of
+    the ImageNet correlation, and pretrain_data's 'imagenet' prefix): a second one starts a copied table."""
+    from tasks import TASKS
+
+    where: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "leaderboard").rglob("*.py")):
+        for task in sorted(string_literals(path) & set(TASKS)):
+            where.setdefault(task, []).append(str(path.relative_to(ROOT)))
+    assert len(where) <= 1, f"task ids in leaderboard/: {where}; learn them from the results' battery instead"
+
+
 def test_every_task_name_maps_to_code() -> None:
     from encoders import BLOCK_NAMES
     from harness.heads import HEADS

@@ -13,13 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.analyses import NotAvailable, anova_data, factorial_anova, task_correlations
+from encoders.study import pretrain_domain
+from leaderboard.analyses import NotAvailable, anova_data, data_similarity, factorial_anova, task_correlations
 from leaderboard.collect import load_results
 from leaderboard.errors import LeaderboardError
 from leaderboard.render import build
-from leaderboard.table import Leaderboard
-from leaderboard.taxonomy import TASKS
+from leaderboard.table import Leaderboard, build_table
+from leaderboard.taxonomy import learn
+from tasks import TASKS
 
+BATTERY = [{"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
+           for t in TASKS.values()]
+"""The battery listing harness.evaluate writes into every result (tests/test_cli.py checks a real one)."""
 TASK_SET = ["imagenet", "pets", "cifar100", "clevr_count", "thor_egomotion", "pets_seg", "cityscapes_seg",
             "nyu_depth", "kitti_flow"]
 
@@ -31,14 +36,16 @@ def fp(name: str) -> str:
 def write_result(folder: Path, name: str, task: str, seed_scores: list[float], method: str | None = None,
                  overrides: dict[str, Any] | None = None, ci95: list[list[float]] | None = None,
                  pretrain_data: str = "ImageNet", **extra: Any) -> Path:
-    """One result file; `ci95`: each seed's interval (none by default, as for a metric without one)."""
-    category, metric = TASKS[task]
+    """One result file as harness.evaluate writes it; `ci95`: each seed's interval (none by default, as for a
+    metric without one); `extra` replaces top-level keys."""
     result = {
         "schema_version": 1, "version": "1", "ccbench_version": "0.1.0",
         "encoder": {"name": name, "fingerprint": fp(name), "format": "torchvision", "source": f"{name}.pth",
-                    "method": method, "pretrain_data": pretrain_data, "pretrain_images": 1281167,
-                    "pretrain_epochs": 200, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-        "task": task, "task_version": 1, "category": category, "metric": metric, "higher_is_better": True,
+                    "method": method, "pretrain_data": pretrain_data, "pretrain_domain": pretrain_domain(pretrain_data),
+                    "pretrain_images": 1281167, "pretrain_epochs": 200, "mean": [0.485, 0.456, 0.406],
+                    "std": [0.229, 0.224, 0.225]},
+        "task": task, "task_version": 1, "category": TASKS[task].category, "metric": TASKS[task].metric,
+        "higher_is_better": True, "battery": BATTERY,
         "score": sum(seed_scores) / len(seed_scores), "val_score": 0.5, "epoch": 3, "seed": 0,
         "seeds": [{"seed": s, "score": v, "val_score": 0.5, "epoch": 3, "val_curve": [0.5],
                    "ci95": ci95[s] if ci95 else None} for s, v in enumerate(seed_scores)],
@@ -191,6 +198,98 @@ def test_thousand_results_build_fast(tmp_path: Path) -> None:
     print(f"1000 result files: {elapsed:.2f} s")
     assert len(pd.read_csv(paths["csv"])) == 50
     assert elapsed < 30  # generous: a few seconds on a laptop
+
+
+# ---- the battery and the domains as the result files record them (no copy of the task table in leaderboard/) ----
+
+def old_style(path: Path) -> None:
+    """The file as ccbench wrote it before results listed their battery and their encoder's pretrain_domain."""
+    result = json.loads(path.read_text())
+    del result["battery"], result["encoder"]["pretrain_domain"]
+    path.write_text(json.dumps(result))
+
+
+def test_old_results_rank_with_what_they_carry(tmp_path: Path) -> None:
+    """Files without battery listings still rank: tasks alphabetically, categories (alphabetical too) and
+    their means from each file's own category, completeness judged against the tasks present; every
+    domain is unknown, and item 5 says so."""
+    (tmp_path / "new").mkdir()
+    planted(tmp_path)
+    for path in tmp_path.glob("*.json"):
+        old_style(path)
+    paths = build(tmp_path, tmp_path / "out")
+    table = pd.read_csv(paths["csv"])
+    assert [c for c in table.columns if c in TASK_SET] == sorted(TASK_SET)
+    assert [c for c in table.columns if c.endswith("_complete")] == [
+        "semantic-image_complete", "semantic-pixel_complete", "structural-image_complete",
+        "structural-pixel_complete", "overall_complete"]
+    row = table.set_index("name")
+    assert [n for n in table["name"] if n.startswith("enc")] == [f"enc{i:02d}" for i in range(11, -1, -1)]
+    assert not row.at["enc05", "semantic-pixel_complete"] and row.at["enc04", "overall_complete"]
+    assert row["pretrain_domain"].isna().all()
+    planted(tmp_path / "new")  # the same scores with listings: the same numbers, only their order differs
+    new = pd.read_csv(build(tmp_path / "new", tmp_path / "new_out")["csv"]).set_index("name")
+    means = ["semantic-image", "structural-image", "semantic-pixel", "structural-pixel", "overall"]
+    assert np.allclose(row[means].to_numpy(), new.loc[row.index, means].to_numpy())
+    assert list(new.columns[new.columns.isin(TASK_SET)]) == [t for t in TASKS if t in TASK_SET]  # battery order
+    text = paths["markdown"].read_text()
+    assert "- no result file lists the battery it was scored in" in text and "of the protocol's" not in text
+    assert "not available: no result file lists its battery's image domains" in text
+
+
+def test_old_results_learn_from_newer_ones(tmp_path: Path) -> None:
+    """Beside one file with a listing, old files' tasks take its order and domains, and an old encoder its
+    domain from any newer file naming the same pretrain_data; one whose data no newer file names stays unknown."""
+    write_result(tmp_path, "imagenet-new", "pets", [0.6], method="swav")
+    for name, data in (("imagenet-old", "ImageNet"), ("kinetics-new", "Kinetics"), ("kinetics-old", "Kinetics"),
+                       ("places-old", "Places")):
+        for score, task in ((0.4, "sun397"), (0.5, "kinetics"), (0.3, "pets")):
+            path = write_result(tmp_path, name, task, [score + 0.01 * len(name)], method="swav", pretrain_data=data)
+            if name.endswith("-old"):
+                old_style(path)
+    board = build_table(load_results(tmp_path))
+    assert board.tasks == ["pets", "sun397", "kinetics"] and not any("battery" in n for n in board.notes)
+    domains = board.encoders.set_index("name")["pretrain_domain"]
+    assert domains.drop("places-old").to_dict() == {"imagenet-new": "object", "imagenet-old": "object",
+                                                    "kinetics-new": "video", "kinetics-old": "video"}
+    assert pd.isna(domains["places-old"])
+    row = data_similarity(board).set_index("task")
+    assert (row.at["kinetics", "similar_n"], row.at["kinetics", "dissimilar_n"]) == (2, 1)  # imagenet-old
+    assert (row.at["sun397", "similar_n"], row.at["sun397", "dissimilar_n"]) == (0, 3)
+    assert row.at["sun397", "note"] == "no encoder pre-trained on scene data"  # places-old: domain unknown
+    assert row.at["pets", "domain"] == "object" and row.at["pets", "similar_n"] == 2
+
+
+def listing(*entries: tuple[str, str, str, list[str]]) -> list[dict[str, Any]]:
+    return [{"task": t, "category": c, "metric": m, "domains": d} for t, c, m, d in entries]
+
+
+def test_newest_listing_orders_the_battery(tmp_path: Path) -> None:
+    """The union of the listings, the newest ccbench_version's (0.10 after 0.9) first, then tasks only an
+    older listing names; tasks in no listing follow alphabetically. Its category order orders the category
+    columns, and a file's metric the listing contradicts is noted."""
+    write_result(tmp_path, "a", "pets", [0.5], ccbench_version="0.9.0", battery=listing(
+        ("dtd", "semantic-image", "top1", ["texture"]), ("pets", "semantic-image", "top1", ["object"]),
+        ("clevr_count", "structural-image", "top1", ["synthetic"])))
+    write_result(tmp_path, "b", "dtd", [0.5], ccbench_version="0.10.0", battery=listing(
+        ("clevr_count", "structural-image", "top1", ["synthetic"]), ("pets", "semantic-image", "miou", ["texture"]),
+        ("dtd", "semantic-image", "top1", ["texture"]), ("kitti_flow", "structural-pixel", "kitti_fl", ["driving"])))
+    for task in ("sun397", "clevr_count", "cifar100"):
+        for name in ("a", "b"):
+            old_style(write_result(tmp_path, name, task, [0.5 if name == "a" else 0.7]))
+    rows = load_results(tmp_path)
+    taxonomy = learn(rows)
+    assert taxonomy.order == ("clevr_count", "pets", "dtd", "kitti_flow")
+    assert (taxonomy.domains["pets"], taxonomy.metric["pets"]) == (("texture",), "miou")
+    assert taxonomy.protocol_tasks("semantic-image") == ["pets", "dtd"]
+    board = build_table(rows)
+    assert board.tasks == ["clevr_count", "pets", "dtd", "cifar100", "sun397"]
+    assert board.categories == ["structural-image", "semantic-image"]
+    assert ("pets: result files say metric 'top1', the newest battery listing says 'miou'; the files' metric is "
+            "used") in board.notes
+    assert any(n.startswith("cifar100, sun397: in no result file's battery") for n in board.notes)
+    assert ("semantic-image: mean over 0 of the protocol's 2 tasks, plus cifar100, sun397 (no normalized scores "
+            "for pets, dtd)") in board.notes  # pets and dtd have one encoder each
 
 
 # ---- docs/PROTOCOL.md section 6 items 2 (correlation matrices) and 6 (factorial ANOVA), on in-memory score tables ----

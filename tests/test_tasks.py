@@ -14,6 +14,7 @@ def test_cifar100_spec_matches_the_protocol() -> None:
     assert (spec.category, spec.head, spec.metric, spec.num_classes, spec.epochs, spec.batch_size, spec.lr,
             spec.optimizer, spec.image_size, spec.blocks) == \
         ("semantic-image", "linear", "top1", 100, 100, 32, 3e-4, "adam", (224, 224), ("pool",))
+    assert spec.domains == ("object",) and get_task("egohands_seg").domains == ("egocentric", "video")
     assert spec.reader is Cifar100 and spec.data_folder == "cifar-100-python"
     assert set(TASKS) >= {"cifar100"}
 
@@ -27,6 +28,10 @@ def test_cifar100_spec_matches_the_protocol() -> None:
     ({"epochs": 0}, "epochs must be positive"),
     ({"val_fraction": 1.0}, "val_fraction must lie in"),
     ({"id": "cifar-100"}, "must be a Python identifier"),
+    ({"domains": ("objects",)}, "unknown domain 'objects'; valid values are object, scene"),
+    ({"domains": ()}, "domains must be a non-empty tuple"),
+    ({"domains": ("video", "video")}, "without repeats"),
+    ({"domains": "object"}, "domains must be a non-empty tuple"),
 ])
 def test_bad_specs_are_refused(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
