@@ -13,6 +13,7 @@ import numpy as np
 
 from encoders import EncoderSpec, ResNet50Trunk
 from harness import __version__
+from harness.cache import repairing
 from harness.cache_key import digest
 from harness.dense import prepare_dense
 from harness.grid import resolve_grid
@@ -35,7 +36,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         return load_result(path), path
     if task.scored_with:
         return _score_with_other_head(trunk, encoder, task, options, path)
-    data = prepare_dense(trunk, encoder, task, options) if task.dense else prepare(trunk, encoder, task, options)
+    data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
     points = resolve_grid(options.grid, task)
     epochs = options.epochs or task.epochs
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
@@ -80,7 +81,7 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
     """Score a test-only task with the head selected for `task.scored_with` (scoring that task first)."""
     source = get_task(task.scored_with)
     source_result, _ = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
-    data = prepare(trunk, encoder, task, options)
+    data = repairing(lambda: prepare(trunk, encoder, task, options))
     started = time.perf_counter()
     heads = []
     for run in source_result["seeds"]:
