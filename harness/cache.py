@@ -60,6 +60,8 @@ UNIT_BYTES = 64 << 20
 """Raw float16 bytes per unit at most: what the extraction buffers per block."""
 
 MISSING = "chunk file missing"
+REPAIR = "run `ccbench cache verify --repair` and rerun (only the damaged rows are extracted again)"
+AGAIN = "extracting those rows again"
 
 
 def unit_rows_for(item_shape: tuple[int, ...]) -> int:
@@ -80,7 +82,7 @@ def compressors() -> tuple[Any, ...]:
 def disk_error(path: Path, error: OSError) -> CacheError:
     """Turn a full disk or an unwritable folder into one line with the fix."""
     if error.errno == errno.ENOSPC:
-        return CacheError(f"{path}: disk full while writing features; free space or set CCBENCH_CACHE to a "
+        return CacheError(f"{path}: disk full while writing the cache; free space or set CCBENCH_CACHE to a "
                           "larger disk and rerun (finished units are kept)")
     return CacheError(f"{path}: cannot write the feature cache ({error.strerror or error}); "
                       "check permissions or set CCBENCH_CACHE")
@@ -95,6 +97,11 @@ class Damage:
 
     def describe(self) -> str:
         return f"rows {self.rows.start}-{self.rows.stop - 1}: {self.reason}"
+
+
+def describe(damage: list[Damage]) -> str:
+    """The damaged ranges for one line: the first three, and how many more."""
+    return "; ".join(d.describe() for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
 
 
 def merge(damage: list[Damage]) -> list[Damage]:
@@ -192,8 +199,8 @@ class FeatureStore:
             leftover.unlink(missing_ok=True)
         missing = store.missing_units()
         if missing:
-            log.warning("ccbench: warning: %s: %d finished unit(s) lost chunk files; extracting them again",
-                        path, len(missing))
+            lost = merge([Damage(store.unit_rows(unit), MISSING) for unit in missing])
+            log.warning("ccbench: warning: %s: %s; %s", path, describe(lost), AGAIN)
             store.reset_units(missing)
         return store
 
@@ -378,9 +385,7 @@ class FeatureStore:
     def corrupt(self, damage: list[Damage]) -> CorruptChunk:
         """One error naming every damaged range of this store and its units, for `repair`."""
         damage = merge(damage)
-        shown = "; ".join(d.describe() for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
-        return CorruptChunk(f"{self.path}: {shown}; run `ccbench cache verify --repair` and rerun (only the damaged "
-                            "rows are extracted again)", self.path, self.units_of(damage))
+        return CorruptChunk(f"{self.path}: {describe(damage)}; {REPAIR}", self.path, self.units_of(damage))
 
     def check_rows(self, rows: Iterable[int], decode: bool = False) -> None:
         """Raise CorruptChunk naming the damaged rows among `rows`: chunk files missing, and with
@@ -455,8 +460,7 @@ def repairing(make: Callable[[], T]) -> T:
         except CorruptChunk as damage:
             if damage.path is None or (damage.path, damage.units) in repaired:
                 raise
-            log.warning("ccbench: warning: %s; extracting unit(s) %s again", damage.path,
-                        ", ".join(map(str, damage.units)))
+            log.warning("ccbench: warning: %s; %s", str(damage).removesuffix(f"; {REPAIR}"), AGAIN)
             FeatureStore.repair(damage.path, damage.units)
             repaired.add((damage.path, damage.units))
 

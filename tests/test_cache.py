@@ -111,7 +111,7 @@ def test_disk_full_is_one_line_and_leaves_the_unit_pending(tmp_path: Path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(zarr.Array, "__setitem__", full)
-    with pytest.raises(CacheError, match="disk full while writing features; free space or set CCBENCH_CACHE"):
+    with pytest.raises(CacheError, match="disk full while writing the cache; free space or set CCBENCH_CACHE"):
         store.write_unit(0, np.ones((8, 2048), np.float16))
     monkeypatch.undo()
     assert store.pending_units() == [0]
