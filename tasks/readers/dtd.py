@@ -48,7 +48,7 @@ class DTD(FileListReader):
         present = {name: set(os.listdir(images / name)) for name in self.classes}
         self._paths, labels = [], []
         for category, name in entries:
-            path = self.inside(images / category / name, f"{' or '.join(map(str, self.lists))}: {category}/{name}")
+            path = images / category / name
             if name not in present.get(category, ()):
                 raise DataNotFound(f"{path}: missing, though the {self.split} lists name it; re-extract "
                                    "dtd-r1.0.1.tar.gz")
