@@ -12,13 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from filelock import Timeout
 
+from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness.cache import FeatureStore, find_stores, list_stores, store_lock
-from harness.checked import checked_files
-from harness.checked import problem as checked_problem
-from harness.checked import remove as remove_checked
+from harness import checked
 from harness.costs import calibrate, save_calibration
 from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
@@ -234,7 +232,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         return 0
     failures = sum(verify_store(path, args.repair) for path in targets)
     if not args.digests:
-        failures += sum(verify_checked(path, args.repair) for path in checked_files(args.cache))
+        failures += sum(verify_checked(path, args.repair) for path in checked.checked_files(args.cache))
     if failures and not args.repair:
         print(f"{failures} damaged; `ccbench cache verify --repair` resets them, and the next score or extract "
               "rebuilds exactly them")
@@ -267,9 +265,9 @@ def verify_store(path: Path, repair: bool) -> bool:
             print(f"{name}  removed; the next score or extract builds it again")
         return True
     damage = store.damage()
-    pending = len(store.pending_units())
     if not damage:
-        print(f"{name}  " + ("ok" if store.complete else f"{pending} of {store.n_units} units unfinished"))
+        print(f"{name}  " + ("ok" if store.complete else
+                             f"{len(store.pending_units())} of {store.n_units} units unfinished"))
         return not store.complete
     for item in damage:
         print(f"{name}  {item.describe()}")
@@ -283,12 +281,12 @@ def verify_store(path: Path, repair: bool) -> bool:
 def verify_checked(path: Path, repair: bool) -> bool:
     """Print a damaged label, target or input file (sound ones stay quiet); with `repair`, remove
     it so the next run rebuilds it from the dataset. True when damaged."""
-    found = checked_problem(path)
+    found = checked.problem(path)
     if found is None:
         return False
     print(f"{path}  {found}")
     if repair:
-        remove_checked(path)
+        checked.remove(path)
         print(f"{path}  removed; the next run rebuilds it from the dataset")
     return True
 
