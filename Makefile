@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint faults bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# the suite without its end-to-end tier (tests marked e2e), for the edit-test loop
+# the suite without its end-to-end and fault-injection tiers (marked e2e, reliability), for the edit-test loop
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not e2e"
+	$(BIN)/python -m pytest -q -m "not e2e and not reliability"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The fault-injection suite alone; rewrites the fault table in README.md from its counts.
+faults: $(STAMP)
+	CCBENCH_FAULT_TABLE=README.md $(BIN)/python -m pytest -q -m reliability tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python bench/extract.py

@@ -2,7 +2,6 @@
 rows are read on demand, so memory stays flat however many rows a split has."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -10,33 +9,30 @@ import numpy as np
 import torch
 
 from harness.cache import disk_error
+from harness.checked import is_sound, write_checked
 
 
 def cached_array(path: Path, dtype: type, shape: tuple[int, ...], row: Callable[[int], np.ndarray],
                  advance: Callable[[int], None] | None = None) -> np.ndarray:
     """The array at `path`, built first from `row(i)` for each of shape[0] rows when absent.
 
-    It is written under a temporary name and renamed when whole, so an interrupted or failed build
-    (a full disk, a corrupt source file) never leaves a half-written array behind."""
-    if path.exists():
-        return np.load(path, mmap_mode="r")
-    partial = path.with_name(f"{path.stem}.partial.npy")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        array = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
-        for index in range(shape[0]):
-            array[index] = row(index)
-            if advance is not None:
-                advance(1)
-        array.flush()
-        del array
-        os.replace(partial, path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise disk_error(path, error) from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    It is written whole with its checksum (harness.checked), so an interrupted or failed build (a
+    full disk, a corrupt source file) never leaves a half-written array behind, and an array
+    changed or cut short since is refused instead of read."""
+    if not is_sound(path):
+        def fill(tmp: Path) -> None:
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+            for index in range(shape[0]):
+                array[index] = row(index)
+                if advance is not None:
+                    advance(1)
+            array.flush()
+            del array
+
+        try:
+            write_checked(path, fill)
+        except OSError as error:
+            raise disk_error(path, error) from None
     return np.load(path, mmap_mode="r")
 
 

@@ -9,28 +9,48 @@ Layout of a store (a Zarr group at `<cache>/features/<d[:2]>/<d>.zarr`, d = the 
 A unit is at most MAX_UNIT_ROWS images and at most UNIT_BYTES of raw features, so an extraction
 holds little in memory whatever the block size (256 pooled vectors, or 32 stem maps at 224 px).
 
-A unit's rows are written first and its flag last, each through Zarr's atomic per-file writes,
-so a killed run leaves finished units intact and unfinished ones visibly undone; the crc32c
-codec makes a damaged chunk fail loudly on read instead of decoding to wrong numbers.
+What survives what:
+
+- A store is built in a temporary folder beside its path and renamed into place whole, so a kill
+  during creation leaves no half store in the way of the next run.
+- Every writer holds the store's lock (`<d>.zarr.lock`, an OS lock that dies with its holder) from
+  opening to closing, so a second process waits, then finds the units the first finished done;
+  under the lock, the leftovers of dead writers (Zarr's `*.partial` files, creation folders) go.
+- A unit's rows are written first and its flag last, each through Zarr's atomic per-file writes,
+  so a killed run leaves finished units intact and unfinished ones visibly undone.
+- The crc32c codec makes a damaged chunk fail loudly on read instead of decoding to wrong numbers;
+  every chunk of a finished unit is written (write_empty_chunks), so an absent chunk file is damage
+  too, which Zarr alone would read as zeros: every read checks that the files are there.
+- Damaged units are named by rows and can be reset (`FeatureStore.repair`, `repairing`), after
+  which an extraction computes exactly them again.
 """
 from __future__ import annotations
 
 import errno
+import functools
+import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
 import zarr
+from filelock import FileLock, Timeout
 from zarr.codecs import BloscCodec, Crc32cCodec
 
 from harness import __version__
 from harness.cache_key import CacheKey, digest
+from harness.checked import is_sound, write_checked
 from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk
+from leaderboard.files import lock, remove_stale, temp_path
+
+log = logging.getLogger("ccbench")
+T = TypeVar("T")
 
 MAX_UNIT_ROWS = 256
 """Images per commit unit at most: what an interrupted extraction can lose. A power of two, so
@@ -38,6 +58,10 @@ every store's units (powers of two up to it) nest inside its boundaries."""
 
 UNIT_BYTES = 64 << 20
 """Raw float16 bytes per unit at most: what the extraction buffers per block."""
+
+MISSING = "chunk file missing"
+REPAIR = "run `ccbench cache verify --repair` and rerun (only the damaged rows are extracted again)"
+AGAIN = "extracting those rows again"
 
 
 def unit_rows_for(item_shape: tuple[int, ...]) -> int:
@@ -58,24 +82,72 @@ def compressors() -> tuple[Any, ...]:
 def disk_error(path: Path, error: OSError) -> CacheError:
     """Turn a full disk or an unwritable folder into one line with the fix."""
     if error.errno == errno.ENOSPC:
-        return CacheError(f"{path}: disk full while writing features; free space or set CCBENCH_CACHE to a "
+        return CacheError(f"{path}: disk full while writing the cache; free space or set CCBENCH_CACHE to a "
                           "larger disk and rerun (finished units are kept)")
     return CacheError(f"{path}: cannot write the feature cache ({error.strerror or error}); "
                       "check permissions or set CCBENCH_CACHE")
 
 
+@dataclass(frozen=True)
+class Damage:
+    """Rows of a finished store that cannot be trusted, and why."""
+
+    rows: range
+    reason: str
+
+    def describe(self) -> str:
+        return f"rows {self.rows.start}-{self.rows.stop - 1}: {self.reason}"
+
+
+def describe(damage: list[Damage]) -> str:
+    """The damaged ranges for one line: the first three, and how many more."""
+    return "; ".join(d.describe() for d in damage[:3]) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+
+
+def merge(damage: list[Damage]) -> list[Damage]:
+    """Adjacent damage of one kind as one range, so a lost folder of chunks is one line."""
+    merged: list[Damage] = []
+    for item in sorted(damage, key=lambda d: d.rows.start):
+        last = merged[-1] if merged else None
+        if last is not None and last.reason == item.reason and last.rows.stop == item.rows.start:
+            merged[-1] = Damage(range(last.rows.start, item.rows.stop), item.reason)
+        else:
+            merged.append(item)
+    return merged
+
+
+def store_lock(path: Path, wait: bool = True) -> FileLock:
+    """The lock of the store at `path`, acquired (the caller releases it): waiting, and saying so,
+    while another process writes the store, or raising filelock.Timeout without `wait`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held = lock(path.with_name(f"{path.name}.lock"))
+    try:
+        held.acquire(timeout=0)
+    except Timeout:
+        if not wait:
+            raise
+        log.info("%s: another ccbench process is writing this store; waiting for it to finish", path)
+        held.acquire()
+    return held
+
+
 @dataclass
 class FeatureStore:
-    """An opened store. Create or resume with `open_for_write`, read with `open_complete`."""
+    """An opened store. Create or resume with `open_for_write` (which holds its lock until
+    `close`), read with `open_complete`."""
 
     path: Path
     key: CacheKey
     group: zarr.Group
     unit_size: int
+    held: FileLock | None = None
 
-    @property
+    @functools.cached_property
     def features(self) -> zarr.Array:
-        return self.group["features"]
+        """Opened once (each open reads metadata from disk) and set to write every chunk: Zarr keeps
+        array configuration out of the metadata, so a reopened array would skip all-zero chunks
+        (stem maps of a black image), whose absent files would then look like damage."""
+        return self.group["features"].with_config({"write_empty_chunks": True})
 
     @property
     def n_units(self) -> int:
@@ -91,43 +163,70 @@ class FeatureStore:
 
     @classmethod
     def open_for_write(cls, root: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> "FeatureStore":
-        """Resume the store of `key`, or create it; leftovers of a killed write are removed."""
+        """Resume the store of `key`, or create it, holding its lock until `close`. Under the lock
+        the leftovers of dead writers are removed, a store too damaged to open is built again, and
+        finished units whose chunk files are missing are reset so they are extracted again."""
         path = cls.path_for(root, key)
-        if path.exists():
-            try:
-                store = cls._open(path, key)
-            except CacheKeyMismatch:
-                raise
-            except CacheError:
-                shutil.rmtree(path)
-            else:
-                for leftover in path.rglob("*.partial"):
-                    leftover.unlink(missing_ok=True)
-                return store
         try:
-            return cls._create(path, key, item_shape, image_set)
+            held = store_lock(path)
         except OSError as error:
-            shutil.rmtree(path, ignore_errors=True)
             raise disk_error(path, error) from None
+        try:
+            remove_stale(path.parent)
+            store = cls._resume(path, key) if path.exists() else None
+            if store is None:
+                store = cls._create(path, key, item_shape, image_set)
+        except BaseException as error:
+            held.release()
+            if isinstance(error, OSError):
+                raise disk_error(path, error) from None
+            raise
+        store.held = held
+        return store
+
+    @classmethod
+    def _resume(cls, path: Path, key: CacheKey) -> "FeatureStore | None":
+        """The store at `path` ready to write (None once an unreadable one is removed)."""
+        try:
+            store = cls._open(path, key)
+        except CacheKeyMismatch:
+            raise
+        except CacheError as error:
+            log.warning("ccbench: warning: %s; removed, it is extracted again", error)
+            shutil.rmtree(path)
+            return None
+        for leftover in path.rglob("*.partial"):
+            leftover.unlink(missing_ok=True)
+        missing = store.missing_units()
+        if missing:
+            lost = merge([Damage(store.unit_rows(unit), MISSING) for unit in missing])
+            log.warning("ccbench: warning: %s: %s; %s", path, describe(lost), AGAIN)
+            store.reset_units(missing)
+        return store
 
     @classmethod
     def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> "FeatureStore":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        group = zarr.open_group(zarr.storage.LocalStore(path), mode="w", zarr_format=3)
-        unit_size = unit_rows_for(item_shape)
-        chunk_rows = unit_size if len(item_shape) == 1 else 1
-        group.create_array("features", shape=(key.n_images, *item_shape), dtype="float16",
-                           chunks=(min(chunk_rows, max(key.n_images, 1)), *item_shape),
-                           compressors=compressors(), fill_value=0.0,
-                           config={"write_empty_chunks": True}, dimension_names=_dims(item_shape))
-        group.create_array("done", shape=(-(-key.n_images // unit_size),), dtype="uint8", chunks=(1,),
-                           fill_value=0, config={"write_empty_chunks": True})
-        group.attrs.update({
-            "key": key.to_dict(), "digest": key.digest, "image_set": image_set, "unit_rows": unit_size,
-            "complete": False, "ccbench_version": __version__, "torch_version": torch.__version__,
-            "zarr_version": zarr.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
-        return cls(path, key, group, unit_size)
+        """Build the empty store in a temporary folder, then rename it into place whole."""
+        building = temp_path(path)
+        try:
+            group = zarr.open_group(zarr.storage.LocalStore(building), mode="w", zarr_format=3)
+            unit_size = unit_rows_for(item_shape)
+            chunk_rows = unit_size if len(item_shape) == 1 else 1
+            group.create_array("features", shape=(key.n_images, *item_shape), dtype="float16",
+                               chunks=(min(chunk_rows, max(key.n_images, 1)), *item_shape),
+                               compressors=compressors(), fill_value=0.0, dimension_names=_dims(item_shape))
+            group.create_array("done", shape=(-(-key.n_images // unit_size),), dtype="uint8", chunks=(1,),
+                               fill_value=0)
+            group.attrs.update({
+                "key": key.to_dict(), "digest": key.digest, "image_set": image_set, "unit_rows": unit_size,
+                "complete": False, "ccbench_version": __version__, "torch_version": torch.__version__,
+                "zarr_version": zarr.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            })
+            os.rename(building, path)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        return cls._open(path, key)
 
     @classmethod
     def _open(cls, path: Path, key: CacheKey | None) -> "FeatureStore":
@@ -158,16 +257,64 @@ class FeatureStore:
         return store if store.complete else None
 
     @classmethod
+    def ready(cls, root: Path, key: CacheKey) -> bool:
+        """Whether the store of `key` can be read as it is; False when it is absent, unfinished,
+        unreadable or missing a chunk file of a finished unit, which `open_for_write` then mends."""
+        path = cls.path_for(root, key)
+        if not path.exists():
+            return False
+        try:
+            store = cls._open(path, key)
+        except CacheKeyMismatch:
+            raise
+        except CacheError:
+            return False
+        return store.complete and not store.missing_units()
+
+    @classmethod
     def open_path(cls, path: Path) -> "FeatureStore":
         """Open any store by path, whatever its key (for ls, verify and rm)."""
         return cls._open(path, None)
+
+    @classmethod
+    def repair(cls, path: Path, units: Iterable[int]) -> None:
+        """Reset the commit flags of damaged units under the store's lock, so that the next
+        extraction computes exactly them."""
+        held = store_lock(path)
+        try:
+            cls.open_path(path).reset_units(sorted(units))
+        finally:
+            held.release()
+
+    def close(self) -> None:
+        """Release the write lock (readers take none: finished units change only when repaired)."""
+        if self.held is not None:
+            self.held.release()
+            self.held = None
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def pending_units(self) -> list[int]:
         """Units whose commit flag is not set."""
         return [int(u) for u in np.flatnonzero(self.group["done"][:] == 0)]
 
+    def finished_units(self) -> list[int]:
+        """Units whose rows must all be on disk: every unit of a complete store, else the flagged ones."""
+        if self.complete:
+            return list(range(self.n_units))
+        return [int(u) for u in np.flatnonzero(self.group["done"][:] == 1)]
+
     def unit_rows(self, unit: int) -> range:
         return range(unit * self.unit_size, min((unit + 1) * self.unit_size, self.key.n_images))
+
+    def units_of(self, damage: Iterable[Damage]) -> tuple[int, ...]:
+        """The units holding damaged rows."""
+        return tuple(sorted({unit for d in damage
+                             for unit in range(d.rows.start // self.unit_size, (d.rows.stop - 1) // self.unit_size + 1)}))
 
     def write_unit(self, unit: int, values: np.ndarray) -> None:
         """Write one unit's rows, then its flag: the flag is never set before the data is on disk."""
@@ -183,42 +330,139 @@ class FeatureStore:
     def mark_complete(self) -> None:
         if self.pending_units():
             raise CacheError(f"{self.path}: cannot mark complete with units pending")
-        self.group.attrs.update({"complete": True})
+        try:
+            self.group.attrs.update({"complete": True})
+        except OSError as error:
+            raise disk_error(self.path, error) from None
+
+    def reset_units(self, units: list[int]) -> None:
+        """Clear the flags of `units` (the caller holds the lock): the store is unfinished until an
+        extraction has computed them again."""
+        try:
+            self.group.attrs.update({"complete": False})
+            for unit in units:
+                self.group["done"][unit] = 0
+        except OSError as error:
+            raise disk_error(self.path, error) from None
+
+    def _chunk_size(self) -> int:
+        return self.features.chunks[0]
+
+    def _chunks(self, rows: Iterable[int]) -> list[int]:
+        size = self._chunk_size()
+        if isinstance(rows, range):
+            return list(range(rows.start // size, -(-rows.stop // size)))
+        return sorted({int(row) // size for row in rows})
+
+    def _chunk_rows(self, chunk: int) -> range:
+        size = self._chunk_size()
+        return range(chunk * size, min((chunk + 1) * size, self.key.n_images))
+
+    def _chunk_file(self, chunk: int) -> Path:
+        """The chunk's file, named by the array's own chunk key encoding (`c/<i>/0/...` by default)."""
+        coords = (chunk,) + (0,) * (self.features.ndim - 1)
+        return self.path / self.features.path / self.features.metadata.encode_chunk_key(coords)
+
+    def _inspect(self, chunk: int, decode: bool, values: bool = False) -> str | None:
+        """Why a chunk cannot be trusted, or None: its file is missing, or (with `decode`) it fails
+        to decode, or (with `values`) it holds NaN or infinity."""
+        if not self._chunk_file(chunk).is_file():
+            return MISSING
+        if not decode:
+            return None
+        rows = self._chunk_rows(chunk)
+        try:
+            data = self.features[rows.start:rows.stop]
+        except Exception as error:
+            return f"fails to decode ({type(error).__name__})"
+        return "non-finite values" if values and not np.isfinite(data).all() else None
+
+    def missing_units(self) -> list[int]:
+        """Finished units with a chunk file missing (Zarr would read those rows as zeros)."""
+        return [unit for unit in self.finished_units()
+                if any(self._inspect(c, decode=False) for c in self._chunks(self.unit_rows(unit)))]
+
+    def corrupt(self, damage: list[Damage]) -> CorruptChunk:
+        """One error naming every damaged range of this store and its units, for `repair`."""
+        damage = merge(damage)
+        return CorruptChunk(f"{self.path}: {describe(damage)}; {REPAIR}", self.path, self.units_of(damage))
+
+    def check_rows(self, rows: Iterable[int], decode: bool = False) -> None:
+        """Raise CorruptChunk naming the damaged rows among `rows`: chunk files missing, and with
+        `decode` chunks that fail to decode."""
+        damage = [Damage(self._chunk_rows(c), reason) for c in self._chunks(rows)
+                  if (reason := self._inspect(c, decode)) is not None]
+        if damage:
+            raise self.corrupt(damage)
+
+    def read_unit(self, unit: int) -> np.ndarray:
+        """A finished unit's rows; CorruptChunk when a chunk file is missing or fails to decode."""
+        rows = self.unit_rows(unit)
+        self.check_rows(rows)
+        try:
+            return self.features[rows.start:rows.stop]
+        except Exception as error:
+            self.check_rows(rows, decode=True)
+            raise self.corrupt([Damage(rows, f"fails to read ({type(error).__name__})")]) from None
 
     def iter_units(self) -> Iterator[tuple[range, np.ndarray]]:
         """Stream the rows unit by unit (flat memory); a damaged chunk raises CorruptChunk."""
         for unit in range(self.n_units):
-            rows = self.unit_rows(unit)
-            try:
-                values = self.features[rows.start:rows.stop]
-            except Exception as error:
-                raise CorruptChunk(f"{self.path}: rows {rows.start}-{rows.stop - 1} fail to decode "
-                                   f"({type(error).__name__}); run `ccbench cache rm {self.key.digest}` "
-                                   "and extract again") from None
-            yield rows, values
+            yield self.unit_rows(unit), self.read_unit(unit)
 
     def read_all(self) -> np.ndarray:
-        """Every row, for small blocks (pooled vectors) that heads train on from memory."""
+        """Every row, for small blocks (pooled vectors) that heads train on from memory; when
+        units are damaged, one CorruptChunk names them all, so one repair mends them."""
         out = np.empty(self.features.shape, dtype=np.float16)
-        for rows, values in self.iter_units():
-            out[rows.start:rows.stop] = values
+        damage: list[Damage] = []
+        for unit in range(self.n_units):
+            rows = self.unit_rows(unit)
+            try:
+                out[rows.start:rows.stop] = self.read_unit(unit)
+            except CorruptChunk:
+                damage += self.damage([unit])
+        if damage:
+            raise self.corrupt(damage)
         return out
+
+    def damage(self, units: Iterable[int] | None = None) -> list[Damage]:
+        """Every untrustworthy chunk of the finished units (or of `units`): each unit is read whole
+        and, when it fails, chunk by chunk, so every bad chunk is named."""
+        found = []
+        for unit in self.finished_units() if units is None else units:
+            try:
+                if np.isfinite(self.read_unit(unit)).all():
+                    continue
+            except CorruptChunk:
+                pass
+            found += [Damage(self._chunk_rows(c), reason) for c in self._chunks(self.unit_rows(unit))
+                      if (reason := self._inspect(c, decode=True, values=True)) is not None]
+        return merge(found)
 
     def verify(self) -> list[str]:
         """Problems found by reading every chunk: empty when the store is sound."""
         problems = []
         if not self.complete:
             problems.append(f"{len(self.pending_units())} of {self.n_units} units unfinished")
-        try:
-            for rows, values in self.iter_units():
-                if not np.isfinite(values).all():
-                    problems.append(f"non-finite values in rows {rows.start}-{rows.stop - 1}")
-        except CorruptChunk as error:
-            problems.append(str(error))
-        return problems
+        return problems + [d.describe() for d in self.damage()]
 
     def nbytes_stored(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+
+def repairing(make: Callable[[], T]) -> T:
+    """`make()`; when it meets damaged units of a store they are reset and `make()` runs again,
+    which extracts exactly them (the same damage twice, or damage naming no store, is raised)."""
+    repaired: set[tuple[Path, tuple[int, ...]]] = set()
+    while True:
+        try:
+            return make()
+        except CorruptChunk as damage:
+            if damage.path is None or (damage.path, damage.units) in repaired:
+                raise
+            log.warning("ccbench: warning: %s; %s", str(damage).removesuffix(f"; {REPAIR}"), AGAIN)
+            FeatureStore.repair(damage.path, damage.units)
+            repaired.add((damage.path, damage.units))
 
 
 def _dims(item_shape: tuple[int, ...]) -> tuple[str, ...]:
@@ -252,19 +496,25 @@ def label_path(root: Path, key: LabelKey) -> Path:
     return Path(root) / "labels" / key.task / f"{key.digest}.npy"
 
 
+def save_npy(array: np.ndarray) -> Callable[[Path], None]:
+    """A `write_checked` filler saving `array` as .npy (np.save on a name would append `.npy`)."""
+    def fill(tmp: Path) -> None:
+        with open(tmp, "xb") as out:
+            np.save(out, array)
+    return fill
+
+
 def save_labels(root: Path, key: LabelKey, labels: np.ndarray) -> None:
-    """Write atomically: a reader never sees a half-written label file."""
+    """Write whole with its checksum: a reader never sees a half-written or altered label file."""
     path = label_path(root, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
     try:
-        np.save(tmp, labels.astype(np.int64))
-        tmp.replace(path)
+        write_checked(path, save_npy(labels.astype(np.int64)))
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         raise disk_error(path, error) from None
 
 
 def load_labels(root: Path, key: LabelKey) -> np.ndarray | None:
+    """The recorded labels; None when absent or unrecorded (write them again from the reader). A
+    changed or truncated file is refused with one line."""
     path = label_path(root, key)
-    return np.load(path) if path.exists() else None
+    return np.load(path) if is_sound(path) else None

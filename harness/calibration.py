@@ -21,6 +21,7 @@ from harness.cache_key import CacheKey
 from harness.heads import build_head
 from harness.sources import StreamedFeatures
 from harness.train import head_kernels
+from leaderboard.files import write_atomic
 from tasks.spec import DENSE_HEADS, MULTI_FRAME_HEADS
 
 CALIBRATION_FILE = "calibration.json"
@@ -90,6 +91,7 @@ def _read_speed(features: dict[str, torch.Tensor], images: int = 32) -> float:
             rows = store.unit_rows(unit)
             store.write_unit(unit, (noise[rows.start:rows.stop] * 0.1 + values).astype(np.float16))
         store.mark_complete()
+        store.close()
         source = StreamedFeatures({"layer1": store})
         started = time.perf_counter()
         for _ in source.batches([torch.arange(start, min(start + 8, images)) for start in range(0, images, 8)]):
@@ -102,10 +104,7 @@ def save_calibration(cache_root: Path, calibration: Calibration) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(path.read_text()) if path.exists() else {}
     saved[calibration.device] = asdict(calibration)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(saved, indent=2))
-    partial.replace(path)
-    return path
+    return write_atomic(path, json.dumps(saved, indent=2))
 
 
 def load_calibration(cache_root: Path, device: str) -> Calibration | None:

@@ -44,6 +44,8 @@ from harness.options import options_from
 from harness.plan import plan
 from harness.prepare import cached_stores, run_extraction
 from harness.progress import progress
+from harness.results import write_error
+from leaderboard.files import write_atomic
 from tasks import get_task
 from tasks.readers import FrameReader, Reader
 
@@ -332,7 +334,10 @@ def cmd_cka(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = (f"{specs[0].fingerprint[:12]}_{specs[1].fingerprint[:12]}_{task.id}_{args.split}"
             f"_n{len(subset)}_{options.image_size}px")
-    (out / f"{stem}.json").write_text(json.dumps(record, indent=2))
+    try:
+        write_atomic(out / f"{stem}.json", json.dumps(record, indent=2))
+    except OSError as error:
+        raise write_error(out / f"{stem}.json", "CKA record", error) from None
     heatmap(record, out / f"{stem}.png")
     width = max(len(block) for block in task.blocks)
     print(f"{specs[0].name} (rows) vs {specs[1].name} (columns), {len(subset)} images of {task.id} {args.split}")

@@ -171,8 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "cache", run + "cmd_cache", "list, verify or remove feature stores", add_common)
     p.add_argument("action", choices=["ls", "verify", "rm"])
-    p.add_argument("digests", nargs="*", help="store digests or unique prefixes (verify: default all)")
+    p.add_argument("digests", nargs="*", help="store digests or unique prefixes (verify: default all stores, "
+                                              "labels and targets)")
     p.add_argument("--all", action="store_true", help="rm: remove every store")
+    p.add_argument("--repair", action="store_true",
+                   help="verify: reset damaged units and remove damaged label or target files, so the next "
+                        "score or extract rebuilds exactly them")
     p.add_argument("--json", action="store_true")
 
     command(sub, "calibrate", run + "cmd_calibrate",

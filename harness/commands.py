@@ -13,8 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from filelock import Timeout
+
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
-from harness.cache import FeatureStore, find_stores, list_stores
+from harness import checked
+from harness.cache import FeatureStore, find_stores, list_stores, store_lock
 from harness.calibration import calibrate, save_calibration
 from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
@@ -241,15 +244,68 @@ def cmd_cache(args: argparse.Namespace) -> int:
         else list_stores(args.cache)
     if args.action == "rm":
         for path in targets:
-            shutil.rmtree(path)
+            remove_store(path)
             print(f"removed {path}")
         return 0
-    failures = 0
-    for path in targets:
-        problems = FeatureStore.open_path(path).verify()
-        failures += bool(problems)
-        print(f"{path.name.removesuffix('.zarr')[:16]}  " + ("ok" if not problems else "; ".join(problems)))
+    failures = sum(verify_store(path, args.repair) for path in targets)
+    if not args.digests:
+        failures += sum(verify_checked(path, args.repair) for path in checked.checked_files(args.cache))
+    if failures and not args.repair:
+        print(f"{failures} damaged; `ccbench cache verify --repair` resets them, and the next score or extract "
+              "rebuilds exactly them")
     return 1 if failures else 0
+
+
+def remove_store(path: Path) -> None:
+    """Delete a store, unless another process is writing it."""
+    try:
+        held = store_lock(path, wait=False)
+    except Timeout:
+        raise CacheError(f"{path}: another ccbench process is writing this store; wait for it or stop it, "
+                         "then remove the store") from None
+    try:
+        shutil.rmtree(path)
+    finally:
+        held.release()
+
+
+def verify_store(path: Path, repair: bool) -> bool:
+    """Print a store's state, one line per damaged range; with `repair`, reset the damaged units
+    (an unreadable store is removed) so the next extraction computes exactly them. True when damaged."""
+    name = path.name.removesuffix(".zarr")[:16]
+    try:
+        store = FeatureStore.open_path(path)
+    except CacheError as error:
+        print(f"{name}  unreadable: {error}")
+        if repair:
+            remove_store(path)
+            print(f"{name}  removed; the next score or extract builds it again")
+        return True
+    damage = store.damage()
+    if not damage:
+        print(f"{name}  " + ("ok" if store.complete else
+                             f"{len(store.pending_units())} of {store.n_units} units unfinished"))
+        return not store.complete
+    for item in damage:
+        print(f"{name}  {item.describe()}")
+    if repair:
+        units = store.units_of(damage)
+        FeatureStore.repair(path, units)
+        print(f"{name}  reset {len(units)} unit(s); the next score or extract extracts exactly them again")
+    return True
+
+
+def verify_checked(path: Path, repair: bool) -> bool:
+    """Print a damaged label, target or input file (sound ones stay quiet); with `repair`, remove
+    it so the next run rebuilds it from the dataset. True when damaged."""
+    found = checked.problem(path)
+    if found is None:
+        return False
+    print(f"{path}  {found}")
+    if repair:
+        checked.remove(path)
+        print(f"{path}  removed; the next run rebuilds it from the dataset")
+    return True
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -1,4 +1,8 @@
 """Harness errors, and the tuple of every error the CLI reports as one line without a traceback."""
+from __future__ import annotations
+
+from pathlib import Path
+
 from encoders.errors import EncoderError
 from tasks.errors import DataError
 
@@ -16,7 +20,12 @@ class CacheKeyMismatch(CacheError):
 
 
 class CorruptChunk(CacheError):
-    """A chunk of a finished store fails to decode or holds non-finite values."""
+    """A chunk of a finished store is missing, fails to decode or holds non-finite values; `path`
+    and `units` say where, so exactly those units can be extracted again."""
+
+    def __init__(self, message: str, path: Path | None = None, units: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.path, self.units = path, units
 
 
 class NonFiniteFeatures(CcbenchError):

@@ -15,6 +15,7 @@ from torch import nn
 
 from encoders import EncoderSpec, ResNet50Trunk
 from harness import __version__
+from harness.cache import repairing
 from harness.cache_key import digest
 from harness.dense import choose_mode, dense_cached_readers, prepare_dense
 from harness.errors import ResultError
@@ -24,8 +25,9 @@ from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
 from harness.progress import progress
-from harness.results import SCHEMA_VERSION, head_path, load_head, load_result, result_path, save_head, write_result
+from harness.results import head_path, load_head, load_result, result_path, save_head, write_result
 from harness.train import TrainConfig, TrainOutcome, select, train_grid
+from leaderboard.schema import SCHEMA_VERSION
 from tasks import PROTOCOL_VERSION, TASKS, DataError, TaskSpec, get_task
 
 log = logging.getLogger("ccbench")
@@ -61,7 +63,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         return load_result(path), path
     if task.scored_with:
         return _score_with_other_head(trunk, encoder, task, options, path)
-    data = prepare_dense(trunk, encoder, task, options) if task.dense else prepare(trunk, encoder, task, options)
+    data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
     points = resolve_grid(options.grid, task)
     epochs = options.epochs or task.epochs
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
@@ -112,7 +114,7 @@ def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: Tas
     if "classes" not in source_result:
         raise ResultError(f"{source_path}: records no classes for its heads (written before results did), so "
                           f"{task.id} labels cannot be matched to them; rescore {source.id} with --force")
-    data = prepare(trunk, encoder, task, options, source_result["classes"])
+    data = repairing(lambda: prepare(trunk, encoder, task, options, source_result["classes"]))
     started = time.perf_counter()
     heads = []
     for run in source_result["seeds"]:

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from encoders import Preprocessing, ResNet50Trunk
 from harness.cache import FeatureStore
 from harness.errors import NonFiniteFeatures
+from tasks.errors import DataError
 from tasks.readers import Reader
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,11 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 class ImageDataset(Dataset):
-    """Decoded, preprocessed images of a reader at the given indices (decoding runs in workers)."""
+    """Decoded, preprocessed images of a reader at the given indices (decoding runs in workers).
+
+    A dataset error (a corrupt or missing image) travels back as data with its batch and is raised
+    in the main process (`image_loader`), so the user gets its one line: raised in a worker,
+    PyTorch would wrap it into a message holding the worker's whole traceback."""
 
     def __init__(self, reader: Reader, indices: Sequence[int], preprocessing: Preprocessing) -> None:
         self.reader, self.indices, self.preprocessing = reader, list(indices), preprocessing
@@ -36,16 +41,34 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, position: int) -> tuple[int, torch.Tensor]:
+    def __getitem__(self, position: int) -> tuple[int, torch.Tensor | None, DataError | None]:
         index = self.indices[position]
-        return index, self.preprocessing(self.reader.image(index))
+        try:
+            return index, self.preprocessing(self.reader.image(index)), None
+        except DataError as error:
+            return index, None, error
+
+
+def collate(items: list[tuple[int, torch.Tensor | None, DataError | None]]
+            ) -> tuple[torch.Tensor, torch.Tensor, DataError | None]:
+    """(indices, stacked images, None), or the first dataset error among the items (run in the worker)."""
+    for _, _, error in items:
+        if error is not None:
+            return torch.empty(0), torch.empty(0), error
+    return torch.tensor([index for index, _, _ in items]), torch.stack([image for _, image, _ in items]), None
 
 
 def image_loader(reader: Reader, indices: Sequence[int], preprocessing: Preprocessing, batch_size: int,
-                 workers: int) -> DataLoader:
-    """Batches in index order; workers decode while the encoder runs."""
-    return DataLoader(ImageDataset(reader, indices, preprocessing), batch_size=batch_size, shuffle=False,
-                      num_workers=workers, persistent_workers=False, prefetch_factor=4 if workers else None)
+                 workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches in index order; workers decode while the encoder runs. A dataset error is raised
+    here, in the main process."""
+    loader = DataLoader(ImageDataset(reader, indices, preprocessing), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, persistent_workers=False, prefetch_factor=4 if workers else None,
+                        collate_fn=collate)
+    for rows, images, error in loader:
+        if error is not None:
+            raise error
+        yield rows, images
 
 
 def check_finite(block: str, values: torch.Tensor, ids: Sequence[str], image_set: str) -> None:

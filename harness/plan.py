@@ -29,8 +29,8 @@ class ExtractionJob:
         return block_shape(block, self.preprocessing.size)
 
     def pending_blocks(self, cache_root: Path) -> list[str]:
-        """Blocks whose store is absent or unfinished."""
-        return [b for b, key in self.keys.items() if FeatureStore.open_complete(cache_root, key) is None]
+        """Blocks whose store is absent, unfinished, unreadable or missing chunk files."""
+        return [b for b, key in self.keys.items() if not FeatureStore.ready(cache_root, key)]
 
 
 def task_preprocessing(encoder: EncoderSpec, task: TaskSpec, image_size: int | None = None) -> Preprocessing:

@@ -2,6 +2,7 @@
 (image-level tasks: pooled features in memory and labels; dense tasks: harness.dense)."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,16 +30,21 @@ SPLIT_SEED = 0
 
 
 def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptions) -> float:
-    """Fill the job's missing stores; returns seconds spent (0 when everything was cached)."""
+    """Fill the job's missing stores; returns seconds spent (0 when everything was cached, also when
+    another process finished the stores while this one waited for their locks)."""
     blocks = job.pending_blocks(options.cache_root)
     if not blocks:
         return 0.0
-    stores = {block: FeatureStore.open_for_write(options.cache_root, job.keys[block], job.item_shape(block),
-                                                 job.image_set) for block in blocks}
-    rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in store.pending_units())))
-    with progress(rows, f"extract {job.image_set} [{', '.join(blocks)}]", options.quiet) as advance:
-        stats = extract(trunk, job.reader, job.preprocessing, stores, job.image_set, options.batch_size,
-                        options.device, options.workers, advance)
+    with ExitStack() as held:
+        order = sorted(blocks, key=lambda block: job.keys[block].digest)  # every process locks in one order
+        stores = {block: held.enter_context(FeatureStore.open_for_write(
+            options.cache_root, job.keys[block], job.item_shape(block), job.image_set)) for block in order}
+        if all(store.complete for store in stores.values()):
+            return 0.0
+        rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in store.pending_units())))
+        with progress(rows, f"extract {job.image_set} [{', '.join(blocks)}]", options.quiet) as advance:
+            stats = extract(trunk, job.reader, job.preprocessing, stores, job.image_set, options.batch_size,
+                            options.device, options.workers, advance)
     return stats.seconds
 
 

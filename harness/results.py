@@ -4,16 +4,16 @@ files the leaderboard reads, shared without the leaderboard importing the harnes
 beside them."""
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from harness.errors import ResultError
-from leaderboard.schema import SCHEMA_VERSION, problem  # SCHEMA_VERSION: for the record builder (harness.evaluate)
+from leaderboard.schema import problem
+from leaderboard.files import write_atomic
 
 
 def result_path(results_dir: Path, fingerprint: str, task: str, protocol: str) -> Path:
@@ -21,23 +21,18 @@ def result_path(results_dir: Path, fingerprint: str, task: str, protocol: str) -
     return Path(results_dir) / f"{fingerprint[:16]}__{task}__p{protocol}.json"
 
 
+def write_error(path: Path, what: str, error: OSError) -> ResultError:
+    return ResultError(f"{path}: cannot write the {what} ({error.strerror or error}); free space or "
+                       "set CCBENCH_RESULTS to a writable folder")
+
+
 def write_result(path: Path, result: dict[str, Any]) -> Path:
-    """Write atomically (temporary file in the same folder, fsync, rename): never a torn file."""
+    """Replace whole (leaderboard.files): never a torn file, and readable by whoever the umask allows."""
     validate(result, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(result, out, indent=2, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        return write_atomic(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise ResultError(f"{path}: cannot write the result ({error.strerror or error}); free space or "
-                          "set CCBENCH_RESULTS to a writable folder") from None
-    return path
+        raise write_error(path, "result", error) from None
 
 
 def validate(result: dict[str, Any], path: Path) -> None:
@@ -64,16 +59,14 @@ def head_path(results_dir: Path, fingerprint: str, task: str, protocol: str, see
 
 
 def save_head(path: Path, state: dict[str, Any]) -> None:
-    """Atomic, like results: a reader never loads half a head."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Replaced whole, like results: a reader never loads half a head. Serialised in memory first,
+    as torch reports a full disk while it writes a file as an opaque RuntimeError."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        write_atomic(path, buffer.getvalue())
     except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise ResultError(f"{path}: cannot write the head ({error.strerror or error}); free space or "
-                          "set CCBENCH_RESULTS to a writable folder") from None
+        raise write_error(path, "head", error) from None
 
 
 def load_head(path: Path) -> dict[str, Any]:

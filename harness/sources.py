@@ -136,12 +136,16 @@ class StreamedFeatures(FeatureSource):
     def _read(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         index = rows if self.samples is None else self.samples[rows]
         images, inverse = np.unique(index.numpy(), return_inverse=True)
+        for store in self.stores.values():
+            store.check_rows(images)  # an absent chunk would read as zeros
         try:
             values = sync(_gather({name: store.features.async_array for name, store in self.stores.items()}, images))
         except Exception as error:
+            for store in self.stores.values():
+                store.check_rows(images, decode=True)
             paths = ", ".join(str(store.path) for store in self.stores.values())
-            raise CorruptChunk(f"{paths}: an image among rows {images[0]}-{images[-1]} fails to decode "
-                               f"({type(error).__name__}); run `ccbench cache verify` and extract again") from None
+            raise CorruptChunk(f"{paths}: an image among rows {images[0]}-{images[-1]} fails to read "
+                               f"({type(error).__name__}); run `ccbench cache verify --repair` and rerun") from None
         out = {}
         for name, block in values.items():
             self.bytes_read += block.nbytes

@@ -1,13 +1,18 @@
 """LEADERBOARD.md: the table, the notes that explain it and the analyses, for a repository or a PR."""
 from __future__ import annotations
 
+import html
+
 from leaderboard.analyses import Analysis, NotAvailable
 from leaderboard.cells import LEGEND, cell, display_columns, frame_text
 from leaderboard.table import Leaderboard
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text as it reads, whoever named the encoder: HTML escaped as index.html escapes it (Markdown
+    renders raw HTML), '[' and ']' so a name never becomes a link, '|' so it never splits a cell."""
+    escaped = html.escape(text, quote=False).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+    return escaped.replace("\n", " ")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -21,12 +26,12 @@ def render_markdown(board: Leaderboard, analyses: dict[str, Analysis], plots: di
     columns = display_columns(board)
     rows = [[cell(board, row, c)[0] for c in columns] for _, row in board.table.iterrows()]
     lines = ["# ccbench leaderboard", "", *_table(columns, rows), "", LEGEND, "", "## Notes", ""]
-    lines += [f"- {note}" for note in board.notes] + ["", "## Analyses", ""]
+    lines += [f"- {_escape(note)}" for note in board.notes] + ["", "## Analyses", ""]
     for title, result in analyses.items():
-        lines.append(f"### {title}")
+        lines.append(f"### {_escape(title)}")
         lines.append("")
         if isinstance(result, NotAvailable):
-            lines.append(str(result))
+            lines.append(_escape(str(result)))
         elif title.startswith("4."):
             lines.append(f"{len(result)} normalized scores; see the figure below.")
         else:

@@ -132,8 +132,11 @@ def cka_heatmap(run: CkaRun) -> bytes:
     return _png(fig)
 
 
+FIGURES = {"category_distribution": category_plot, "imagenet_scatter": imagenet_scatter,
+           "data_similarity": similarity_plot, "seed_variance": uncertainty_plot}
+"""The figures of every board by file stem; CKA heatmaps add one `cka_<run>` each."""
+
+
 def all_plots(board: Leaderboard, cka: list[CkaRun]) -> dict[str, bytes | NotAvailable]:
     """File stem -> PNG bytes, or why the figure could not be drawn; one heatmap per CKA file."""
-    return {"category_distribution": category_plot(board), "imagenet_scatter": imagenet_scatter(board),
-            "data_similarity": similarity_plot(board), "seed_variance": uncertainty_plot(board),
-            **{run.stem: cka_heatmap(run) for run in cka}}
+    return {**{stem: draw(board) for stem, draw in FIGURES.items()}, **{run.stem: cka_heatmap(run) for run in cka}}

@@ -1,22 +1,36 @@
 """`build`: result files and `ccbench cka` matrices -> leaderboard.csv, cka.csv, LEADERBOARD.md, index.html and
 the PNG figures.
 
-Every output is replaced atomically under an flock on out_dir/.lock, so regenerating while another
-build or a reader runs never leaves a torn file.
+The outputs are written into a fresh folder beside the output folder, which then replaces it whole
+(files.replace_folder), under a lock beside it: a reader, a concurrent build or a build killed
+at any point never meets some new outputs beside some old ones, nor a stale figure of an earlier build.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from leaderboard.analyses import NotAvailable, run_all
 from leaderboard.cka import cka_long, load_cka
 from leaderboard.collect import load_results
-from leaderboard.files import build_lock, write_atomic
+from leaderboard.errors import LeaderboardError
 from leaderboard.markdown import render_markdown
 from leaderboard.page import render_html
-from leaderboard.plots import all_plots
+from leaderboard.plots import FIGURES, all_plots
 from leaderboard.table import build_table
+from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
+
+FILES = {"csv": "leaderboard.csv", "cka_csv": "cka.csv", "markdown": "LEADERBOARD.md", "html": "index.html"}
+
+
+def is_output(name: str) -> bool:
+    """Whether a file of the output folder is one a build writes (the folder is replaced whole);
+    `.lock` is where builds before this layout kept their lock."""
+    stem, _, suffix = name.rpartition(".")
+    return name in FILES.values() or name == ".lock" or (suffix == "png" and (stem in FIGURES or stem.startswith("cka_")))
 
 
 def build(results_dir: str | Path, out_dir: str | Path, *, include_overrides: bool = False,
@@ -24,35 +38,57 @@ def build(results_dir: str | Path, out_dir: str | Path, *, include_overrides: bo
     """Write the leaderboard of `results_dir` into `out_dir`; returns {output name: path written}.
 
     `supervised` names the reference encoder (name or fingerprint prefix) when its method is not
-    'supervised'; `echo` receives the notes and each 'not available: ...' line (e.g. print).
+    'supervised'; `echo` receives the notes and each 'not available: ...' line (e.g. print). A full
+    disk or an unwritable folder is one LeaderboardError, and leaves the previous outputs as they were.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     board = build_table(load_results(results_dir), include_overrides=include_overrides, supervised=supervised)
     cka = load_cka(results_dir)
     analyses = run_all(board, cka)
     plots = all_plots(board, cka)
-    written: dict[str, Path] = {}
-    with build_lock(out_dir):
-        written["csv"] = write_atomic(out_dir / "leaderboard.csv", board.table.to_csv(index=False))
-        written["cka_csv"] = write_atomic(out_dir / "cka.csv", cka_long(cka).to_csv(index=False))
-        for stale in out_dir.glob("cka_*.png"):  # heatmaps of CKA files removed since an earlier build
-            if stale.stem not in plots:
-                stale.unlink(missing_ok=True)
-        names: dict[str, str | NotAvailable] = {}
-        for stem, png in plots.items():
-            if isinstance(png, NotAvailable):
-                names[stem] = png
-                (out_dir / f"{stem}.png").unlink(missing_ok=True)  # no stale figure from an earlier build
-            else:
-                written[stem] = write_atomic(out_dir / f"{stem}.png", png)
-                names[stem] = f"{stem}.png"
-        written["markdown"] = write_atomic(out_dir / "LEADERBOARD.md", render_markdown(board, analyses, names))
-        written["html"] = write_atomic(out_dir / "index.html", render_html(board, analyses, plots))
+    names = {stem: png if isinstance(png, NotAvailable) else f"{stem}.png" for stem, png in plots.items()}
+    contents: dict[str, tuple[str, str | bytes]] = {
+        "csv": (FILES["csv"], board.table.to_csv(index=False)),
+        "cka_csv": (FILES["cka_csv"], cka_long(cka).to_csv(index=False)),
+        **{stem: (f"{stem}.png", png) for stem, png in plots.items() if not isinstance(png, NotAvailable)},
+        "markdown": (FILES["markdown"], render_markdown(board, analyses, names)),
+        "html": (FILES["html"], render_html(board, analyses, plots)),
+    }
+    _publish(out_dir, {name: data for name, data in contents.values()})
     if echo is not None:
         for note in board.notes:
             echo(note)
         for title, result in [*analyses.items(), *plots.items()]:
             if isinstance(result, NotAvailable):
                 echo(f"{title}: {result}")
-    return written
+    return {kind: out_dir / name for kind, (name, _) in contents.items()}
+
+
+def _publish(out_dir: Path, files: dict[str, str | bytes]) -> None:
+    """Write `files` into a new folder and put it in place of `out_dir` (its symlink's target, if
+    it is one), which may hold nothing but earlier outputs; the folder keeps its permissions."""
+    target = out_dir.resolve()
+    if target.exists() and not target.is_dir():
+        raise LeaderboardError(f"{out_dir}: not a folder; pass --out a folder for the leaderboard")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with lock(target.parent / f".{target.name}.lock"):
+            foreign = sorted(p.name for p in target.iterdir() if not is_output(p.name)) if target.exists() else []
+            if foreign:
+                raise LeaderboardError(f"{out_dir}: holds {foreign[0]}, which no leaderboard build wrote; the folder is "
+                                       "replaced whole, so pass --out an empty or leaderboard-only folder")
+            remove_stale(target.parent)
+            staging = temp_path(target)
+            staging.mkdir()
+            try:
+                for name, data in files.items():
+                    write_atomic(staging / name, data)
+                if target.exists():
+                    os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
+                replace_folder(staging, target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except OSError as error:
+        raise LeaderboardError(f"{out_dir}: cannot write the leaderboard ({error.strerror or error}); free space "
+                               "or pass --out a writable folder (the previous outputs are unchanged)") from None

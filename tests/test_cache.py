@@ -17,7 +17,7 @@ import zarr
 from encoders import Preprocessing, load_encoder
 from harness.cache import MAX_UNIT_ROWS, UNIT_BYTES, FeatureStore, list_stores, unit_rows_for
 from harness.cache_key import CacheKey
-from harness.errors import CacheError, CacheKeyMismatch, NonFiniteFeatures
+from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk, NonFiniteFeatures
 from harness.extract import extract
 from tasks.readers import Cifar100
 
@@ -79,7 +79,28 @@ def test_damaged_chunk_fails_loudly(tmp_path: Path) -> None:
     raw[len(raw) // 2] ^= 0xFF
     chunk.write_bytes(bytes(raw))
     problems = FeatureStore.open_path(store.path).verify()
-    assert len(problems) == 1 and "fail to decode" in problems[0] and "ccbench cache rm" in problems[0]
+    assert len(problems) == 1 and problems[0].startswith("rows 0-7: fails to decode")
+    with pytest.raises(CorruptChunk, match="rows 0-7: fails to decode.*ccbench cache verify --repair") as caught:
+        FeatureStore.open_complete(tmp_path, key).read_all()
+    assert caught.value.path == store.path and caught.value.units == (0,)
+
+
+def test_absent_chunk_of_a_finished_unit_is_damage_not_zeros(tmp_path: Path) -> None:
+    """Zarr reads a missing chunk file as the fill value; the store names the rows instead."""
+    key = make_key(MAX_UNIT_ROWS * 2)
+    store = FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train")
+    for unit in store.pending_units():
+        store.write_unit(unit, np.ones((MAX_UNIT_ROWS, 2048), np.float16))
+    store.mark_complete()
+    store.close()
+    (store.path / "features" / "c" / "1" / "0").unlink()
+    assert FeatureStore.open_path(store.path).verify() == [f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: "
+                                                           "chunk file missing"]
+    with pytest.raises(CorruptChunk, match=f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"):
+        FeatureStore.open_complete(tmp_path, key).read_all()
+    assert not FeatureStore.ready(tmp_path, key)
+    with FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train") as resumed:
+        assert resumed.pending_units() == [1] and not resumed.complete
 
 
 def test_disk_full_is_one_line_and_leaves_the_unit_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +111,7 @@ def test_disk_full_is_one_line_and_leaves_the_unit_pending(tmp_path: Path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(zarr.Array, "__setitem__", full)
-    with pytest.raises(CacheError, match="disk full while writing features; free space or set CCBENCH_CACHE"):
+    with pytest.raises(CacheError, match="disk full while writing the cache; free space or set CCBENCH_CACHE"):
         store.write_unit(0, np.ones((8, 2048), np.float16))
     monkeypatch.undo()
     assert store.pending_units() == [0]

@@ -43,7 +43,7 @@ BARE = {
                {**COMMON, **COMPUTE, **TRAINING, **DENSE, **BOARD, "checkpoint": Path("m.pth"), "name": "mine",
                 "method": None, "pretrain_data": None, "pretrain_images": None, "pretrain_epochs": None,
                 "trust_checkpoint": False, **CHOICE, "tasks": "all"}),
-    "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "json": False}),
+    "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
     "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
     "leaderboard": ([], {**COMMON, **BOARD}),

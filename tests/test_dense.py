@@ -229,6 +229,15 @@ def test_extract_command_caches_the_crop_views_a_crop_task_trains_on(tmp_path: P
     assert {store.features.shape[-1] for store in stores} == {16, 8, 4, 2, 1}
 
 
+def test_a_missing_chunk_while_streaming_is_damage_not_zeros(tmp_path: Path) -> None:
+    values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
+    store = _store(tmp_path, "layer3", values)
+    (store.path / "features" / "c" / "2" / "0" / "0" / "0").unlink()
+    with pytest.raises(CorruptChunk, match=f"{store.path}: rows 2-2: chunk file missing") as caught:
+        StreamedFeatures({"layer3": store}).batch(torch.tensor([1, 2]))
+    assert caught.value.units == (0,)  # four rows: the store has one unit
+
+
 def test_a_damaged_chunk_while_streaming_is_one_line_naming_the_store(tmp_path: Path) -> None:
     values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
     store = _store(tmp_path, "layer3", values)

@@ -419,3 +419,28 @@ def test_new_analyses_land_in_the_outputs(tmp_path: Path) -> None:
     assert "not available: needs both balanced and unbalanced" in text  # every encoder is full ImageNet
     page = paths["html"].read_text()
     assert "task-by-task Spearman correlation" in page and "balanced vs unbalanced ANOVA" in page
+
+
+def test_an_output_folder_holding_other_files_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """The folder is replaced whole, so a file no build wrote would be lost: refuse instead."""
+    (tmp_path / "results").mkdir()
+    write_result(tmp_path / "results", "a", "pets", [0.5])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(LeaderboardError, match=f"{out}: holds notes.txt, which no leaderboard build wrote"):
+        build(tmp_path / "results", out)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_symlinked_output_folder_keeps_its_link_and_permissions(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    write_result(tmp_path / "results", "a", "pets", [0.5])
+    served, link = tmp_path / "served", tmp_path / "out"
+    served.mkdir()
+    served.chmod(0o750)
+    link.symlink_to(served)
+    for _ in range(2):
+        paths = build(tmp_path / "results", link)
+    assert link.is_symlink() and (served / "index.html").is_file() and paths["html"] == link / "index.html"
+    assert served.stat().st_mode & 0o777 == 0o750

@@ -132,3 +132,14 @@ def test_writer_clips_are_learnable_and_ordered(tmp_path: Path) -> None:
     corrupt.write_bytes(b"broken")
     with pytest.raises(DataCorrupt, match=str(corrupt)):
         reader.image(3)
+
+
+def test_clip_id_reaching_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    """A clip's frames are looked for in `<split>/<id[:2]>/`: an id starting with '/' would list /<c>."""
+    folder = write_kinetics(tmp_path, clips={"train": 1}, frames=6, size=8, short=0)
+    path = folder / "annotations" / "train.json"
+    content = json.loads(path.read_text())
+    content["/tmpclip000"] = {"annotations": {"label": LABELS[0]}}
+    path.write_text(json.dumps(content))
+    with pytest.raises(DataCorrupt, match=re.escape(f"{path}: clip '/tmpclip000': names /t, outside the data folder")):
+        KineticsFrames(folder, "train")

@@ -103,8 +103,8 @@ def test_writer_shares_keyframes(tmp_path: Path) -> None:
     ('{"img_a": "samples/x.jpg"}', "holds a JSON dict, expected a list"),
     ('[{"img_a": "samples/x.jpg", ', "not valid JSON"),
     ('[{"img_a": "/abs/x.jpg", "img_b": "sweeps/y.jpg", "label": "none"}]',
-     "entry 0: img_a '/abs/x.jpg' is not a path"),
-    ('[{"img_a": "samples/x.jpg", "img_b": "../y.jpg", "label": "none"}]', "entry 0: img_b '../y.jpg' is not a path"),
+     "entry 0: img_a: names /abs/x.jpg, outside the data folder"),
+    ('[{"img_a": "samples/x.jpg", "img_b": "../y.jpg", "label": "none"}]', "entry 0: img_b: names "),
     ('[{"img_a": "samples/x.jpg", "img_b": null, "label": "none"}]', "entry 0: img_b is None"),
 ])
 def test_malformed_index_names_the_file(tmp_path: Path, content: str, message: str) -> None:

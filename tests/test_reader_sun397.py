@@ -150,3 +150,11 @@ def test_grayscale_and_cmyk_decode_to_rgb_and_corrupt_is_named(tmp_path: Path) -
     paths[2].write_bytes(b"\xff\xd8 not a jpeg")
     with pytest.raises(DataCorrupt, match=str(paths[2])):
         reader.image(2)
+
+
+def test_class_line_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    folder = write_sun397(tmp_path, per_class=2, size=16)
+    (folder / "ClassName.txt").write_text("/a/abbey\n/../../elsewhere\n")
+    with pytest.raises(DataCorrupt, match=f"{folder / 'ClassName.txt'}: class /../../elsewhere: names .*, outside "
+                                          "the data folder"):
+        SUN397(folder, "train")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ResultError
-from harness.results import SCHEMA_VERSION, load_result, result_path, write_result
+from harness.results import load_result, result_path, write_result
+from leaderboard.schema import SCHEMA_VERSION
 from leaderboard.collect import load_results
 from leaderboard.errors import LeaderboardError
 from leaderboard.schema import ENCODER_OPTIONAL, ENCODER_REQUIRED, OPTIONAL, REQUIRED

@@ -54,6 +54,17 @@ class Reader(ABC):
             raise DataNotFound(f"{path}: missing; expected {self.LAYOUT}")
         return path
 
+    def inside(self, path: Path, where: str) -> Path:
+        """Return `path`, built from an entry of a list or JSON file (`where` names the file and
+        entry), if it stays inside the data folder; '..' or an absolute path is refused, so a split
+        list can never make a reader open files elsewhere. The names are compared, not their
+        targets, so symlinks inside the folder (a user's own layout) are still followed."""
+        root = os.path.abspath(self.root)
+        if os.path.commonpath([root, os.path.abspath(path)]) != root:
+            raise DataCorrupt(f"{where}: names {path}, outside the data folder {self.root}; a list may only name "
+                              "files inside it, re-download or re-extract it")
+        return path
+
     @abstractmethod
     def __len__(self) -> int:
         """Number of images in the split."""

@@ -112,6 +112,7 @@ class KineticsFrames(FileListFrameReader):
             if label not in class_index:
                 raise DataCorrupt(f"{self.annotations}: clip {clip} has label {label!r}, which no clip in "
                                   f"{self.train_annotations} has; the two files must come from the same release")
+            self.inside(folder / clip[:2], f"{self.annotations}: clip {clip!r}")
             frames = self._frames(folder, clip, listings)
             if len(frames) < CLIP_FRAMES:
                 self.skipped[clip] = len(frames)

@@ -103,8 +103,5 @@ class NuScenesEgomotion(FileListFrameReader):
         """The frame's path relative to the folder, normalised so one file has one id."""
         if not isinstance(value, str) or not value:
             raise DataCorrupt(f"{self.index_path}: entry {number}: {key} is {value!r}, expected a relative path")
-        path = posixpath.normpath(value)
-        if posixpath.isabs(path) or path.split("/")[0] == "..":
-            raise DataCorrupt(f"{self.index_path}: entry {number}: {key} {value!r} is not a path inside "
-                              f"{self.root}; paths must be relative to the nuScenes folder")
-        return path
+        self.inside(self.root / value, f"{self.index_path}: entry {number}: {key}")
+        return posixpath.normpath(value)

@@ -85,7 +85,7 @@ class OxfordPets(FileListReader):
         images = self.require(self.root / "images")
         self.names, class_ids = read_split_list(self.list_path)
         present = set(os.listdir(images))
-        self._paths = [images / f"{name}.jpg" for name in self.names]
+        self._paths = [self.inside(images / f"{name}.jpg", f"{self.list_path}: image {name!r}") for name in self.names]
         for path in self._paths:
             if path.name not in present:
                 raise DataNotFound(f"{path}: missing, though {self.list_path} lists it; re-extract images.tar.gz")

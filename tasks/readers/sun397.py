@@ -88,7 +88,7 @@ class SUN397(FileListReader):
 
     def _class_images(self, line: str) -> list[Path]:
         """The class's images, sorted by name; its folder must exist and hold at least one."""
-        folder = self.require(self.root / line.lstrip("/"))
+        folder = self.require(self.inside(self.root / line.lstrip("/"), f"{self.class_file}: class {line}"))
         images = image_files(folder, (".jpg",))
         if not images:
             raise DataNotFound(f"{folder}: no .jpg images for class {line}; expected {self.LAYOUT}")
@@ -109,7 +109,7 @@ class SUN397(FileListReader):
             if line in seen:
                 raise DataCorrupt(f"{split_file}: line {number}: {line} listed twice")
             seen.add(line)
-            paths.append(self.require(self.root / line.lstrip("/")))
+            paths.append(self.require(self.inside(self.root / line.lstrip("/"), f"{split_file}: line {number}")))
             labels.append(class_index[folder])
         return paths, labels
 

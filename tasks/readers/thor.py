@@ -142,6 +142,7 @@ class ThorEgomotion(FileListFrameReader):
             if action not in action_index:
                 raise DataCorrupt(f"{self.labels_path}: line {number}: unknown action {action!r}; "
                                   f"expected one of {', '.join(ACTIONS)}")
+            self.inside(self.root / prefix, f"{self.labels_path}: line {number}")
             pairs.append((prefix, action_index[action]))
         if not pairs:
             raise DataCorrupt(f"{self.labels_path}: no '<prefix> <Action>' lines; re-extract the zip")

@@ -1,0 +1,82 @@
+"""Cache files checked like features: labels, dense targets and decoded inputs carry the sha256 of
+their bytes, recorded beside them (`<file>.sha256`) when they are written and compared on every
+read, so a changed byte or a cut-short file is refused instead of silently changing what a head
+trains or is scored on.
+
+The file is written first and its checksum last, each replaced whole (leaderboard.files), so a crash
+between the two leaves a file without a checksum, which counts as absent and is rebuilt from the
+dataset, as is a file written before checksums were recorded.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import CacheError
+from leaderboard.files import replacing, write_atomic
+
+FOLDERS = ("labels", "targets", "inputs")
+"""The cache folders whose .npy files are checked."""
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.sha256")
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def write_checked(path: Path, fill: Callable[[Path], None]) -> None:
+    """Write `path` through `fill(temporary path)`, then record its checksum. OSError propagates."""
+    checksum_path(path).unlink(missing_ok=True)  # a stale record must never vouch for new bytes
+    with replacing(path) as tmp:
+        fill(tmp)
+        digest = file_sha256(tmp)
+    write_atomic(checksum_path(path), f"{digest}  {path.name}\n")
+
+
+def problem(path: Path) -> str | None:
+    """Why `path` may not be read (None when its bytes match the recorded checksum)."""
+    record = checksum_path(path)
+    if not path.exists():
+        return "missing" if record.exists() else None
+    if not record.exists():
+        return "no recorded checksum"
+    try:
+        expected = record.read_text().split()[0]
+    except (IndexError, UnicodeDecodeError):
+        return f"unreadable checksum file {record.name}"
+    if file_sha256(path) != expected:
+        return "changed or cut short since it was written (checksum mismatch)"
+    return None
+
+
+def is_sound(path: Path) -> bool:
+    """True when `path` may be read; False when it is absent or unrecorded (rebuild it); a file
+    whose bytes differ from its checksum is refused with one line."""
+    if not path.exists() or not checksum_path(path).exists():
+        return False
+    found = problem(path)
+    if found is not None:
+        raise CacheError(f"{path}: {found}; run `ccbench cache verify --repair` (or delete the file) and rerun: "
+                         "it is rebuilt from the dataset")
+    return True
+
+
+def remove(path: Path) -> None:
+    """Drop a damaged file and its checksum, so the next run rebuilds it."""
+    path.unlink(missing_ok=True)
+    checksum_path(path).unlink(missing_ok=True)
+
+
+def checked_files(cache_root: Path) -> list[Path]:
+    """Every checked file under the cache root (also those whose checksum file alone is left)."""
+    found = set()
+    for folder in FOLDERS:
+        found.update((Path(cache_root) / folder).glob("*/*.npy"))
+        found.update(record.with_name(record.name.removesuffix(".sha256"))
+                     for record in (Path(cache_root) / folder).glob("*/*.npy.sha256"))
+    return sorted(found)
