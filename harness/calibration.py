@@ -6,6 +6,7 @@ in `<cache>/calibration.json`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
@@ -54,6 +55,15 @@ def _timed(step, repeats: int) -> float:
     return (time.perf_counter() - started) / repeats
 
 
+def _train_step(head: torch.nn.Module, inputs: dict[str, torch.Tensor], device: str, bf16: bool,
+                optimizer: torch.optim.Optimizer) -> None:
+    """One training step on a dummy loss: the cost a dense head pays per batch."""
+    optimizer.zero_grad()
+    with head_kernels(device, bf16):
+        head(inputs).float().square().mean().backward()
+    optimizer.step()
+
+
 def calibrate(device: str, batch_size: int = 8, repeats: int = 3) -> Calibration:
     """Measure the encoder, each dense head's training step and the cache read speed."""
     trunk = ResNet50Trunk().to(device).eval()
@@ -68,14 +78,8 @@ def calibrate(device: str, batch_size: int = 8, repeats: int = 3) -> Calibration
         frames = 2 if name in MULTI_FRAME_HEADS else 1
         head = build_head(name, 2, seed=0, frames=frames).to(device)
         inputs = features if frames == 1 else {k: torch.stack([v, v], dim=1) for k, v in features.items()}
-        optimizer = torch.optim.Adam(head.parameters())
-
-        def step() -> None:
-            optimizer.zero_grad()
-            with head_kernels(device, bf16):
-                head(inputs).float().square().mean().backward()
-            optimizer.step()
-        heads[name] = batch_size / _timed(step, repeats)
+        heads[name] = batch_size / _timed(functools.partial(_train_step, head, inputs, device, bf16,
+                                                             torch.optim.Adam(head.parameters())), repeats)
     return Calibration(device=device, encoder_images_per_s=encoder, head_samples_per_s=heads,
                        read_mb_per_s=_read_speed(features), measured=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 

@@ -137,10 +137,10 @@ def linear_cka(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, devic
     """Linear CKA of two whole representations (n x d1, n x d2), in the smaller space."""
     (n, d1), d2 = x.shape, y.shape[1]
     if use_gram(n, d1, d2):
-        k, l = Gram(n, device), Gram(n, device)
+        k, m = Gram(n, device), Gram(n, device)
         k.update(x)
-        l.update(y)
-        return gram_cka(k.centred(), l.centred())
+        m.update(y)
+        return gram_cka(k.centred(), m.centred())
     accumulator = FeatureCKA(d1, d2, device)
     accumulator.update(x, y)
     return accumulator.value()

@@ -107,6 +107,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
     options = options_from(args, epochs=args.epochs)
@@ -124,10 +128,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except DataError as error:
             missing.append(f"{task.id}: {error}")
             continue
-        seconds = lambda value: "-" if value is None else f"{value:.1f}"
         rows.append({"task": task.id, "blocks": ",".join(plan.blocks), "views": plan.views, "images": plan.rows,
                      "raw": f"{plan.raw_bytes / 1e9:.2f} GB", "stored": f"{plan.stored_bytes / 1e9:.2f} GB",
-                     "cache s/epoch": seconds(plan.cache_epoch_s), "loop s/epoch": seconds(plan.loop_epoch_s),
+                     "cache s/epoch": _seconds(plan.cache_epoch_s), "loop s/epoch": _seconds(plan.loop_epoch_s),
                      "choice": f"{plan.choice} ({plan.reason})"})
     if rows:
         print_table(rows, ["task", "blocks", "views", "images", "raw", "stored", "cache s/epoch", "loop s/epoch",
@@ -144,7 +147,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     roles = list(task.splits) if args.split == "all" else [args.split]
     found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
     readers = {task.id: {role: r for role, r in found.items() if role in roles}}
-    for (_, role), job in plan(encoder, [task], readers, options.image_size).items():
+    for job in plan(encoder, [task], readers, options.image_size).values():
         seconds = run_extraction(trunk, job, options)
         for block, key in job.keys.items():
             print(f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "

@@ -18,8 +18,8 @@ from tasks.readers import Cifar100
 def direct_cka(x: np.ndarray, y: np.ndarray) -> float:
     """HSIC on centred Grams, written out: <HKH, HLH> / (||HKH|| ||HLH||)."""
     h = np.eye(len(x)) - 1.0 / len(x)
-    k, l = h @ x @ x.T @ h, h @ y @ y.T @ h
-    return float((k * l).sum() / np.sqrt((k * k).sum() * (l * l).sum()))
+    k, m = h @ x @ x.T @ h, h @ y @ y.T @ h
+    return float((k * m).sum() / np.sqrt((k * k).sum() * (m * m).sum()))
 
 
 def feature_space(x: np.ndarray, y: np.ndarray, chunk: int) -> float:

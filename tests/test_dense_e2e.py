@@ -15,7 +15,7 @@ from harness.evaluate import score_task
 from harness.metrics import build_metric
 from harness.options import ScoreOptions
 from harness.plan import task_readers
-from harness.targets import target_tensor
+from harness.targets import sample_count, target_tensor
 from tasks import get_task
 from tests.writers.cityscapes import write_cityscapes
 from tests.writers.egohands import write_egohands
@@ -64,8 +64,8 @@ def trivial_baseline(task_id: str, data_root: Path) -> float:
     """The metric of a constant prediction fitted on the training targets."""
     task = get_task(task_id)
     readers = task_readers(task, data_root)
-    count = lambda reader: len(reader.samples()) if hasattr(reader, "samples") else len(reader)
-    train = [target_tensor(readers["train"].target(i), readers["train"].TARGET) for i in range(count(readers["train"]))]
+    train = [target_tensor(readers["train"].target(i), readers["train"].TARGET)
+             for i in range(sample_count(readers["train"]))]
     metric = build_metric(task.metric, task.num_classes)
     if task.metric == "miou":
         pixels = torch.cat([t[t != 255].flatten() for t in train])
@@ -73,7 +73,7 @@ def trivial_baseline(task_id: str, data_root: Path) -> float:
     elif task.metric == "neg_l1":
         constant = float(torch.cat([t[torch.isfinite(t) & (t > 0)] for t in train]).mean())
     test = readers["test"]
-    for i in range(count(test)):
+    for i in range(sample_count(test)):
         target = target_tensor(test.target(i), test.TARGET)[None]
         if task.metric == "miou":
             metric.update(torch.full_like(target, constant), target)

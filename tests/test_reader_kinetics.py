@@ -123,7 +123,7 @@ def test_writer_clips_are_learnable_and_ordered(tmp_path: Path) -> None:
     folder = write_kinetics(tmp_path, clips={"train": 2}, frames=8, size=16)
     reader = KineticsFrames(folder, "train")
     assert len(reader.skipped) == 2 and reader.classes == sorted(LABELS)
-    for row, label in zip(reader.samples(), reader.labels()):
+    for row in reader.samples():
         names = [reader.image_ids()[i] for i in row]
         assert names == sorted(names)  # zero-padded numbers: time order is name order
         first, last = reader.image(int(row[0])).astype(int), reader.image(int(row[-1])).astype(int)

@@ -138,8 +138,8 @@ def test_changed_or_truncated_target_file_is_refused(tmp_path: Path) -> None:
         damage(path)
         with pytest.raises(CacheError) as refused:
             build()
-        outcomes.append((str(path) in str(refused.value) and "checksum mismatch" in str(refused.value)
-                         and "\n" not in str(refused.value)))
+        outcomes.append(str(path) in str(refused.value) and "checksum mismatch" in str(refused.value)
+                        and "\n" not in str(refused.value))
         path.write_bytes(original)
     checksum_path(path).unlink()  # written by an older ccbench, or killed before its checksum: rebuilt
     os.utime(path, (0, 0))

@@ -44,7 +44,7 @@ def write_dtd(root: Path, classes: Sequence[str] = DTD_CLASSES[:3], per_class: i
         lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}
         for name in sorted(classes):
             order = rng.permutation(per_class)
-            for part, (split, chosen) in enumerate(lists.items()):
+            for part, chosen in enumerate(lists.values()):
                 chosen += sorted(entries[name][i] for i in order[part * third:(part + 1) * third])
         for split, chosen in lists.items():
             (folder / "labels" / f"{split}{partition}.txt").write_text("".join(f"{entry}\n" for entry in chosen))
