@@ -62,10 +62,11 @@ class Ccbench:
 
 
 def score_command(base: Path, data: Path, *extra: str) -> list[str]:
-    """`ccbench score` of random:0 on CIFAR-100 at 32 px, two epochs, cache and results under `base`."""
+    """`ccbench score` of random:0 on CIFAR-100 at 32 px, two epochs, cache and results under `base`;
+    with --save-heads, so every kind of file a score writes (heads too) is exercised."""
     return ["score", "--task", "cifar100", "--encoder", "random:0", "--data-root", data, "--cache", base / "cache",
             "--results", base / "results", "--image-size", "32", "--epochs", "2", "--batch-size", "32",
-            "--workers", "0", "--device", "cpu", "--quiet", *extra]
+            "--workers", "0", "--device", "cpu", "--quiet", "--save-heads", *extra]
 
 
 @dataclass
