@@ -39,12 +39,11 @@ def write_checked(path: Path, fill: Callable[[Path], None]) -> None:
 
 
 def problem(path: Path) -> str | None:
-    """Why `path` may not be read (None when its bytes match the recorded checksum)."""
+    """Why `path` must not be read: its bytes differ from the checksum recorded for them. None when
+    they match, and when no checksum is recorded, as such a file is never read but rebuilt."""
     record = checksum_path(path)
-    if not path.exists():
-        return "missing" if record.exists() else None
-    if not record.exists():
-        return "no recorded checksum"
+    if not (path.exists() and record.exists()):
+        return None
     try:
         expected = record.read_text().split()[0]
     except (IndexError, UnicodeDecodeError):
@@ -55,9 +54,9 @@ def problem(path: Path) -> str | None:
 
 
 def is_sound(path: Path) -> bool:
-    """True when `path` may be read; False when it is absent or unrecorded (rebuild it); a file
-    whose bytes differ from its checksum is refused with one line."""
-    if not path.exists() or not checksum_path(path).exists():
+    """True when `path` may be read; False when it is absent or has no recorded checksum (rebuild
+    it); a file whose bytes differ from its checksum is refused with one line."""
+    if not (path.exists() and checksum_path(path).exists()):
         return False
     found = problem(path)
     if found is not None:
@@ -73,10 +72,5 @@ def remove(path: Path) -> None:
 
 
 def checked_files(cache_root: Path) -> list[Path]:
-    """Every checked file under the cache root (also those whose checksum file alone is left)."""
-    found = set()
-    for folder in FOLDERS:
-        found.update((Path(cache_root) / folder).glob("*/*.npy"))
-        found.update(record.with_name(record.name.removesuffix(".sha256"))
-                     for record in (Path(cache_root) / folder).glob("*/*.npy.sha256"))
-    return sorted(found)
+    """Every checked file under the cache root."""
+    return sorted(path for folder in FOLDERS for path in (Path(cache_root) / folder).glob("*/*.npy"))

@@ -87,9 +87,10 @@ def replacing(path: Path) -> Iterator[Path]:
     cleanly the file is fsynced and renamed over `path`, and the folder fsynced; on any error it is
     removed, so a full disk or a failed encoder leaves only the old file. OSError propagates for
     the caller to name its own fix."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent)
-    tmp = temp_path(Path(path))
+    tmp = temp_path(path)
     try:
         yield tmp
         fsync_path(tmp)

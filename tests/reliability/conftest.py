@@ -55,7 +55,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     lines = [BEGIN, "| Fault | Trials | Survived | What the user sees |", "|---|---|---|---|"]
     cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
-    lines += [f"| {cell(row.fault)} | {row.trials} | {row.survived} | {cell(row.seen)} |" for row in ROWS]
+    rows = sorted(ROWS, key=lambda row: not row.fault.startswith("kill"))  # the kill trials first, then as run
+    lines += [f"| {cell(row.fault)} | {row.trials} | {row.survived} | {cell(row.seen)} |" for row in rows]
     path = Path(target)
     text = path.read_text()
     start, stop = text.index(BEGIN), text.index(END)
