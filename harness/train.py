@@ -1,24 +1,28 @@
 """Train a head on frozen features and choose its epoch on the validation split.
 
 Features come from a `FeatureSource` (harness.sources): held in memory, streamed from the cache,
-or the encoder run in the loop; all give the same batches for the same rows. Targets are class labels or per-pixel maps (harness.targets); dense heads predict at the target's
-size, and on a GPU train in bfloat16 autocast with channels-last maps.
+or the encoder run in the loop; all give the same batches for the same rows. Targets are class
+labels or per-pixel maps (harness.targets); dense heads predict at the target's size, and on a GPU
+train in bfloat16 autocast with channels-last maps. Image-level heads of every grid point and seed
+train as one stacked module (`HeadStack`), so a step costs about what one head's does.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from harness.grid import GridPoint
+from harness.heads import FusionHead, LinearHead
 from harness.losses import LOSSES
 from harness.metrics import Metric, build_metric
 from harness.sources import FeatureSource, precision
-from harness.targets import Targets, as_targets
+from harness.targets import LabelTargets, Targets, as_targets
 from tasks.spec import OPTIMIZERS
 
 
@@ -81,82 +85,295 @@ def row_batches(rows: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     return [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
 
 
-def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, targets: Targets | torch.Tensor, rows: torch.Tensor,
-                   metric: str, num_classes: int | None = None, batch_size: int = 1024,
+def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, targets: Targets | torch.Tensor,
+                   rows: torch.Tensor, metric: str, num_classes: int | None = None, batch_size: int = 1024,
                    bf16: bool = False) -> list[Metric]:
     """Each head's metric accumulated over every one of `rows` (no partial batch dropped), with one
     feature pass for all heads."""
-    targets = as_targets(targets)
-    accumulators = [build_metric(metric, num_classes) for _ in heads]
     for head in heads:
         head.eval()
+    return _evaluate(lambda features, expected: [predict(head, features, expected) for head in heads], len(heads),
+                     source, as_targets(targets), rows, metric, num_classes, batch_size, bf16)
+
+
+def _evaluate(outputs: Callable[[dict[str, torch.Tensor], torch.Tensor], Sequence[torch.Tensor]], count: int,
+              source: FeatureSource, targets: Targets, rows: torch.Tensor, metric: str, num_classes: int | None,
+              batch_size: int, bf16: bool) -> list[Metric]:
+    """`count` heads' metrics, `outputs` giving every head's prediction for a batch."""
+    accumulators = [build_metric(metric, num_classes) for _ in range(count)]
     batches = row_batches(rows, batch_size)
     with torch.no_grad():
         for chunk, features in zip(batches, source.batches(batches)):
             expected = targets.batch(chunk)
-            for head, accumulator in zip(heads, accumulators):
-                with head_kernels(str(next(iter(features.values())).device), bf16):
-                    outputs = predict(head, features, expected)
-                accumulator.update(outputs.float(), expected.to(outputs.device))
+            with head_kernels(str(next(iter(features.values())).device), bf16):
+                predictions = outputs(features, expected)
+            for prediction, accumulator in zip(predictions, accumulators):
+                accumulator.update(prediction.float(), expected.to(prediction.device))
     return accumulators
+
+
+def mlp_layers(head: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """An image-level head's layers by state-dict prefix (Linear layers, ReLU between), which a
+    stack trains for many heads at once; None for any other head."""
+    if isinstance(head, LinearHead):
+        return [("fc", head.fc)]
+    if isinstance(head, FusionHead):
+        return [(f"mlp.{k}", layer) for k, layer in enumerate(head.mlp)]
+    return None
+
+
+class HeadStack(nn.Module):
+    """Heads of one image-level architecture trained together as one module: each layer of all K
+    heads is a (K, in, out) weight and one batched matmul, so a step costs a few kernels whatever
+    the number of heads, instead of a few per head (the small matmuls of batch-32 linear heads are
+    launch-bound on a GPU). Weights are kept transposed from nn.Linear's (out, in), the layout a
+    batched matmul's weight gradient comes out in, so no step transposes them.
+
+    Heads sit in slots seed-major, S seeds (distinct batch orders) x P heads each, and within a
+    seed ordered by optimiser, so each optimiser's heads are one strided view of the stack. Each
+    head reads its own seed's batch.
+    """
+
+    def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
+                 device: str) -> None:
+        super().__init__()
+        self.seeds = max(seed_of) + 1
+        self.width = len(heads) // self.seeds
+        self.slots = sorted(range(len(heads)), key=lambda k: (seed_of[k], OPTIMIZERS.index(points[k].optimizer)))
+        self.points = [points[k] for k in self.slots]
+        self.layers = [(name, isinstance(layer, nn.ReLU)) for name, layer in mlp_layers(heads[0])]
+        states = [heads[k].state_dict() for k in self.slots]
+        self.names = list(states[0])
+        self.weights = nn.ParameterList(nn.Parameter(torch.stack([state[name].t() for state in states]).to(device))
+                                        for name in self.names)
+
+    @staticmethod
+    def fits(heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int], loss: str) -> bool:
+        """Whether the heads can train as one stack: one image-level architecture and shape, a
+        cross-entropy loss, and the same number of heads per optimiser for every seed."""
+        if loss != "cross_entropy" or any(mlp_layers(head) is None for head in heads):
+            return False
+        shapes = {(type(head), tuple((name, value.shape) for name, value in head.state_dict().items()))
+                  for head in heads}
+        per_seed = {seed: sorted(point.optimizer for point, s in zip(points, seed_of) if s == seed)
+                    for seed in set(seed_of)}
+        return len(shapes) == 1 and len({tuple(kinds) for kinds in per_seed.values()}) == 1
+
+    def parameter(self, name: str) -> nn.Parameter:
+        return self.weights[self.names.index(name)]
+
+    def forward(self, pooled: torch.Tensor, groups: int) -> torch.Tensor:
+        """Logits (K, B, C) in slot order from `groups` batches of pooled features, (groups * B, ...)
+        rows: one batch per seed in training (groups = S), one all heads read in validation (1)."""
+        x = pooled.reshape(groups, 1, -1, pooled[0].numel())
+        x = x.expand(self.seeds, self.width, *x.shape[2:]).reshape(len(self.slots), *x.shape[2:])
+        for name, relu in self.layers:
+            if relu:
+                x = torch.relu(x)
+            else:
+                x = torch.baddbmm(self.parameter(f"{name}.bias").unsqueeze(1), x, self.parameter(f"{name}.weight"))
+        return x
+
+    def state(self, slot: int, weights: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A slot's head as a state dict of its own architecture, from `weights` (the stack's own or a copy)."""
+        return {name: values[slot].t().contiguous() for name, values in zip(self.names, weights)}
+
+
+class StackOptimizer:
+    """Adam (PyTorch's defaults) and plain SGD on a HeadStack, each head with its own learning rate:
+    the update torch.optim.Adam and SGD make on each head's own tensors, in the same operation
+    order, as a few whole-stack kernels per parameter and optimiser. Learning rates live on the
+    device and the bias corrections are Python numbers, so a step never waits for the GPU."""
+
+    betas, eps = (0.9, 0.999), 1e-8
+
+    def __init__(self, stack: HeadStack) -> None:
+        self.stack, self.steps = stack, 0
+        device = stack.weights[0].device
+        kinds = [point.optimizer for point in stack.points[:stack.width]]
+        lrs = torch.tensor([point.lr for point in stack.points], dtype=torch.float64, device=device)
+        self.groups = []
+        for kind in OPTIMIZERS:
+            if kind not in kinds:
+                continue
+            start, stop = kinds.index(kind), len(kinds) - kinds[::-1].index(kind)
+            moments = [tuple(torch.zeros_like(self._view(weight, start, stop)) for _ in range(2))
+                       if kind == "adam" else None for weight in stack.weights]
+            self.groups.append((kind, start, stop, self._view(lrs, start, stop), moments))
+
+    def _view(self, values: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """The heads of point slots [start, stop) of every seed: a strided view of (K, ...) values."""
+        return values.view(self.stack.seeds, self.stack.width, *values.shape[1:])[:, start:stop]
+
+    def zero_grad(self) -> None:
+        for weight in self.stack.weights:
+            weight.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1 ** self.steps, (1 - beta2 ** self.steps) ** 0.5
+        for kind, start, stop, lrs, moments in self.groups:
+            rate = (lrs / correction1 if kind == "adam" else lrs).float()
+            for weight, moment in zip(self.stack.weights, moments):
+                param, grad = self._view(weight, start, stop), self._view(weight.grad, start, stop)
+                scale = rate.reshape(*rate.shape, *(1,) * (param.dim() - 2))
+                if moment is None:  # torch's param.add_(grad, alpha=-lr), fused multiply-add included
+                    param.addcmul_(grad, scale, value=-1)
+                    continue
+                average, square = moment
+                average.lerp_(grad, 1 - beta1)
+                square.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                param.sub_(average.mul(scale).div_((square.sqrt() / correction2).add_(self.eps)))
+
+
+class _ModuleHeads:
+    """Heads trained as given (any architecture), each its own forward, one torch optimiser per
+    optimiser name; dense heads train this way, and image-level heads when not stacked."""
+
+    def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
+                 config: TrainConfig, device: str) -> None:
+        layout = torch.channels_last if torch.device(device).type == "cuda" else torch.preserve_format
+        self.heads = [head.to(device, memory_format=layout) for head in heads]
+        self.seed_of, self.config, self.device = list(seed_of), config, device
+        self.optimizers = [make_optimizer(name, [{"params": head.parameters(), "lr": point.lr}
+                                                 for head, point in zip(self.heads, points) if point.optimizer == name])
+                           for name in OPTIMIZERS if any(point.optimizer == name for point in points)]
+        self.best: list[dict[str, torch.Tensor]] = [{} for _ in heads]
+
+    def step(self, features: dict[str, torch.Tensor], expected: torch.Tensor, groups: int) -> torch.Tensor:
+        """One step of every head on its seed's batch; the heads' losses, on the device."""
+        loss_fn = LOSSES[self.config.loss]
+        features_of = [{name: values.chunk(groups)[g] for name, values in features.items()} for g in range(groups)]
+        expected_of = expected.chunk(groups)
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        with head_kernels(self.device, self.config.bf16):
+            losses = torch.stack([loss_fn(predict(head, features_of[g], expected_of[g]).float(), expected_of[g])
+                                  for head, g in zip(self.heads, self.seed_of)])
+            losses.sum().backward()
+        for optimizer in self.optimizers:
+            optimizer.step()
+        return losses.detach()
+
+    def validate(self, source: FeatureSource, targets: Targets, rows: torch.Tensor) -> list[float]:
+        config = self.config
+        return [m.compute() for m in evaluate_heads(self.heads, source, targets, rows, config.metric,
+                                                    config.num_classes, config.eval_batch_size, config.bf16)]
+
+    def keep(self, improved: Sequence[bool]) -> None:
+        for k, better in enumerate(improved):
+            if better:
+                self.best[k] = copy.deepcopy(self.heads[k].state_dict())
+
+    def finish(self) -> list[dict[str, torch.Tensor]]:
+        for head, state in zip(self.heads, self.best):
+            head.load_state_dict(state)
+        return self.best
+
+
+class _StackedHeads:
+    """Image-level heads trained as one HeadStack with a StackOptimizer; at the end each head
+    module gets its best epoch's weights, as if trained alone."""
+
+    def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
+                 config: TrainConfig, device: str) -> None:
+        self.heads = [head.to(device) for head in heads]
+        self.stack = HeadStack(heads, points, seed_of, device)
+        self.optimizer = StackOptimizer(self.stack)
+        self.slot_of = torch.tensor([self.stack.slots.index(k) for k in range(len(heads))], device=device)
+        self.config, self.device = config, device
+        self.best = [weight.detach().clone() for weight in self.stack.weights]
+
+    def step(self, features: dict[str, torch.Tensor], expected: torch.Tensor, groups: int) -> torch.Tensor:
+        self.optimizer.zero_grad()
+        with head_kernels(self.device, self.config.bf16):
+            logits = self.stack(features["pool"], groups)
+            slots, batch, classes = logits.shape
+            labels = expected.reshape(groups, 1, batch).expand(groups, slots // groups, batch).reshape(-1)
+            losses = functional.cross_entropy(logits.reshape(-1, classes).float(), labels,
+                                              reduction="none").reshape(slots, batch).mean(dim=1)
+            losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach()[self.slot_of]
+
+    def validate(self, source: FeatureSource, targets: Targets, rows: torch.Tensor) -> list[float]:
+        config = self.config
+        metrics = _evaluate(lambda features, expected: self.stack(features["pool"], 1)[self.slot_of].unbind(0),
+                            len(self.heads), source, targets, rows, config.metric, config.num_classes,
+                            config.eval_batch_size, config.bf16)
+        return [m.compute() for m in metrics]
+
+    def keep(self, improved: Sequence[bool]) -> None:
+        """Copy the improved heads' weights, on the device: one masked copy per parameter."""
+        mask = torch.tensor([improved[k] for k in self.stack.slots], device=self.best[0].device)
+        with torch.no_grad():
+            for best, weight in zip(self.best, self.stack.weights):
+                best.copy_(torch.where(mask.reshape(-1, *(1,) * (weight.dim() - 1)), weight, best))
+
+    def finish(self) -> list[dict[str, torch.Tensor]]:
+        states = [self.stack.state(slot, self.best) for slot in self.slot_of.tolist()]
+        for head, state in zip(self.heads, states):
+            head.load_state_dict(state)
+        return states
 
 
 def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: FeatureSource,
                targets: Targets | torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, config: TrainConfig,
-               device: str = "cpu", on_epoch: Callable[[int], None] | None = None) -> list[TrainOutcome]:
+               device: str = "cpu", on_epoch: Callable[[int], None] | None = None,
+               seeds: Sequence[int] | None = None, stack: bool = True) -> list[TrainOutcome]:
     """Train one head per grid point together: each batch of features is fetched once and feeds
     every head, each with its own learning rate and optimiser state; validation scores every head
     after each epoch and each keeps its best epoch's weights (ties keep the earliest).
 
-    The batch order comes from `config.seed` alone, so a point trained in a grid gives the same
-    result as the point trained alone.
+    `seeds` gives each head the seed of its batch order (default: `config.seed` for all): heads of
+    several seeds train in lockstep, each on its own seed's batches, fetched together. The order
+    comes from the seed alone, so a head gives the same result in any company as trained alone.
+    Image-level heads train as one HeadStack (`stack=False`: each as its own module, the reference
+    the stack is tested against). Losses are summed on the device and read once per epoch, so a
+    GPU never waits for the host within an epoch.
     """
-    if len(heads) != len(points) or not heads:
-        raise ValueError("train_grid needs one head per grid point")
-    layout = torch.channels_last if torch.device(device).type == "cuda" else torch.preserve_format
-    heads = [head.to(device, memory_format=layout) for head in heads]
+    seeds = list(seeds) if seeds is not None else [config.seed] * len(heads)
+    if len(heads) != len(points) or len(heads) != len(seeds) or not heads:
+        raise ValueError("train_grid needs one head, grid point and seed per head")
+    distinct = list(dict.fromkeys(seeds))
+    seed_of = [distinct.index(seed) for seed in seeds]
+    kind = _StackedHeads if stack and HeadStack.fits(heads, points, seed_of, config.loss) else _ModuleHeads
+    group = kind(heads, points, seed_of, config, device)
     targets = as_targets(targets)
-    loss_fn = LOSSES[config.loss]
-    optimizers = [make_optimizer(name, [{"params": head.parameters(), "lr": point.lr}
-                                        for head, point in zip(heads, points) if point.optimizer == name])
-                  for name in OPTIMIZERS if any(point.optimizer == name for point in points)]
-    generator = torch.Generator().manual_seed(config.seed)
-    outcomes: list[TrainOutcome | None] = [None] * len(heads)
+    where = source.index_device
+    if isinstance(targets, LabelTargets):  # labels and rows beside the features: no host copy per step
+        targets = LabelTargets(targets.labels.to(where))
+    val_rows = val_rows.to(where)
+    generators = [torch.Generator().manual_seed(seed) for seed in distinct]
+    best: list[tuple[int, float] | None] = [None] * len(heads)
     curves: list[list[float]] = [[] for _ in heads]
     losses: list[list[float]] = [[] for _ in heads]
     for epoch in range(1, config.epochs + 1):
-        for head in heads:
+        for head in group.heads:
             head.train()
-        order = train_rows[torch.randperm(len(train_rows), generator=generator)]
-        totals = torch.zeros(len(heads))
-        batches = row_batches(order, config.batch_size)
+        orders = torch.stack([train_rows[torch.randperm(len(train_rows), generator=generator)]
+                              for generator in generators]).to(where)
+        batches = [orders[:, start:start + config.batch_size].reshape(-1)
+                   for start in range(0, len(train_rows), config.batch_size)]
+        totals = torch.zeros(len(heads), device=device)
         for rows, features in zip(batches, source.batches(batches)):
-            expected = targets.batch(rows).to(device)
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            with head_kernels(device, config.bf16):
-                outputs = [predict(head, features, expected) for head in heads]
-                batch_losses = [loss_fn(output.float(), expected) for output in outputs]
-                torch.stack(batch_losses).sum().backward()
-            for optimizer in optimizers:
-                optimizer.step()
-            totals += torch.stack([loss.detach().cpu() for loss in batch_losses]) * len(rows)
-        scores = [m.compute() for m in evaluate_heads(heads, source, targets, val_rows, config.metric,
-                                                      config.num_classes, config.eval_batch_size, config.bf16)]
-        for k, (head, score) in enumerate(zip(heads, scores)):
+            expected = targets.batch(rows).to(device, non_blocking=True)
+            totals += group.step(features, expected, len(distinct)) * (len(rows) // len(distinct))
+        scores = group.validate(source, targets, val_rows)
+        improved = [best[k] is None or score > best[k][1] for k, score in enumerate(scores)]
+        for k, (score, total) in enumerate(zip(scores, totals.tolist())):
             curves[k].append(score)
-            losses[k].append(float(totals[k]) / max(len(order), 1))
-            if outcomes[k] is None or score > outcomes[k].best_val:
-                outcomes[k] = TrainOutcome(points[k], epoch, score, copy.deepcopy(head.state_dict()))
+            losses[k].append(total / max(len(train_rows), 1))
+            if improved[k]:
+                best[k] = (epoch, score)
+        group.keep(improved)
         if on_epoch is not None:
             on_epoch(epoch)
-    finished = []
-    for head, outcome, curve, loss in zip(heads, outcomes, curves, losses):
-        assert outcome is not None
-        outcome.val_curve, outcome.train_loss = curve, loss
-        head.load_state_dict(outcome.state)
-        finished.append(outcome)
-    return finished
+    states = group.finish()
+    return [TrainOutcome(point, *mark, state, curve, loss)
+            for point, mark, state, curve, loss in zip(points, best, states, curves, losses)]
 
 
 def select(outcomes: Sequence[TrainOutcome]) -> int:
