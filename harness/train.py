@@ -50,9 +50,11 @@ class TrainOutcome:
     train_loss: list[float] = field(default_factory=list)
 
 
-def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
-    """PyTorch defaults otherwise, as the original code used (no momentum, no weight decay)."""
-    return torch.optim.Adam(groups) if name == "adam" else torch.optim.SGD(groups)
+def make_optimizer(name: str, groups: list[dict], fused: bool = False) -> torch.optim.Optimizer:
+    """PyTorch defaults otherwise, as the original code used (no momentum, no weight decay); `fused`:
+    one kernel per step for all of a group's tensors (the same update, rounded differently)."""
+    options = {"fused": True} if fused else {}
+    return torch.optim.Adam(groups, **options) if name == "adam" else torch.optim.SGD(groups, **options)
 
 
 def predict(head: nn.Module, features: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
@@ -123,109 +125,72 @@ def mlp_layers(head: nn.Module) -> list[tuple[str, nn.Module]] | None:
 
 
 class HeadStack(nn.Module):
-    """Heads of one image-level architecture trained together as one module: each layer of all K
-    heads is a (K, in, out) weight and one batched matmul, so a step costs a few kernels whatever
-    the number of heads, instead of a few per head (the small matmuls of batch-32 linear heads are
-    launch-bound on a GPU). Weights are kept transposed from nn.Linear's (out, in), the layout a
-    batched matmul's weight gradient comes out in, so no step transposes them.
+    """Heads of one image-level architecture trained together as one module, so a step costs a few
+    kernels per grid point whatever the number of seeds, instead of a few per head (batch-32
+    linear heads are launch-bound on a GPU).
 
-    Heads sit in slots seed-major, S seeds (distinct batch orders) x P heads each, and within a
-    seed ordered by optimiser, so each optimiser's heads are one strided view of the stack. Each
-    head reads its own seed's batch.
+    Heads sit in slots point-major: P grid points x S seeds (distinct batch orders), slot p * S + s.
+    Each layer of a point's S heads is one (S, in, out) weight, its heads side by side, and one
+    batched matmul in which each head reads its own seed's batch; each point's tensors are one
+    parameter group of a torch optimiser with the point's learning rate (fused on a GPU). Weights
+    are kept transposed from nn.Linear's (out, in): the layout a batched matmul's weight gradient
+    comes out in, so no step transposes them.
     """
 
     def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
                  device: str) -> None:
         super().__init__()
         self.seeds = max(seed_of) + 1
-        self.width = len(heads) // self.seeds
-        self.slots = sorted(range(len(heads)), key=lambda k: (seed_of[k], OPTIMIZERS.index(points[k].optimizer)))
-        self.points = [points[k] for k in self.slots]
+        per_seed = [[k for k in range(len(heads)) if seed_of[k] == seed] for seed in range(self.seeds)]
+        self.slots = [per_seed[seed][p] for p in range(len(per_seed[0])) for seed in range(self.seeds)]
+        self.points = [points[k] for k in per_seed[0]]
         self.layers = [(name, isinstance(layer, nn.ReLU)) for name, layer in mlp_layers(heads[0])]
+        self.names = list(heads[0].state_dict())
         states = [heads[k].state_dict() for k in self.slots]
-        self.names = list(states[0])
-        self.weights = nn.ParameterList(nn.Parameter(torch.stack([state[name].t() for state in states]).to(device))
-                                        for name in self.names)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([states[p * self.seeds + s][name].t() for s in range(self.seeds)]).to(device))
+            for p in range(len(self.points)) for name in self.names)
 
     @staticmethod
     def fits(heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int], loss: str) -> bool:
         """Whether the heads can train as one stack: one image-level architecture and shape, a
-        cross-entropy loss, and the same number of heads per optimiser for every seed."""
+        cross-entropy loss, and the same grid points in the same order for every seed."""
         if loss != "cross_entropy" or any(mlp_layers(head) is None for head in heads):
             return False
         shapes = {(type(head), tuple((name, value.shape) for name, value in head.state_dict().items()))
                   for head in heads}
-        per_seed = {seed: sorted(point.optimizer for point, s in zip(points, seed_of) if s == seed)
-                    for seed in set(seed_of)}
-        return len(shapes) == 1 and len({tuple(kinds) for kinds in per_seed.values()}) == 1
+        grids = {tuple(point for point, s in zip(points, seed_of) if s == seed) for seed in set(seed_of)}
+        return len(shapes) == 1 and len(grids) == 1
 
-    def parameter(self, name: str) -> nn.Parameter:
-        return self.weights[self.names.index(name)]
+    def parameter(self, point: int, name: str) -> nn.Parameter:
+        """Parameter `name` of the point's S heads, (S, ...) with weights transposed."""
+        return self.weights[point * len(self.names) + self.names.index(name)]
+
+    def point_parameters(self, point: int) -> list[nn.Parameter]:
+        return [self.parameter(point, name) for name in self.names]
 
     def forward(self, pooled: torch.Tensor, groups: int) -> torch.Tensor:
         """Logits (K, B, C) in slot order from `groups` batches of pooled features, (groups * B, ...)
         rows: one batch per seed in training (groups = S), one all heads read in validation (1)."""
-        x = pooled.reshape(groups, 1, -1, pooled[0].numel())
-        x = x.expand(self.seeds, self.width, *x.shape[2:]).reshape(len(self.slots), *x.shape[2:])
-        for name, relu in self.layers:
-            if relu:
-                x = torch.relu(x)
-            else:
-                x = torch.baddbmm(self.parameter(f"{name}.bias").unsqueeze(1), x, self.parameter(f"{name}.weight"))
-        return x
+        inputs = pooled.reshape(groups, -1, pooled[0].numel()).expand(self.seeds, -1, -1)
+        logits = []
+        for point in range(len(self.points)):
+            x = inputs
+            for name, relu in self.layers:
+                if relu:
+                    x = torch.relu(x)
+                else:
+                    x = torch.baddbmm(self.parameter(point, f"{name}.bias").unsqueeze(1), x,
+                                      self.parameter(point, f"{name}.weight"))
+            logits.append(x)
+        return torch.cat(logits)
 
     def state(self, slot: int, weights: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A slot's head as a state dict of its own architecture, from `weights` (the stack's own or a copy)."""
-        return {name: values[slot].t().contiguous() for name, values in zip(self.names, weights)}
-
-
-class StackOptimizer:
-    """Adam (PyTorch's defaults) and plain SGD on a HeadStack, each head with its own learning rate:
-    the update torch.optim.Adam and SGD make on each head's own tensors, in the same operation
-    order, as a few whole-stack kernels per parameter and optimiser. Learning rates live on the
-    device and the bias corrections are Python numbers, so a step never waits for the GPU."""
-
-    betas, eps = (0.9, 0.999), 1e-8
-
-    def __init__(self, stack: HeadStack) -> None:
-        self.stack, self.steps = stack, 0
-        device = stack.weights[0].device
-        kinds = [point.optimizer for point in stack.points[:stack.width]]
-        lrs = torch.tensor([point.lr for point in stack.points], dtype=torch.float64, device=device)
-        self.groups = []
-        for kind in OPTIMIZERS:
-            if kind not in kinds:
-                continue
-            start, stop = kinds.index(kind), len(kinds) - kinds[::-1].index(kind)
-            moments = [tuple(torch.zeros_like(self._view(weight, start, stop)) for _ in range(2))
-                       if kind == "adam" else None for weight in stack.weights]
-            self.groups.append((kind, start, stop, self._view(lrs, start, stop), moments))
-
-    def _view(self, values: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """The heads of point slots [start, stop) of every seed: a strided view of (K, ...) values."""
-        return values.view(self.stack.seeds, self.stack.width, *values.shape[1:])[:, start:stop]
-
-    def zero_grad(self) -> None:
-        for weight in self.stack.weights:
-            weight.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.steps += 1
-        beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1 ** self.steps, (1 - beta2 ** self.steps) ** 0.5
-        for kind, start, stop, lrs, moments in self.groups:
-            rate = (lrs / correction1 if kind == "adam" else lrs).float()
-            for weight, moment in zip(self.stack.weights, moments):
-                param, grad = self._view(weight, start, stop), self._view(weight.grad, start, stop)
-                scale = rate.reshape(*rate.shape, *(1,) * (param.dim() - 2))
-                if moment is None:  # torch's param.add_(grad, alpha=-lr), fused multiply-add included
-                    param.addcmul_(grad, scale, value=-1)
-                    continue
-                average, square = moment
-                average.lerp_(grad, 1 - beta1)
-                square.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                param.sub_(average.mul(scale).div_((square.sqrt() / correction2).add_(self.eps)))
+        """A slot's head as a state dict of its own architecture, from `weights` (the stack's own or
+        a copy of them)."""
+        point, seed = divmod(slot, self.seeds)
+        return {name: weights[point * len(self.names) + index][seed].t().contiguous()
+                for index, name in enumerate(self.names)}
 
 
 class _ModuleHeads:
@@ -274,28 +239,34 @@ class _ModuleHeads:
 
 
 class _StackedHeads:
-    """Image-level heads trained as one HeadStack with a StackOptimizer; at the end each head
-    module gets its best epoch's weights, as if trained alone."""
+    """Image-level heads trained as one HeadStack, each grid point's tensors a parameter group of
+    its optimiser; at the end each head module gets its best epoch's weights, as if trained alone."""
 
     def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
                  config: TrainConfig, device: str) -> None:
         self.heads = [head.to(device) for head in heads]
         self.stack = HeadStack(heads, points, seed_of, device)
-        self.optimizer = StackOptimizer(self.stack)
+        fused = torch.device(device).type == "cuda"
+        self.optimizers = [make_optimizer(name, [{"params": self.stack.point_parameters(p), "lr": point.lr}
+                                                 for p, point in enumerate(self.stack.points)
+                                                 if point.optimizer == name], fused)
+                           for name in OPTIMIZERS if any(point.optimizer == name for point in self.stack.points)]
         self.slot_of = torch.tensor([self.stack.slots.index(k) for k in range(len(heads))], device=device)
         self.config, self.device = config, device
         self.best = [weight.detach().clone() for weight in self.stack.weights]
 
     def step(self, features: dict[str, torch.Tensor], expected: torch.Tensor, groups: int) -> torch.Tensor:
-        self.optimizer.zero_grad()
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
         with head_kernels(self.device, self.config.bf16):
             logits = self.stack(features["pool"], groups)
             slots, batch, classes = logits.shape
-            labels = expected.reshape(groups, 1, batch).expand(groups, slots // groups, batch).reshape(-1)
+            labels = expected.reshape(1, groups, batch).expand(slots // groups, groups, batch).reshape(-1)
             losses = functional.cross_entropy(logits.reshape(-1, classes).float(), labels,
                                               reduction="none").reshape(slots, batch).mean(dim=1)
             losses.sum().backward()
-        self.optimizer.step()
+        for optimizer in self.optimizers:
+            optimizer.step()
         return losses.detach()[self.slot_of]
 
     def validate(self, source: FeatureSource, targets: Targets, rows: torch.Tensor) -> list[float]:
@@ -307,10 +278,12 @@ class _StackedHeads:
 
     def keep(self, improved: Sequence[bool]) -> None:
         """Copy the improved heads' weights, on the device: one masked copy per parameter."""
-        mask = torch.tensor([improved[k] for k in self.stack.slots], device=self.best[0].device)
+        seeds = self.stack.seeds
+        mask = torch.tensor([improved[k] for k in self.stack.slots], device=self.best[0].device).reshape(-1, seeds)
         with torch.no_grad():
-            for best, weight in zip(self.best, self.stack.weights):
-                best.copy_(torch.where(mask.reshape(-1, *(1,) * (weight.dim() - 1)), weight, best))
+            for index, (best, weight) in enumerate(zip(self.best, self.stack.weights)):
+                chosen = mask[index // len(self.stack.names)].reshape(seeds, *(1,) * (weight.dim() - 1))
+                best.copy_(torch.where(chosen, weight, best))
 
     def finish(self) -> list[dict[str, torch.Tensor]]:
         states = [self.stack.state(slot, self.best) for slot in self.slot_of.tolist()]
