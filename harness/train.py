@@ -315,8 +315,9 @@ def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: 
     kind = _StackedHeads if stack and HeadStack.fits(heads, points, seed_of, config.loss) else _ModuleHeads
     group = kind(heads, points, seed_of, config, device)
     targets = as_targets(targets)
-    where = source.index_device
+    where = torch.device("cpu")  # per-pixel targets are read from host arrays, by host rows
     if isinstance(targets, LabelTargets):  # labels and rows beside the features: no host copy per step
+        where = source.index_device
         targets = LabelTargets(targets.labels.to(where))
     val_rows = val_rows.to(where)
     generators = [torch.Generator().manual_seed(seed) for seed in distinct]
