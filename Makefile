@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/heads.py
 	$(BIN)/python bench/dense.py
+	$(BIN)/python bench/battery.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -69,20 +69,25 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
     keep_heads = options.save_heads or any(other.scored_with == task.id for other in TASKS.values())
     runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
-    for seed in options.seeds:
-        config = TrainConfig(task.batch_size, epochs, task.loss, task.metric, seed, num_classes=task.num_classes,
+    # image-level heads of every seed train in lockstep; a dense seed's heads fill the GPU on their own
+    for seeds in [(seed,) for seed in options.seeds] if task.dense else [options.seeds]:
+        config = TrainConfig(task.batch_size, epochs, task.loss, task.metric, seeds[0], num_classes=task.num_classes,
                              bf16=data.bf16, eval_batch_size=data.eval_batch_size)
-        heads = [data.new_head(task, seed) for _ in points]
+        heads = [data.new_head(task, seed) for seed in seeds for _ in points]
         started = time.perf_counter()
-        with progress(epochs, f"train {task.id} seed {seed} ({len(points)} grid points)", options.quiet) as advance:
-            outcomes = train_grid(heads, points, data.train_source, data.train_targets, data.train_rows,
-                                  data.val_rows, config, options.device, on_epoch=lambda epoch: advance(1))
+        label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(points)} grid points)"
+        with progress(epochs, label, options.quiet) as advance:
+            outcomes = train_grid(heads, list(points) * len(seeds), data.train_source, data.train_targets,
+                                  data.train_rows, data.val_rows, config, options.device,
+                                  on_epoch=lambda epoch: advance(1), seeds=[seed for seed in seeds for _ in points])
         timings["train"] += time.perf_counter() - started
-        best = select(outcomes)
-        if keep_heads:
-            save_head(head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
-                      outcomes[best].state)
-        runs.append((seed, heads[best], outcomes, outcomes[best]))
+        for k, seed in enumerate(seeds):
+            grid = outcomes[k * len(points):(k + 1) * len(points)]
+            best = select(grid)
+            if keep_heads:
+                save_head(head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
+                          grid[best].state)
+            runs.append((seed, heads[k * len(points) + best], grid, grid[best]))
     started = time.perf_counter()
     metrics = data.test.score([head for _, head, _, _ in runs])
     timings["evaluate"] = time.perf_counter() - started

@@ -53,10 +53,11 @@ class Top1(Metric):
         self.hits: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        self.hits.append((outputs.argmax(dim=1) == targets).flatten().cpu())
+        """Hits stay on the outputs' device until `compute`: a GPU never waits for the host per batch."""
+        self.hits.append((outputs.argmax(dim=1) == targets).flatten())
 
     def _all_hits(self) -> torch.Tensor:
-        hits = torch.cat(self.hits) if self.hits else torch.zeros(0, dtype=torch.bool)
+        hits = torch.cat(self.hits).cpu() if self.hits else torch.zeros(0, dtype=torch.bool)
         if not len(hits):
             raise ValueError("top1 of an empty split")
         return hits

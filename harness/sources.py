@@ -69,6 +69,10 @@ def _stack_frames(index: torch.Tensor, blocks: dict[str, torch.Tensor], inverse:
 class FeatureSource:
     """Rows of encoder features, addressed by image (or sample) index."""
 
+    index_device = torch.device("cpu")
+    """Where row indices are best given: the device of features held there (training then moves
+    no indices per step), else the host, where readers index files."""
+
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -96,6 +100,7 @@ class InMemoryFeatures(FeatureSource):
             else torch.device("cpu")
         self.blocks = {name: values.to(device=storage, dtype=torch.float16) for name, values in blocks.items()}
         self.samples = None if samples is None else samples.to(storage)
+        self.index_device = storage
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         storage = next(iter(self.blocks.values())).device
