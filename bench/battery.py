@@ -579,11 +579,12 @@ def main() -> None:
                              "for a descheduled second thread (milliseconds per op)")
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument("--cache", type=Path, help="folder on the disk to measure reads on (default: a temp folder)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "battery_cpu.json")
+    parser.add_argument("--out", type=Path, help="JSON report (default bench/results/battery_<device type>.json)")
     args = parser.parse_args()
     if args.dense_batch < 2:
         parser.error("--dense-batch must be 2 or more: DeepLabv3+'s image pooling batch-normalises over the batch")
     torch.set_num_threads(args.threads)
+    args.out = args.out or Path(__file__).parent / "results" / f"battery_{torch.device(args.device).type}.json"
     tasks = list(TASKS.values())
     started = time.perf_counter()
     rates = measure(args, tasks)

@@ -3,6 +3,8 @@ what each head trained alone, as its own module with a torch optimiser, gives.""
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,34 @@ def test_stack_holds_each_head_and_computes_its_outputs(head_name: str, frames: 
             expected = heads[k]({"pool": batches[seed_of[k]]})
             torch.testing.assert_close(logits[slot], expected, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(shared[slot], heads[k]({"pool": batches[0]}), rtol=1e-5, atol=1e-6)
+
+
+def test_host_reads_follow_epochs_not_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Losses and scores reach the host once per epoch: on a GPU a read inside the epoch would make
+    every step wait for the queue. Counted: calls that copy a tensor's values to Python or the host,
+    made by the harness (torch's CPU optimisers read their own host-side step counters; on a GPU
+    the stack's optimisers are fused and keep them on the device)."""
+    reads = []
+
+    def counted(method: str):
+        original = getattr(torch.Tensor, method)
+
+        def read(self: torch.Tensor, *args, **kwargs):
+            if f"torch{os.sep}optim" not in sys._getframe(1).f_code.co_filename:
+                reads.append(method)
+            return original(self, *args, **kwargs)
+        return read
+    for method in ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, method, counted(method))
+    source, labels = separable(640, 1)
+    counts = {}
+    for train_rows in (128, 512):  # 4 and 16 steps per epoch
+        heads = [build_head("linear", 4, seed) for seed in (0, 1) for _ in GRID]
+        reads.clear()
+        train_grid(heads, list(GRID) * 2, source, labels, torch.arange(train_rows), torch.arange(512, 640),
+                   TrainConfig(32, 3, "cross_entropy", "top1"), seeds=[seed for seed in (0, 1) for _ in GRID])
+        counts[train_rows] = len(reads)
+    assert counts[128] == counts[512] > 0, counts
 
 
 def test_only_image_level_heads_of_a_full_grid_stack() -> None:
