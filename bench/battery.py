@@ -30,6 +30,7 @@ tables and writes JSON with the device.
 
     python bench/battery.py [--steps 3] [--dense-steps 1] [--device cpu|cuda] [--out FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -121,8 +122,14 @@ def timed(action: Callable[[], object], device: str) -> float:
     return time.perf_counter() - started
 
 
-def per_step(prepare: Callable[[int], Callable[[], object]], steps: int, device: str, repeats: int,
-             warm_up: bool = True, least: float = 0.0) -> tuple[float, float]:
+def per_step(
+    prepare: Callable[[int], Callable[[], object]],
+    steps: int,
+    device: str,
+    repeats: int,
+    warm_up: bool = True,
+    least: float = 0.0,
+) -> tuple[float, float]:
     """Seconds per step, and of a 1-step run: the best of `repeats` runs of 1 + n steps minus the
     best of 1-step runs, over n, after a warm-up run; `prepare(count)` builds a run (its heads)
     outside the timer. n starts at `steps` and grows fourfold until the n steps take `least`
@@ -144,6 +151,7 @@ def on_gpu(device: str) -> bool:
 
 # ---- image-level heads ---------------------------------------------------------------------------------------------
 
+
 def pooled_source(rows: int, frames: int, device: str) -> InMemoryFeatures:
     """Random pooled vectors for `rows` samples of `frames` frames each."""
     features = torch.randn(rows * frames, 2048)
@@ -151,8 +159,16 @@ def pooled_source(rows: int, frames: int, device: str) -> InMemoryFeatures:
     return InMemoryFeatures({"pool": features}, device, samples)
 
 
-def image_costs(task: TaskSpec, points: int, seeds: int, stack: bool, steps: int, device: str,
-                repeats: int = 3, val_rows: int = 2048) -> dict[str, float]:
+def image_costs(
+    task: TaskSpec,
+    points: int,
+    seeds: int,
+    stack: bool,
+    steps: int,
+    device: str,
+    repeats: int = 3,
+    val_rows: int = 2048,
+) -> dict[str, float]:
     """Seconds per batch-32 step, and per validation sample (batches of 1024), of one `train_grid`
     call training the first `points` points of the paper grid for each of `seeds` seeds (`stack`:
     as one HeadStack, else as separate modules)."""
@@ -165,8 +181,10 @@ def image_costs(task: TaskSpec, points: int, seeds: int, stack: bool, steps: int
         heads = [build_head(task.head, task.num_classes, seed, task.frames) for seed in order]
         rows = torch.arange(task.batch_size).repeat(count)
         config = TrainConfig(task.batch_size, 1, task.loss, task.metric, num_classes=task.num_classes)
-        return lambda: train_grid(heads, grid, source, labels, rows, torch.arange(val), config, device, seeds=order,
-                                  stack=stack)
+        return lambda: train_grid(
+            heads, grid, source, labels, rows, torch.arange(val), config, device, seeds=order, stack=stack
+        )
+
     step, short = per_step(prepare, steps, device, repeats, least=0.25)
     validation = min(timed(prepare(1, val_rows), device) for _ in range(repeats))
     return {"step": step, "val": max(validation - short, 0.0) / (val_rows - 1)}
@@ -182,6 +200,7 @@ def score_seconds(task: TaskSpec, device: str, batch: int = 1024, repeats: int =
 
 
 # ---- dense heads ---------------------------------------------------------------------------------------------------
+
 
 def dense_targets(task: TaskSpec, rows: int, size: tuple[int, int]) -> torch.Tensor:
     """Targets of the task's kind at `size`: class maps, positive depth, or flow with valid = 1."""
@@ -203,18 +222,29 @@ def map_source(task: TaskSpec, rows: int, size: tuple[int, int], device: str) ->
 def dense_train_seconds(task: TaskSpec, size: tuple[int, int], batch: int, steps: int, device: str) -> float:
     """Seconds per training sample of one dense head at `size`, in batches of `batch`."""
     source, targets = map_source(task, batch, size, device), LabelTargets(dense_targets(task, batch, size))
-    config = TrainConfig(batch, 1, task.loss, task.metric, num_classes=task.num_classes, bf16=on_gpu(device),
-                         eval_batch_size=batch)
+    config = TrainConfig(
+        batch, 1, task.loss, task.metric, num_classes=task.num_classes, bf16=on_gpu(device), eval_batch_size=batch
+    )
 
     def prepare(count: int) -> Callable[[], object]:
         head = build_head(task.head, task.num_classes, 0, task.frames)
-        return lambda: train_grid([head], [GridPoint(task.optimizer, task.lr)], source, targets,
-                                  torch.arange(batch).repeat(count), torch.arange(1), config, device)
+        return lambda: train_grid(
+            [head],
+            [GridPoint(task.optimizer, task.lr)],
+            source,
+            targets,
+            torch.arange(batch).repeat(count),
+            torch.arange(1),
+            config,
+            device,
+        )
+
     return per_step(prepare, steps, device, repeats=1, warm_up=on_gpu(device))[0] / batch  # a CPU needs none
 
 
-def dense_eval_seconds(task: TaskSpec, size: tuple[int, int], out_size: tuple[int, int], batch: int,
-                       device: str) -> float:
+def dense_eval_seconds(
+    task: TaskSpec, size: tuple[int, int], out_size: tuple[int, int], batch: int, device: str
+) -> float:
     """Seconds per sample of scoring one dense head on cached maps at `size`, predicting at `out_size`."""
     source, targets = map_source(task, batch, size, device), LabelTargets(dense_targets(task, batch, out_size))
     split = TestSplit(source, targets, torch.arange(batch), task.metric, task.num_classes, batch, on_gpu(device))
@@ -269,6 +299,7 @@ def full_resolution_seconds(task: TaskSpec, trunk: ResNet50Trunk, device: str) -
 
 # ---- extraction and reading ----------------------------------------------------------------------------------------
 
+
 class JpegImages(DenseReader):
     """`count` JPEGs of `size` (H, W), encoded once and decoded by every `image` call, so extraction
     pays decoding as from a dataset (smooth noise: about the entropy of a photo)."""
@@ -307,15 +338,30 @@ SOURCE_IMAGE = {224: (375, 500), 513: (720, 1280)}
 513 crops (resized, not cropped: within a few percent of a crop's cost)."""
 
 
-def extraction_rate(trunk: ResNet50Trunk, blocks: tuple[str, ...], size: int, images: int, batch: int, workers: int,
-                    device: str, folder: Path) -> tuple[float, dict[str, FeatureStore]]:
+def extraction_rate(
+    trunk: ResNet50Trunk,
+    blocks: tuple[str, ...],
+    size: int,
+    images: int,
+    batch: int,
+    workers: int,
+    device: str,
+    folder: Path,
+) -> tuple[float, dict[str, FeatureStore]]:
     """Images/s of `extract` into fresh stores from JPEGs (a one-batch warm-up first), and the stores."""
     reader, preprocessing = JpegImages(images, SOURCE_IMAGE[size]), Preprocessing(size=(size, size))
 
     def fresh(count: int, tag: str) -> dict[str, FeatureStore]:
-        return {block: FeatureStore.open_for_write(folder, CacheKey.build(tag, reader.manifest_digest, count,
-                                                                          preprocessing.key(), block),
-                                                   block_shape(block, (size, size)), "bench") for block in blocks}
+        return {
+            block: FeatureStore.open_for_write(
+                folder,
+                CacheKey.build(tag, reader.manifest_digest, count, preprocessing.key(), block),
+                block_shape(block, (size, size)),
+                "bench",
+            )
+            for block in blocks
+        }
+
     warm = JpegImages(batch, SOURCE_IMAGE[size])
     extract(trunk, warm, preprocessing, fresh(batch, "warm"), "bench", batch, device, workers)
     stores = fresh(images, "bench")
@@ -344,6 +390,7 @@ def read_rate(stores: dict[str, FeatureStore], images: int) -> float:
 
 # ---- projection ----------------------------------------------------------------------------------------------------
 
+
 def train_val(samples: int, fraction: float) -> tuple[int, int]:
     """Training and validation samples of a train split (the 10% carve, rounded)."""
     val = max(round(fraction * samples), 1) if samples else 0
@@ -360,9 +407,13 @@ def extraction_key(blocks: Sequence[str], size: tuple[int, int]) -> str:
     return f"{maps}@{size[0]}"
 
 
-EXTRACTIONS = {"pool@224": (HEAD_BLOCKS["linear"], 224), "deeplab@224": (HEAD_BLOCKS["deeplabv3plus"], 224),
-               "all@224": (HEAD_BLOCKS["unet"], 224), "deeplab@513": (HEAD_BLOCKS["deeplabv3plus"], 513),
-               "all@513": (HEAD_BLOCKS["unet"], 513)}
+EXTRACTIONS = {
+    "pool@224": (HEAD_BLOCKS["linear"], 224),
+    "deeplab@224": (HEAD_BLOCKS["deeplabv3plus"], 224),
+    "all@224": (HEAD_BLOCKS["unet"], 224),
+    "deeplab@513": (HEAD_BLOCKS["deeplabv3plus"], 513),
+    "all@513": (HEAD_BLOCKS["unet"], 513),
+}
 
 
 def image_sets(tasks: Sequence[TaskSpec]) -> dict[str, tuple[str, ...]]:
@@ -447,8 +498,9 @@ def project_dense(task: TaskSpec, rates: dict, config: Config, extract_blocks: t
     train_rows, val_rows = train_val(sizes.train, task.val_fraction)
     scale = (size[0] * size[1]) / (REFERENCE[0] * REFERENCE[1])
     encoder_rate = rates["extract"][extraction_key(task.blocks, size)]
-    calibration = Calibration(device, encoder_rate * scale, {task.head: scale / (measured["train"] * points)},
-                              rates["read_mb_per_s"])
+    calibration = Calibration(
+        device, encoder_rate * scale, {task.head: scale / (measured["train"] * points)}, rates["read_mb_per_s"]
+    )
     plan = estimate(task, train_rows, 1, size, task.epochs, calibration, None, memory_budget(device))
     cached_images = (sizes.train + (sizes.test if task.view == "resize" else 0)) * task.frames
     if plan.choice == "cache":
@@ -462,8 +514,16 @@ def project_dense(task: TaskSpec, rates: dict, config: Config, extract_blocks: t
     train = seeds * task.epochs * epoch
     val = seeds * points * task.epochs * val_rows * measured["val"]
     test = seeds * sizes.test * measured["test"]
-    return Row(task.id, shape_key(task), f"{seeds * points * task.epochs * train_rows:,} samples", extract_s, train,
-               val, test, mode)
+    return Row(
+        task.id,
+        shape_key(task),
+        f"{seeds * points * task.epochs * train_rows:,} samples",
+        extract_s,
+        train,
+        val,
+        test,
+        mode,
+    )
 
 
 def shape_key(task: TaskSpec) -> str:
@@ -487,14 +547,22 @@ def print_table(rows: list[Row], title: str) -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row.task:<19} {row.shape:<20} {row.work:>22} {duration(row.extract):>8} {duration(row.train):>8} "
-              f"{duration(row.val):>8} {duration(row.test):>8} {duration(row.total):>8}  {row.mode}")
+        print(
+            f"{row.task:<19} {row.shape:<20} {row.work:>22} {duration(row.extract):>8} {duration(row.train):>8} "
+            f"{duration(row.val):>8} {duration(row.test):>8} {duration(row.total):>8}  {row.mode}"
+        )
     sums = {stage: sum(getattr(row, stage) for row in rows) for stage in ("extract", "train", "val", "test", "total")}
     print(f"{'all':<19} {'':<20} {'':>22} " + " ".join(f"{duration(value):>8}" for value in sums.values()))
 
 
-CONFIGS = (Config(1, 1, False), Config(1, 1, True), Config(5, 1, False), Config(5, 1, True), Config(5, 3, False),
-           Config(5, 3, True))
+CONFIGS = (
+    Config(1, 1, False),
+    Config(1, 1, True),
+    Config(5, 1, False),
+    Config(5, 1, True),
+    Config(5, 3, False),
+    Config(5, 3, True),
+)
 
 
 def measure(args: argparse.Namespace, tasks: list[TaskSpec]) -> dict:
@@ -511,8 +579,11 @@ def measure(args: argparse.Namespace, tasks: list[TaskSpec]) -> dict:
                 points, seeds = (config.points, config.seeds) if config.stack else (config.points, 1)
                 entry[config.measured] = image_costs(task, points, seeds, config.stack, args.steps, device)
         rates["image"][shape] = entry
-        print(f"  {shape:<14} step ms: " + "  ".join(f"{key} {value['step'] * 1e3:.2f}" for key, value in entry.items()
-                                                      if key != "test"), flush=True)
+        print(
+            f"  {shape:<14} step ms: "
+            + "  ".join(f"{key} {value['step'] * 1e3:.2f}" for key, value in entry.items() if key != "test"),
+            flush=True,
+        )
     trunk = ResNet50Trunk().to(device).eval()
     batch, trained = args.dense_batch, {}
     for task in tasks:
@@ -520,32 +591,46 @@ def measure(args: argparse.Namespace, tasks: list[TaskSpec]) -> dict:
             continue
         size, sizes, shape = input_size(task), SIZES[task.id], shape_key(task)
         if shape not in trained:  # class count barely moves a decoder's cost: measured once per head and size
-            trained[shape] = {"train": dense_train_seconds(task, size, batch, args.dense_steps, device),
-                              "val": dense_eval_seconds(task, size, size, batch, device)}
-        entry = {**trained[shape], "test": full_resolution_seconds(task, trunk, device) if task.view == "crop"
-                 else dense_eval_seconds(task, size, sizes.test_size, 1, device)}
+            trained[shape] = {
+                "train": dense_train_seconds(task, size, batch, args.dense_steps, device),
+                "val": dense_eval_seconds(task, size, size, batch, device),
+            }
+        entry = {
+            **trained[shape],
+            "test": full_resolution_seconds(task, trunk, device)
+            if task.view == "crop"
+            else dense_eval_seconds(task, size, sizes.test_size, 1, device),
+        }
         rates["dense"][task.id] = entry
         print(f"  {task.id:<16} s/sample: " + "  ".join(f"{k} {v:.3f}" for k, v in entry.items()), flush=True)
     with tempfile.TemporaryDirectory(dir=args.cache) as folder:
         for name, (blocks, size) in EXTRACTIONS.items():
             images = args.extract_batch * 2
-            rate, stores = extraction_rate(trunk, blocks, size, images, args.extract_batch, args.workers, device,
-                                           Path(folder))
+            rate, stores = extraction_rate(
+                trunk, blocks, size, images, args.extract_batch, args.workers, device, Path(folder)
+            )
             rates["extract"][name] = rate
             if name == "all@224":
                 rates["read_mb_per_s"] = read_rate(stores, images)
             print(f"  extract {name:<12} {rate:8.1f} images/s", flush=True)
     for size in SOURCE_IMAGE:
         rates["decode"][str(size)] = decode_rate(size, 32)
-    print(f"  read {rates['read_mb_per_s']:.0f} MB/s; decode " +
-          ", ".join(f"{size}: {rate:.0f} images/s" for size, rate in rates["decode"].items()), flush=True)
+    print(
+        f"  read {rates['read_mb_per_s']:.0f} MB/s; decode "
+        + ", ".join(f"{size}: {rate:.0f} images/s" for size, rate in rates["decode"].items()),
+        flush=True,
+    )
     return rates
 
 
 def project(tasks: list[TaskSpec], rates: dict, config: Config, device: str) -> list[Row]:
     owners = image_sets(tasks)
-    return [project_dense(task, rates, config, owners[task.id], device) if task.dense
-            else project_image(task, rates, config, owners[task.id]) for task in tasks]
+    return [
+        project_dense(task, rates, config, owners[task.id], device)
+        if task.dense
+        else project_image(task, rates, config, owners[task.id])
+        for task in tasks
+    ]
 
 
 def print_steps(rates: dict) -> None:
@@ -564,19 +649,39 @@ def print_steps(rates: dict) -> None:
 def main() -> None:
     cuda = torch.cuda.is_available()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=20 if cuda else 3,
-                        help="timed steps per image-level shape, at least (more until they take 0.25 s)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=20 if cuda else 3,
+        help="timed steps per image-level shape, at least (more until they take 0.25 s)",
+    )
     parser.add_argument("--dense-steps", type=int, default=5 if cuda else 1, help="timed steps per dense shape")
-    parser.add_argument("--dense-batch", type=int, default=16 if cuda else 2,
-                        help="dense batch, 2 or more (DeepLabv3+'s image pooling BatchNorm); the protocol's 16 on a "
-                             "GPU, where batching pays; on a CPU cost is per sample anyway")
-    parser.add_argument("--extract-batch", type=int, default=64 if cuda else 4,
-                        help="extraction batch (ccbench's --batch-size is 64); two batches are timed")
-    parser.add_argument("--workers", type=int, default=min(4, max((os.cpu_count() or 1) - 1, 0)),
-                        help="extraction decode workers (ccbench's --workers default)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch intra-op threads; on a CPU other jobs share, 1 keeps each small op from waiting "
-                             "for a descheduled second thread (milliseconds per op)")
+    parser.add_argument(
+        "--dense-batch",
+        type=int,
+        default=16 if cuda else 2,
+        help="dense batch, 2 or more (DeepLabv3+'s image pooling BatchNorm); the protocol's 16 on a "
+        "GPU, where batching pays; on a CPU cost is per sample anyway",
+    )
+    parser.add_argument(
+        "--extract-batch",
+        type=int,
+        default=64 if cuda else 4,
+        help="extraction batch (ccbench's --batch-size is 64); two batches are timed",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, max((os.cpu_count() or 1) - 1, 0)),
+        help="extraction decode workers (ccbench's --workers default)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch intra-op threads; on a CPU other jobs share, 1 keeps each small op from waiting "
+        "for a descheduled second thread (milliseconds per op)",
+    )
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument("--cache", type=Path, help="folder on the disk to measure reads on (default: a temp folder)")
     parser.add_argument("--out", type=Path, help="JSON report (default bench/results/battery_<device type>.json)")
@@ -591,26 +696,42 @@ def main() -> None:
     projections = {config.name: project(tasks, rates, config, args.device) for config in CONFIGS}
     print_steps(rates)
     for config in (Config(1, 1, True), Config(5, 3, True)):
-        print_table(projections[config.name], f"projected battery on {args.device}: {config.points} grid point(s) x "
-                                              f"{config.seeds} seed(s), image-level heads stacked")
+        print_table(
+            projections[config.name],
+            f"projected battery on {args.device}: {config.points} grid point(s) x "
+            f"{config.seeds} seed(s), image-level heads stacked",
+        )
     print("\nwhole battery by configuration (image-level train+val | dense train+val | extraction | total)")
     totals = {}
     for name, rows in projections.items():
         image = sum(row.train + row.val for row in rows if not TASKS[row.task].dense)
         dense = sum(row.train + row.val for row in rows if TASKS[row.task].dense)
-        totals[name] = {"image_train_val_s": image, "dense_train_val_s": dense,
-                        "extract_s": sum(row.extract for row in rows), "battery_s": sum(row.total for row in rows)}
-        print(f"  {name:<14} {duration(image):>8} {duration(dense):>8} {duration(totals[name]['extract_s']):>8} "
-              f"{duration(totals[name]['battery_s']):>8}")
+        totals[name] = {
+            "image_train_val_s": image,
+            "dense_train_val_s": dense,
+            "extract_s": sum(row.extract for row in rows),
+            "battery_s": sum(row.total for row in rows),
+        }
+        print(
+            f"  {name:<14} {duration(image):>8} {duration(dense):>8} {duration(totals[name]['extract_s']):>8} "
+            f"{duration(totals[name]['battery_s']):>8}"
+        )
     report = {
         "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                    "platform": platform.platform(), "device": args.device, "load_average_1_5_15": os.getloadavg(),
-                    "gpu": torch.cuda.get_device_name() if cuda else None},
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "device": args.device,
+            "load_average_1_5_15": os.getloadavg(),
+            "gpu": torch.cuda.get_device_name() if cuda else None,
+        },
         "sizes": {task: asdict(sizes) for task, sizes in SIZES.items()},
         "rates": rates,
-        "projections": {name: [{**asdict(row), "total": row.total} for row in rows]
-                        for name, rows in projections.items()},
+        "projections": {
+            name: [{**asdict(row), "total": row.total} for row in rows] for name, rows in projections.items()
+        },
         "totals": totals,
         "bench_seconds": time.perf_counter() - started,
     }

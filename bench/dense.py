@@ -11,6 +11,7 @@ cost does not depend on pixel values. Writes bench/results/dense.json (or --out)
 
     python bench/dense.py [--images 64] [--size 224] [--epochs 2] [--device cpu|cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,7 +77,7 @@ class PeakMemory:
     """Growth of resident host memory over its level at entry, at its peak while the block runs,
     and peak allocated GPU memory, in MB: what one mode adds, whatever earlier phases left."""
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.start = resident_bytes()
         self.peak, self.running = self.start, True
         if torch.cuda.is_available():
@@ -142,20 +143,27 @@ def main() -> None:
     trunk = ResNet50Trunk().eval()
     with tempfile.TemporaryDirectory(dir=args.cache) as folder:
         root = Path(folder)
-        stores = {block: FeatureStore.open_for_write(root, CacheKey.build("bench", reader.manifest_digest, len(reader),
-                                                                           preprocessing.key(), block),
-                                                     block_shape(block, (args.size, args.size)), "noise")
-                  for block in BLOCKS}
+        stores = {
+            block: FeatureStore.open_for_write(
+                root,
+                CacheKey.build("bench", reader.manifest_digest, len(reader), preprocessing.key(), block),
+                block_shape(block, (args.size, args.size)),
+                "noise",
+            )
+            for block in BLOCKS
+        }
         extracted = extract(trunk, reader, preprocessing, stores, "noise", 16, args.device)
         stored = sum(store.nbytes_stored() for store in stores.values())
         raw = args.images * sum(2 * int(np.prod(block_shape(block, (args.size, args.size)))) for block in BLOCKS)
         read_seconds = read_pass(StreamedFeatures(stores, args.device), args.images)
         sources = {
             "stream": lambda: StreamedFeatures(stores, args.device),
-            "loop": lambda: LoopFeatures(trunk, DecodedInputs(root, reader, preprocessing), BLOCKS, args.device,
-                                         bf16=args.device == "cuda"),
-            "memory": lambda: InMemoryFeatures({block: torch.from_numpy(store.read_all())
-                                                for block, store in stores.items()}, args.device),
+            "loop": lambda: LoopFeatures(
+                trunk, DecodedInputs(root, reader, preprocessing), BLOCKS, args.device, bf16=args.device == "cuda"
+            ),
+            "memory": lambda: InMemoryFeatures(
+                {block: torch.from_numpy(store.read_all()) for block, store in stores.items()}, args.device
+            ),
         }
         results = {}
         for name, make in sources.items():
@@ -164,42 +172,77 @@ def main() -> None:
             with PeakMemory() as memory:
                 seconds = epoch_seconds(source, args.images, args.size, args.epochs, args.device)
             results[name] = {"seconds_per_epoch": seconds, "peak_host_mb": memory.host_mb, "peak_gpu_mb": memory.gpu_mb}
-            print(f"{name:<7} {seconds:8.2f} s/epoch  peak host {memory.host_mb:8.0f} MB"
-                  + (f"  gpu {memory.gpu_mb:8.0f} MB" if memory.gpu_mb is not None else ""))
+            print(
+                f"{name:<7} {seconds:8.2f} s/epoch  peak host {memory.host_mb:8.0f} MB"
+                + (f"  gpu {memory.gpu_mb:8.0f} MB" if memory.gpu_mb is not None else "")
+            )
     stream, memory_s, loop = (results[k]["seconds_per_epoch"] for k in ("stream", "memory", "loop"))
     read_mb_s = raw / 1e6 / read_seconds
     cuda = args.device == "cuda"
-    calibration = dataclasses.replace(calibrate(args.device, batch_size=32 if cuda else 2, repeats=5 if cuda else 1),
-                                      read_mb_per_s=read_mb_s)
-    plan = estimate(get_task("nyu_depth"), args.images, 1, (args.size, args.size), args.epochs, calibration, None,
-                    memory_budget(args.device))
+    calibration = dataclasses.replace(
+        calibrate(args.device, batch_size=32 if cuda else 2, repeats=5 if cuda else 1), read_mb_per_s=read_mb_s
+    )
+    plan = estimate(
+        get_task("nyu_depth"),
+        args.images,
+        1,
+        (args.size, args.size),
+        args.epochs,
+        calibration,
+        None,
+        memory_budget(args.device),
+    )
     held = "in memory" in plan.reason
     cached = memory_s if held else stream
     chosen, other = (cached, loop) if plan.choice == "cache" else (loop, cached)
     report = {
-        "settings": {"images": args.images, "size": args.size, "epochs": args.epochs, "batch_size": 16,
-                     "device": args.device, "head": "unet"},
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None},
+        "settings": {
+            "images": args.images,
+            "size": args.size,
+            "epochs": args.epochs,
+            "batch_size": 16,
+            "device": args.device,
+            "head": "unet",
+        },
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        },
         "modes": results,
         "extract_images_per_s": args.images / extracted.seconds,
-        "bytes": {"raw_per_image": raw / args.images, "stored_per_image": stored / args.images,
-                  "compression": raw / stored, "assumed_compression": COMPRESSION},
+        "bytes": {
+            "raw_per_image": raw / args.images,
+            "stored_per_image": stored / args.images,
+            "compression": raw / stored,
+            "assumed_compression": COMPRESSION,
+        },
         "stream_read_mb_per_s": read_mb_s,
         "stream_needed_mb_per_s": raw / 1e6 / stream,
         "stream_over_memory": stream / memory_s,
-        "planner": {"choice": plan.choice, "held_in_memory": held, "chosen_over_other": chosen / other,
-                    "calibration": dataclasses.asdict(calibration),
-                    "estimated_s_per_epoch": {"cache": plan.cache_epoch_s, "loop": plan.loop_epoch_s}},
-        "goals": {"stream_within_10pct_of_memory": stream <= 1.10 * memory_s,
-                  "planner_within_10pct": chosen <= 1.10 * other},
+        "planner": {
+            "choice": plan.choice,
+            "held_in_memory": held,
+            "chosen_over_other": chosen / other,
+            "calibration": dataclasses.asdict(calibration),
+            "estimated_s_per_epoch": {"cache": plan.cache_epoch_s, "loop": plan.loop_epoch_s},
+        },
+        "goals": {
+            "stream_within_10pct_of_memory": stream <= 1.10 * memory_s,
+            "planner_within_10pct": chosen <= 1.10 * other,
+        },
     }
-    print(f"stream / memory = {stream / memory_s:.2f} (goal <= 1.10: "
-          f"{'met' if report['goals']['stream_within_10pct_of_memory'] else 'NOT met'}); read {read_mb_s:.0f} MB/s")
-    print(f"planner chose {plan.choice}{' (maps held in memory)' if held else ''}: {chosen:.2f} s vs {other:.2f} s "
-          f"for the other mode "
-          f"({'met' if report['goals']['planner_within_10pct'] else 'NOT met'})")
+    print(
+        f"stream / memory = {stream / memory_s:.2f} (goal <= 1.10: "
+        f"{'met' if report['goals']['stream_within_10pct_of_memory'] else 'NOT met'}); read {read_mb_s:.0f} MB/s"
+    )
+    print(
+        f"planner chose {plan.choice}{' (maps held in memory)' if held else ''}: {chosen:.2f} s vs {other:.2f} s "
+        f"for the other mode "
+        f"({'met' if report['goals']['planner_within_10pct'] else 'NOT met'})"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

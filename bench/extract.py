@@ -8,6 +8,7 @@ synthetic images, batch size and blocks, and writes the numbers to a JSON file.
 
 Run from the repository root: `.venv/bin/python bench/extract.py` (see bench/README.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,10 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numcodecs
 import numpy as np
@@ -64,16 +66,26 @@ def parse_config(text: str) -> Config:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=192,
-                        help="images per measured pass (default 192: about 4.5 min on 2 CPU cores)")
+    parser.add_argument(
+        "--images", type=int, default=192, help="images per measured pass (default 192: about 4.5 min on 2 CPU cores)"
+    )
     parser.add_argument("--size", type=int, default=224, help="square input size in pixels (default 224)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--blocks", nargs="+", type=parse_config, default=[parse_config("pool"), parse_config("all")],
-                        help="configurations to measure: pool, all, or comma lists (default: pool all)")
+    parser.add_argument(
+        "--blocks",
+        nargs="+",
+        type=parse_config,
+        default=[parse_config("pool"), parse_config("all")],
+        help="configurations to measure: pool, all, or comma lists (default: pool all)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each of plain and extract (default 2)")
-    parser.add_argument("--codec-images", type=int, default=16,
-                        help="images per spatial block in the codec table (pool uses all; default 16)")
+    parser.add_argument(
+        "--codec-images",
+        type=int,
+        default=16,
+        help="images per spatial block in the codec table (pool uses all; default 16)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/extract.json"))
     parser.add_argument("--device", default=default_device)
     args = parser.parse_args(argv)
@@ -104,15 +116,23 @@ def timed(action: Callable[[], object], device: str) -> Timing:
     return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def plain_forward(trunk: ResNet50Trunk, reader: Cifar100, preprocessing: Preprocessing, blocks: tuple[str, ...],
-                  batch_size: int, workers: int, device: str) -> None:
+def plain_forward(
+    trunk: ResNet50Trunk,
+    reader: Cifar100,
+    preprocessing: Preprocessing,
+    blocks: tuple[str, ...],
+    batch_size: int,
+    workers: int,
+    device: str,
+) -> None:
     """The encoder alone over the same loader extract() uses; outputs are dropped."""
     for _, images in image_loader(reader, range(len(reader)), preprocessing, batch_size, workers):
         trunk(images.to(device, non_blocking=True), blocks)
 
 
-def open_stores(root: Path, reader: Cifar100, preprocessing: Preprocessing, fingerprint: str,
-                blocks: tuple[str, ...]) -> dict[str, FeatureStore]:
+def open_stores(
+    root: Path, reader: Cifar100, preprocessing: Preprocessing, fingerprint: str, blocks: tuple[str, ...]
+) -> dict[str, FeatureStore]:
     """Fresh stores keyed as the harness keys them (encoder fingerprint, image manifest, preprocessing)."""
     stores = {}
     for block in blocks:
@@ -139,7 +159,7 @@ def write_alone(stores: dict[str, FeatureStore], scratch: Path) -> dict[str, flo
         start = time.perf_counter()
         for unit in range(copy.n_units):
             rows = copy.unit_rows(unit)
-            copy.write_unit(unit, values[rows.start:rows.stop])
+            copy.write_unit(unit, values[rows.start : rows.stop])
         seconds[block] = time.perf_counter() - start
         shutil.rmtree(scratch)
     return seconds
@@ -177,9 +197,15 @@ def measure_codec(values: np.ndarray, codecs: tuple[Any, ...], chunks: tuple[int
     """
     write_times, read_times = [], []
     for attempt in range(CODEC_REPEATS):
-        array = zarr.create_array(zarr.storage.LocalStore(folder / f"a{attempt}"), shape=values.shape,
-                                  dtype="float16", chunks=chunks, compressors=codecs, fill_value=0.0,
-                                  config={"write_empty_chunks": True})
+        array = zarr.create_array(
+            zarr.storage.LocalStore(folder / f"a{attempt}"),
+            shape=values.shape,
+            dtype="float16",
+            chunks=chunks,
+            compressors=codecs,
+            fill_value=0.0,
+            config={"write_empty_chunks": True},
+        )
         start = time.perf_counter()
         array[:] = values
         write_times.append(time.perf_counter() - start)
@@ -191,9 +217,13 @@ def measure_codec(values: np.ndarray, codecs: tuple[Any, ...], chunks: tuple[int
         raise AssertionError(f"{codec_label(codecs)} did not round-trip")
     stored = sum(f.stat().st_size for f in (folder / f"a{CODEC_REPEATS - 1}" / "c").rglob("*") if f.is_file())
     shutil.rmtree(folder)
-    return {"ratio": values.nbytes / stored, "raw_bytes_per_image": values.nbytes / len(values),
-            "bytes_per_image": stored / len(values), "encode_MBps": values.nbytes / min(write_times) / MB,
-            "decode_MBps": values.nbytes / min(read_times) / MB}
+    return {
+        "ratio": values.nbytes / stored,
+        "raw_bytes_per_image": values.nbytes / len(values),
+        "bytes_per_image": stored / len(values),
+        "encode_MBps": values.nbytes / min(write_times) / MB,
+        "decode_MBps": values.nbytes / min(read_times) / MB,
+    }
 
 
 def codec_table(stores: dict[str, FeatureStore], codec_images: int, scratch: Path) -> dict[str, dict[str, dict]]:
@@ -228,19 +258,28 @@ def codec_totals(table: dict[str, dict[str, dict]]) -> dict[str, dict]:
 def winners(rows: dict[str, dict]) -> dict[str, str]:
     """Which codec wins on ratio, on encode speed and on decode speed (compression rows only)."""
     compressed = {label: row for label, row in rows.items() if label != "none"}
-    return {metric: max(compressed, key=lambda label: compressed[label][metric])
-            for metric in ("ratio", "encode_MBps", "decode_MBps")}
+    return {
+        metric: max(compressed, key=lambda label: compressed[label][metric])
+        for metric in ("ratio", "encode_MBps", "decode_MBps")
+    }
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Plain aligned columns: floats to 3 significant digits, first column left-aligned."""
+
     def cell(value: Any) -> str:
-        return f"{value:.3g}" if isinstance(value, float) and abs(value) < 1000 else (
-            f"{value:.0f}" if isinstance(value, float) else str(value))
+        return (
+            f"{value:.3g}"
+            if isinstance(value, float) and abs(value) < 1000
+            else (f"{value:.0f}" if isinstance(value, float) else str(value))
+        )
+
     text = [[cell(value) for value in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in text) for i in range(len(headers))]
-    lines = ["  ".join(value.ljust(widths[i]) if i == 0 else value.rjust(widths[i]) for i, value in enumerate(row))
-             for row in text]
+    lines = [
+        "  ".join(value.ljust(widths[i]) if i == 0 else value.rjust(widths[i]) for i, value in enumerate(row))
+        for row in text
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -249,17 +288,24 @@ def cpu_model() -> str:
     """The CPU's marketing name (Linux), else whatever platform knows."""
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor())
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor()
+    )
 
 
 def machine_info(device: str) -> dict[str, Any]:
     """What the numbers depend on: versions, threads, cores and the device."""
     cpu = cpu_model()
     return {
-        "python": platform.python_version(), "platform": platform.platform(), "cpu_model": cpu,
-        "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "zarr": zarr.__version__, "numcodecs": numcodecs.__version__, "load_average_1m_at_start": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "zarr": zarr.__version__,
+        "numcodecs": numcodecs.__version__,
+        "load_average_1m_at_start": os.getloadavg()[0],
         "device": device,
         "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu,
     }
@@ -278,15 +324,20 @@ def summarize(images: int, plain: list[Timing], extracted: list[Timing]) -> dict
     plain_cpu = [t.cpu / images for t in plain]
     extract_cpu = [t.cpu / images for t in extracted]
     return {
-        "plain_img_s": plain_rates, "extract_img_s": extract_rates,
-        "plain_best": max(plain_rates), "extract_best": max(extract_rates),
-        "plain_median": statistics.median(plain_rates), "extract_median": statistics.median(extract_rates),
+        "plain_img_s": plain_rates,
+        "extract_img_s": extract_rates,
+        "plain_best": max(plain_rates),
+        "extract_best": max(extract_rates),
+        "plain_median": statistics.median(plain_rates),
+        "extract_median": statistics.median(extract_rates),
         "ratio_best": best_ratio,
         "ratio_median": statistics.median(extract_rates) / statistics.median(plain_rates),
         "paired_ratios": [e / p for e, p in zip(extract_rates, plain_rates)],
-        "plain_cpu_s_per_image": plain_cpu, "extract_cpu_s_per_image": extract_cpu,
+        "plain_cpu_s_per_image": plain_cpu,
+        "extract_cpu_s_per_image": extract_cpu,
         "cpu_ratio_best": min(plain_cpu) / min(extract_cpu),
-        "goal": GOAL, "goal_met": best_ratio >= GOAL,
+        "goal": GOAL,
+        "goal_met": best_ratio >= GOAL,
     }
 
 
@@ -304,16 +355,31 @@ class Bench:
     device: str
 
     def plain(self, reader: Cifar100, blocks: tuple[str, ...]) -> Timing:
-        return timed(lambda: plain_forward(self.trunk, reader, self.preprocessing, blocks, self.batch_size,
-                                           self.workers, self.device), self.device)
+        return timed(
+            lambda: plain_forward(
+                self.trunk, reader, self.preprocessing, blocks, self.batch_size, self.workers, self.device
+            ),
+            self.device,
+        )
 
     def extract(self, reader: Cifar100, blocks: tuple[str, ...], root: Path) -> tuple[Timing, dict[str, FeatureStore]]:
         """harness.extract.extract of `blocks` into fresh stores under `root` (creation untimed), and the stores."""
         shutil.rmtree(root, ignore_errors=True)
         gc.collect()
         stores = open_stores(root, reader, self.preprocessing, self.fingerprint, blocks)
-        timing = timed(lambda: extract(self.trunk, reader, self.preprocessing, stores, "bench/train",
-                                       self.batch_size, self.device, self.workers), self.device)
+        timing = timed(
+            lambda: extract(
+                self.trunk,
+                reader,
+                self.preprocessing,
+                stores,
+                "bench/train",
+                self.batch_size,
+                self.device,
+                self.workers,
+            ),
+            self.device,
+        )
         return timing, stores
 
 
@@ -329,8 +395,11 @@ def measure_config(bench: Bench, config: Config, repeats: int, scratch: Path) ->
         plain.append(bench.plain(bench.reader, config.blocks))
         timing, stores = bench.extract(bench.reader, config.blocks, scratch / "cache")
         extracted.append(timing)
-        print(f"  run {repeat + 1}: plain {images / plain[-1].wall:.2f} img/s, "
-              f"extract {images / extracted[-1].wall:.2f} img/s", flush=True)
+        print(
+            f"  run {repeat + 1}: plain {images / plain[-1].wall:.2f} img/s, "
+            f"extract {images / extracted[-1].wall:.2f} img/s",
+            flush=True,
+        )
     return {"blocks": list(config.blocks), **summarize(images, plain, extracted)}, stores
 
 
@@ -338,45 +407,75 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement, as the JSON-able record written to --out."""
     started = time.perf_counter()
     if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: load average {os.getloadavg()[0]:.1f} at start; other jobs will make the numbers noisy",
-              flush=True)
+        print(
+            f"warning: load average {os.getloadavg()[0]:.1f} at start; other jobs will make the numbers noisy",
+            flush=True,
+        )
     results: dict[str, Any] = {
         "machine": machine_info(args.device),
-        "settings": {"images": args.images, "size": args.size, "batch_size": args.batch_size,
-                     "workers": args.workers, "repeats": args.repeats, "encoder": ENCODER,
-                     "configs": {c.name: list(c.blocks) for c in args.blocks},
-                     "codec_images": args.codec_images,
-                     "reported": "best of repeats; medians, paired ratios and CPU s/img also given"},
-        "throughput": {}, "write_alone": {}, "bytes_per_image": {}, "phase_seconds": {},
+        "settings": {
+            "images": args.images,
+            "size": args.size,
+            "batch_size": args.batch_size,
+            "workers": args.workers,
+            "repeats": args.repeats,
+            "encoder": ENCODER,
+            "configs": {c.name: list(c.blocks) for c in args.blocks},
+            "codec_images": args.codec_images,
+            "reported": "best of repeats; medians, paired ratios and CPU s/img also given",
+        },
+        "throughput": {},
+        "write_alone": {},
+        "bytes_per_image": {},
+        "phase_seconds": {},
     }
     trunk, spec = load_encoder(ENCODER)
     with tempfile.TemporaryDirectory(prefix="ccbench-bench-") as tmp:
         scratch = Path(tmp)
         data = write_cifar100(scratch / "data", n_train=args.images, n_test=args.batch_size)
-        bench = Bench(trunk.to(args.device), spec.fingerprint, Preprocessing(size=(args.size, args.size)),
-                      Cifar100(data, "train"), Cifar100(data, "test"), args.batch_size, args.workers, args.device)
+        bench = Bench(
+            trunk.to(args.device),
+            spec.fingerprint,
+            Preprocessing(size=(args.size, args.size)),
+            Cifar100(data, "train"),
+            Cifar100(data, "test"),
+            args.batch_size,
+            args.workers,
+            args.device,
+        )
         for config in args.blocks:
             phase = time.perf_counter()
             results["throughput"][config.name], stores = measure_config(bench, config, args.repeats, scratch)
             results["phase_seconds"][config.name] = time.perf_counter() - phase
             phase = time.perf_counter()
             seconds = write_alone(stores, scratch / "write")
-            results["write_alone"][config.name] = {"seconds": seconds, "total_seconds": sum(seconds.values()),
-                                                   "img_s": args.images / sum(seconds.values())}
+            results["write_alone"][config.name] = {
+                "seconds": seconds,
+                "total_seconds": sum(seconds.values()),
+                "img_s": args.images / sum(seconds.values()),
+            }
             results["phase_seconds"][f"{config.name} write alone"] = time.perf_counter() - phase
             for block, store in stores.items():
                 raw = int(np.prod(store.features.shape[1:])) * 2
                 stored = chunk_bytes(store) / args.images
-                results["bytes_per_image"][block] = {"raw_fp16": raw, "stored": stored, "ratio": raw / stored,
-                                                     "unit_rows": store.unit_size,
-                                                     "chunk_rows": store.features.chunks[0]}
+                results["bytes_per_image"][block] = {
+                    "raw_fp16": raw,
+                    "stored": stored,
+                    "ratio": raw / stored,
+                    "unit_rows": store.unit_size,
+                    "chunk_rows": store.features.chunks[0],
+                }
         # The codec table runs on the last configuration's stores (all six blocks by default).
         print(f"codec comparison on {', '.join(stores)} ...", flush=True)
         phase = time.perf_counter()
         table = codec_table(stores, args.codec_images, scratch)
         results["phase_seconds"]["codecs"] = time.perf_counter() - phase
-    results["codecs"] = {"chosen": codec_label(compressors()), "per_block": table, "totals": codec_totals(table),
-                         "winners_per_block": {block: winners(rows) for block, rows in table.items()}}
+    results["codecs"] = {
+        "chosen": codec_label(compressors()),
+        "per_block": table,
+        "totals": codec_totals(table),
+        "winners_per_block": {block: winners(rows) for block, rows in table.items()},
+    }
     results["codecs"]["winners_overall"] = winners(results["codecs"]["totals"])
     results["runtime_s"] = time.perf_counter() - started
     results["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
@@ -386,39 +485,78 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> str:
     """The human-readable tables printed to stdout."""
     settings, machine = results["settings"], results["machine"]
-    out = [f"\nccbench extraction benchmark: {settings['images']} images at {settings['size']} px, batch "
-           f"{settings['batch_size']}, workers {settings['workers']}, device {machine['device']} "
-           f"({machine['device_name']}), torch {machine['torch']} x{machine['torch_threads']} threads, "
-           f"{machine['cpu_count']} CPUs; best of {settings['repeats']} runs; load average "
-           f"{machine['load_average_1m_at_start']:.1f} at start, {machine['load_average_1m_at_end']:.1f} at end"]
-    rows = [(name, "+".join(t["blocks"]) if name != "all" else "stem..layer4+pool", t["plain_best"],
-             t["extract_best"], t["ratio_best"], "yes" if t["goal_met"] else "NO",
-             " ".join(f"{r:.2f}" for r in t["paired_ratios"]), min(t["plain_cpu_s_per_image"]),
-             min(t["extract_cpu_s_per_image"]), t["cpu_ratio_best"])
-            for name, t in results["throughput"].items()]
-    out += ["\nThroughput (images/s, best run; ratio = extract / plain, goal >= 0.90; pairs = each extract run / "
-            "the plain run before it; CPU s/img of this process, best run)",
-            format_table(("config", "blocks", "plain", "extract", "ratio", "goal met", "pairs", "cpu plain",
-                          "cpu extract", "cpu ratio"), rows)]
+    out = [
+        f"\nccbench extraction benchmark: {settings['images']} images at {settings['size']} px, batch "
+        f"{settings['batch_size']}, workers {settings['workers']}, device {machine['device']} "
+        f"({machine['device_name']}), torch {machine['torch']} x{machine['torch_threads']} threads, "
+        f"{machine['cpu_count']} CPUs; best of {settings['repeats']} runs; load average "
+        f"{machine['load_average_1m_at_start']:.1f} at start, {machine['load_average_1m_at_end']:.1f} at end"
+    ]
+    rows = [
+        (
+            name,
+            "+".join(t["blocks"]) if name != "all" else "stem..layer4+pool",
+            t["plain_best"],
+            t["extract_best"],
+            t["ratio_best"],
+            "yes" if t["goal_met"] else "NO",
+            " ".join(f"{r:.2f}" for r in t["paired_ratios"]),
+            min(t["plain_cpu_s_per_image"]),
+            min(t["extract_cpu_s_per_image"]),
+            t["cpu_ratio_best"],
+        )
+        for name, t in results["throughput"].items()
+    ]
+    out += [
+        "\nThroughput (images/s, best run; ratio = extract / plain, goal >= 0.90; pairs = each extract run / "
+        "the plain run before it; CPU s/img of this process, best run)",
+        format_table(
+            (
+                "config",
+                "blocks",
+                "plain",
+                "extract",
+                "ratio",
+                "goal met",
+                "pairs",
+                "cpu plain",
+                "cpu extract",
+                "cpu ratio",
+            ),
+            rows,
+        ),
+    ]
     rows = [(name, w["total_seconds"], w["img_s"]) for name, w in results["write_alone"].items()]
-    out += ["\nWrites alone (write_unit of every unit of every block, serially, nothing else running)",
-            format_table(("config", "seconds", "img/s"), rows)]
-    rows = [(block, b["raw_fp16"] / 1e3, b["stored"] / 1e3, b["ratio"], b["unit_rows"], b["chunk_rows"])
-            for block, b in results["bytes_per_image"].items()]
+    out += [
+        "\nWrites alone (write_unit of every unit of every block, serially, nothing else running)",
+        format_table(("config", "seconds", "img/s"), rows),
+    ]
+    rows = [
+        (block, b["raw_fp16"] / 1e3, b["stored"] / 1e3, b["ratio"], b["unit_rows"], b["chunk_rows"])
+        for block, b in results["bytes_per_image"].items()
+    ]
     raw, stored = sum(row[1] for row in rows), sum(row[2] for row in rows)
     rows.append(("total", raw, stored, raw / stored, "", ""))
-    out += ["\nBytes per image on disk (kB; stored = chunk files the extraction wrote / images)",
-            format_table(("block", "raw fp16", "stored", "ratio", "unit rows", "chunk rows"), rows)]
+    out += [
+        "\nBytes per image on disk (kB; stored = chunk files the extraction wrote / images)",
+        format_table(("block", "raw fp16", "stored", "ratio", "unit rows", "chunk rows"), rows),
+    ]
     codecs = results["codecs"]
     for block, table in [*codecs["per_block"].items(), ("all blocks (weighted)", codecs["totals"])]:
-        rows = [(label + (" *" if label == codecs["chosen"] else ""), row["ratio"], row["encode_MBps"],
-                 row["decode_MBps"]) for label, row in table.items()]
-        out += [f"\nCodecs on {block} (ratio = raw fp16 / stored; MB/s of raw fp16; * = store's choice)",
-                format_table(("codec", "ratio", "encode MB/s", "decode MB/s"), rows)]
+        rows = [
+            (label + (" *" if label == codecs["chosen"] else ""), row["ratio"], row["encode_MBps"], row["decode_MBps"])
+            for label, row in table.items()
+        ]
+        out += [
+            f"\nCodecs on {block} (ratio = raw fp16 / stored; MB/s of raw fp16; * = store's choice)",
+            format_table(("codec", "ratio", "encode MB/s", "decode MB/s"), rows),
+        ]
     best = codecs["winners_overall"]
-    out += [f"\nOverall: best ratio {best['ratio']}; fastest encode {best['encode_MBps']}; fastest decode "
-            f"{best['decode_MBps']}; chosen {codecs['chosen']}",
-            f"Total runtime {results['runtime_s']:.0f} s"]
+    out += [
+        f"\nOverall: best ratio {best['ratio']}; fastest encode {best['encode_MBps']}; fastest decode "
+        f"{best['decode_MBps']}; chosen {codecs['chosen']}",
+        f"Total runtime {results['runtime_s']:.0f} s",
+    ]
     return "\n".join(out)
 
 

@@ -11,6 +11,7 @@ real shape are in bench/battery.py.
 
     python bench/heads.py [--images 50000] [--epochs 1] [--repeats 2] [--device cpu|cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ RUNS = ((1, 1), (5, 1), (5, 3))
 """(grid points, seeds) of each measured run."""
 
 
-def seconds_per_epoch(source: InMemoryFeatures, labels: torch.Tensor, points: int, seeds: int, stack: bool,
-                      epochs: int, device: str) -> float:
+def seconds_per_epoch(
+    source: InMemoryFeatures, labels: torch.Tensor, points: int, seeds: int, stack: bool, epochs: int, device: str
+) -> float:
     """Wall time of `epochs` epochs of `points` x `seeds` heads, per epoch (validation included):
     one train_grid call for all of them stacked, else one call per seed."""
     n = len(labels)
@@ -46,8 +48,18 @@ def seconds_per_epoch(source: InMemoryFeatures, labels: torch.Tensor, points: in
     for group in calls:
         order = [seed for seed in group for _ in range(points)]
         models = [build_head("linear", 100, seed=seed) for seed in order]
-        train_grid(models, list(PAPER[:points]) * len(group), source, labels, train, val,
-                   TrainConfig(32, epochs, "cross_entropy", "top1"), device, seeds=order, stack=stack)
+        train_grid(
+            models,
+            list(PAPER[:points]) * len(group),
+            source,
+            labels,
+            train,
+            val,
+            TrainConfig(32, epochs, "cross_entropy", "top1"),
+            device,
+            seeds=order,
+            stack=stack,
+        )
     if device == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - started) / epochs
@@ -77,18 +89,36 @@ def main() -> None:
     for config, times in runs.items():
         ratio = best[config] / best[(1, 1, config[2])]
         print(f"{name[config]:>16}  {best[config]:>14.2f}  {ratio:>8.2f}  {', '.join(f'{t:.2f}' for t in times)}")
-    ratios = {"5_to_1_stack": best[(5, 1, True)] / best[(1, 1, True)],
-              "15_to_1_stack": best[(5, 3, True)] / best[(1, 1, True)],
-              "5_to_1_modules": best[(5, 1, False)] / best[(1, 1, False)]}
-    print(f"5 heads / 1 head (stack) = {ratios['5_to_1_stack']:.2f} (goal < 2.0); "
-          f"5x3 / 1 (stack) = {ratios['15_to_1_stack']:.2f} (goal <= 1.5 on a GPU)")
-    report = {"settings": {"images": args.images, "dim": 2048, "classes": 100, "batch_size": 32,
-                           "epochs": args.epochs, "repeats": args.repeats, "device": args.device},
-              "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                          "platform": platform.platform(),
-                          "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None},
-              "seconds_per_epoch": {name[config]: times for config, times in runs.items()},
-              "best_seconds_per_epoch": {name[config]: seconds for config, seconds in best.items()}, "ratios": ratios}
+    ratios = {
+        "5_to_1_stack": best[(5, 1, True)] / best[(1, 1, True)],
+        "15_to_1_stack": best[(5, 3, True)] / best[(1, 1, True)],
+        "5_to_1_modules": best[(5, 1, False)] / best[(1, 1, False)],
+    }
+    print(
+        f"5 heads / 1 head (stack) = {ratios['5_to_1_stack']:.2f} (goal < 2.0); "
+        f"5x3 / 1 (stack) = {ratios['15_to_1_stack']:.2f} (goal <= 1.5 on a GPU)"
+    )
+    report = {
+        "settings": {
+            "images": args.images,
+            "dim": 2048,
+            "classes": 100,
+            "batch_size": 32,
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "device": args.device,
+        },
+        "machine": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        },
+        "seconds_per_epoch": {name[config]: times for config, times in runs.items()},
+        "best_seconds_per_epoch": {name[config]: seconds for config, seconds in best.items()},
+        "ratios": ratios,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -3,6 +3,7 @@
 Names are resolved on first use (PEP 562), so importing the pure-geometry `encoders.blocks`, as the
 command-line parser does, does not load torch.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -11,8 +12,16 @@ from typing import Any
 _HOMES = {
     "encoders.blocks": ("BLOCKS", "BLOCK_NAMES", "Block", "block_shape", "get_block"),
     "encoders.checkpoints": ("FORMATS", "TOP", "Candidate", "CheckpointReport", "load_backbone", "read_checkpoint"),
-    "encoders.errors": ("AmbiguousCheckpoint", "CheckpointMismatch", "CheckpointNotFound", "CheckpointUnreadable",
-                        "EncoderError", "NonFiniteWeights", "UnknownEncoder", "UnsafeCheckpoint"),
+    "encoders.errors": (
+        "AmbiguousCheckpoint",
+        "CheckpointMismatch",
+        "CheckpointNotFound",
+        "CheckpointUnreadable",
+        "EncoderError",
+        "NonFiniteWeights",
+        "UnknownEncoder",
+        "UnsafeCheckpoint",
+    ),
     "encoders.fingerprints": ("fingerprint",),
     "encoders.preprocess": ("Preprocessing",),
     "encoders.registry": ("EncoderSpec", "load_encoder"),
@@ -27,4 +36,3 @@ def __getattr__(name: str) -> Any:
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'encoders' has no attribute {name!r}")
     return getattr(importlib.import_module(_MODULE_OF[name]), name)
-

@@ -1,4 +1,5 @@
 """Block geometry of the ResNet-50 trunk as one table, so caches, heads and skips size from one place."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

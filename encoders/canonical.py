@@ -1,9 +1,10 @@
 """The target every checkpoint maps onto: torchvision ResNet-50 backbone key names and shapes."""
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 import torch
 from torchvision.models import resnet50

@@ -8,14 +8,16 @@ beside the backbone). A candidate fits when stripping its prefix yields every ba
 its shape. Where several fit, a documented default decides (DINO's teacher, MoCo's query encoder,
 solo-learn's online backbone) or the caller must name the container (`key`) and/or the `prefix`.
 """
+
 from __future__ import annotations
 
 import pickle
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -61,13 +63,25 @@ class _Layout:
 
     def rename(self, key: str) -> str | None:
         """The torchvision name for `key`, or None when the key lies outside the backbone prefix."""
-        return key[len(self.prefix):] if key.startswith(self.prefix) else None
+        return key[len(self.prefix) :] if key.startswith(self.prefix) else None
 
 
 # What solo-learn keeps beside its backbone: the online classifier, projector, predictor, SwAV
 # prototypes, DINO head, their momentum copies and the queue buffers of its MoCo/NNCLR-style methods.
-_SOLO_HEADS = ("classifier.", "projector.", "predictor.", "prototypes.", "head.", "momentum_projector.",
-               "momentum_classifier.", "momentum_head.", "queue", "queue_y", "queue_ptr", "queue_index")
+_SOLO_HEADS = (
+    "classifier.",
+    "projector.",
+    "predictor.",
+    "prototypes.",
+    "head.",
+    "momentum_projector.",
+    "momentum_classifier.",
+    "momentum_head.",
+    "queue",
+    "queue_y",
+    "queue_ptr",
+    "queue_index",
+)
 
 
 def _solo(module: str, twin: str, root: str = "") -> _Layout:
@@ -168,8 +182,9 @@ class _Trial:
     foreign: tuple[str, ...]
 
 
-def read_checkpoint(path: str | Path, trust: bool = False, key: str | None = None,
-                    prefix: str | None = None) -> CheckpointReport:
+def read_checkpoint(
+    path: str | Path, trust: bool = False, key: str | None = None, prefix: str | None = None
+) -> CheckpointReport:
     """Load `path` and report how it maps onto the backbone; mismatches are reported, not raised.
 
     `key` (a container: a wrapper key, "a/b" when nested, TOP for the top level) and `prefix` narrow
@@ -187,8 +202,10 @@ def read_checkpoint(path: str | Path, trust: bool = False, key: str | None = Non
     chosen = _without_defaulted(fits)
     if len(chosen) > 1:
         listing = ", ".join(f"{trial.candidate.flags()} ({trial.candidate.format})" for trial in chosen)
-        error = AmbiguousCheckpoint(f"{path}: {len(chosen)} layouts hold a whole backbone ({listing}); "
-                                    f"fix: pass --key and/or --prefix to say which")
+        error = AmbiguousCheckpoint(
+            f"{path}: {len(chosen)} layouts hold a whole backbone ({listing}); "
+            f"fix: pass --key and/or --prefix to say which"
+        )
         return CheckpointReport(str(path), AMBIGUOUS, None, None, chosen[0].tensors, (), (), (), candidates, {}, error)
     trial = chosen[0] if chosen else max(trials, key=lambda trial: trial.found)
     if not trial.found:
@@ -196,18 +213,42 @@ def read_checkpoint(path: str | Path, trust: bool = False, key: str | None = Non
         tried = ", ".join(shlex.quote(layout.prefix) for layout in layouts.values())
         error = CheckpointMismatch(
             f"{path}: layout not recognised (no ResNet-50 tensor under the prefixes {tried} in "
-            f"{', '.join(searched)}); {stems}; fix: {_FIX}")
-        return CheckpointReport(str(path), UNKNOWN, trial.candidate.key, None, trial.tensors, tuple(missing),
-                                tuple(searched[trial.candidate.key]), (), candidates, state, error)
+            f"{', '.join(searched)}); {stems}; fix: {_FIX}"
+        )
+        return CheckpointReport(
+            str(path),
+            UNKNOWN,
+            trial.candidate.key,
+            None,
+            trial.tensors,
+            tuple(missing),
+            tuple(searched[trial.candidate.key]),
+            (),
+            candidates,
+            state,
+            error,
+        )
     nonfinite = _nonfinite(trial.state)
     selected = key is not None or prefix is not None
     error = _refusal(path, trial, nonfinite, stems if selected else None)
-    return CheckpointReport(str(path), trial.candidate.format, trial.candidate.key, trial.candidate.prefix,
-                            trial.tensors, trial.missing, trial.foreign, nonfinite, candidates, trial.state, error)
+    return CheckpointReport(
+        str(path),
+        trial.candidate.format,
+        trial.candidate.key,
+        trial.candidate.prefix,
+        trial.tensors,
+        trial.missing,
+        trial.foreign,
+        nonfinite,
+        candidates,
+        trial.state,
+        error,
+    )
 
 
-def load_backbone(path: str | Path, trust: bool = False, key: str | None = None,
-                  prefix: str | None = None) -> CheckpointReport:
+def load_backbone(
+    path: str | Path, trust: bool = False, key: str | None = None, prefix: str | None = None
+) -> CheckpointReport:
     """Like read_checkpoint, but refuse any file that is not exactly one finite 1x ResNet-50 backbone."""
     report = read_checkpoint(path, trust, key, prefix)
     if report.error is not None:
@@ -285,8 +326,10 @@ def _entries(container: Any) -> dict[str, Any]:
 def _containers(obj: Any) -> dict[str, dict[str, Any]]:
     """Every known container the file has, wrappers first, then its top level."""
     wrapped = {key: _lookup(obj, key) for key in _WRAPPERS}
-    return {**{key: _entries(value) for key, value in wrapped.items() if isinstance(value, Mapping)},
-            TOP: _entries(obj)}
+    return {
+        **{key: _entries(value) for key, value in wrapped.items() if isinstance(value, Mapping)},
+        TOP: _entries(obj),
+    }
 
 
 def _container(path: Path, obj: Any, key: str) -> dict[str, Any]:
@@ -308,8 +351,10 @@ def _with_prefix(path: Path, prefix: str, stems: str) -> dict[str, _Layout]:
     if layouts:
         return layouts
     known = ", ".join(shlex.quote(layout.prefix) for layout in _LAYOUTS.values())
-    raise CheckpointMismatch(f"{path}: --prefix {shlex.quote(prefix)} is not a known layout prefix; {stems}; "
-                             f"fix: pass one of {known}, or leave --prefix out")
+    raise CheckpointMismatch(
+        f"{path}: --prefix {shlex.quote(prefix)} is not a known layout prefix; {stems}; "
+        f"fix: pass one of {known}, or leave --prefix out"
+    )
 
 
 def _flags(key: str, prefix: str) -> str:
@@ -320,8 +365,12 @@ def _flags(key: str, prefix: str) -> str:
 def _stems(containers: Mapping[str, Mapping[str, Any]]) -> str:
     """Where the file's stem convs (a conv1.weight over 3 input channels) sit, as the options naming them,
     so a refusal can point at the container and prefix that exist."""
-    places = [_flags(key, name[: -len(_STEM)]) for key, entries in containers.items() for name, value in entries.items()
-              if name.endswith(_STEM) and isinstance(value, torch.Tensor) and value.ndim == 4 and value.shape[1] == 3]
+    places = [
+        _flags(key, name[: -len(_STEM)])
+        for key, entries in containers.items()
+        for name, value in entries.items()
+        if name.endswith(_STEM) and isinstance(value, torch.Tensor) and value.ndim == 4 and value.shape[1] == 3
+    ]
     return f"stem convs at {', '.join(places)}" if places else "no stem conv (a conv1.weight over 3 channels) anywhere"
 
 
@@ -336,9 +385,12 @@ def _try(key: str, entries: Mapping[str, Any], fmt: str, layout: _Layout) -> _Tr
 def _without_defaulted(fits: list[_Trial]) -> list[_Trial]:
     """The fitting candidates left once each copy whose documented original fits beside it is set aside."""
     present = {(trial.candidate.key, trial.candidate.format) for trial in fits}
-    return [trial for trial in fits
-            if (_KEY_DEFAULTS.get(trial.candidate.key), trial.candidate.format) not in present
-            and (trial.candidate.key, _FORMAT_DEFAULTS.get(trial.candidate.format)) not in present]
+    return [
+        trial
+        for trial in fits
+        if (_KEY_DEFAULTS.get(trial.candidate.key), trial.candidate.format) not in present
+        and (trial.candidate.key, _FORMAT_DEFAULTS.get(trial.candidate.format)) not in present
+    ]
 
 
 def _split(entries: Mapping[str, Any], layout: _Layout) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -377,8 +429,9 @@ def _complete(backbone: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor
 
 def _nonfinite(state: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
     """The float tensors holding NaN or Inf, which would make every feature NaN: a diverged run or a bad export."""
-    return tuple(name for name, value in state.items()
-                 if value.is_floating_point() and not bool(torch.isfinite(value).all()))
+    return tuple(
+        name for name, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    )
 
 
 def _refusal(path: Path, trial: _Trial, nonfinite: tuple[str, ...], stems: str | None) -> EncoderError | None:
@@ -408,10 +461,11 @@ def _refusal(path: Path, trial: _Trial, nonfinite: tuple[str, ...], stems: str |
         kind = "NaN" if bool(torch.isnan(value).any()) else "Inf"
         where = candidate.prefix + nonfinite[0] + ("" if candidate.key == TOP else f" in {candidate.key}")
         more = f" (and {len(nonfinite) - 1} more backbone tensors)" if len(nonfinite) > 1 else ""
-        return NonFiniteWeights(f"{path}: {where} holds {kind}{more}, so its features would too; fix: use a "
-                                f"checkpoint from before training diverged, or re-download or re-convert this one")
+        return NonFiniteWeights(
+            f"{path}: {where} holds {kind}{more}, so its features would too; fix: use a "
+            f"checkpoint from before training diverged, or re-download or re-convert this one"
+        )
     return None
-
 
 
 def _preview(keys: tuple[str, ...]) -> str:

@@ -1,8 +1,9 @@
 """A content hash of the backbone weights: the same weights in any container give one fingerprint."""
+
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

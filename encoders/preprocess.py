@@ -1,4 +1,5 @@
 """Image preprocessing as a frozen record: it is part of every cache key, so it must be explicit."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -3,6 +3,7 @@
 A source is a checkpoint path or `random:SEED`. Named study encoders can later map names to
 EncoderSpec fields (method, pretraining data) on top of load_encoder without changing it.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,16 +57,19 @@ class EncoderSpec:
         }
 
 
-def load_encoder(source: str, name: str | None = None, trust: bool = False, key: str | None = None,
-                 prefix: str | None = None) -> tuple[ResNet50Trunk, EncoderSpec]:
+def load_encoder(
+    source: str, name: str | None = None, trust: bool = False, key: str | None = None, prefix: str | None = None
+) -> tuple[ResNet50Trunk, EncoderSpec]:
     """Build the frozen trunk for `source` (a checkpoint path or `random:SEED`) and its spec.
 
     `key` and `prefix` choose the checkpoint's container and layout where several hold a backbone.
     """
     if source.startswith(RANDOM_PREFIX):
         if key is not None or prefix is not None:
-            raise UnknownEncoder(f"{source}: --key and --prefix choose part of a checkpoint file and a random "
-                                 f"encoder has none; leave them out")
+            raise UnknownEncoder(
+                f"{source}: --key and --prefix choose part of a checkpoint file and a random "
+                f"encoder has none; leave them out"
+            )
         trunk = _random_trunk(source)
         fmt = RANDOM_FORMAT
     else:
@@ -94,7 +98,7 @@ def default_name(source: str) -> str:
 
 def _random_trunk(source: str) -> ResNet50Trunk:
     """torchvision's random init under a fixed seed, leaving the caller's RNG state untouched."""
-    seed = source[len(RANDOM_PREFIX):]
+    seed = source[len(RANDOM_PREFIX) :]
     if not re.fullmatch(r"\d+", seed):
         raise UnknownEncoder(
             f"{source}: a random encoder is written random:SEED with a non-negative integer SEED, e.g. random:0"

@@ -5,6 +5,7 @@ the image domain of each pre-training dataset, which every result records for th
 Names read "<method> <pre-training data> <epochs>", e.g. "MoCo v2 ImageNet 200" (spaces and case
 are ignored when looking a name up, so "MoCov2 ImageNet 200" finds it too).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ _RELEASES = {"Places205": "scene", "Places365": "scene"}
 """Releases of a study dataset that a user may name in --pretrain-data instead."""
 
 PRETRAIN_DOMAINS: dict[str, str] = {data.lower(): domain for data, _, _, domain in _SELF_SUPERVISED_RUNS} | {
-    name.lower(): domain for name, domain in _RELEASES.items()}
+    name.lower(): domain for name, domain in _RELEASES.items()
+}
 """docs/PROTOCOL.md section 6 item 5: the image domain (one of tasks.spec.DOMAINS, or MIXED) of each
 pre-training dataset by lower-cased pretrain_data; every result records its encoder's, so the leaderboard
 needs no copy."""
@@ -52,13 +54,18 @@ def pretrain_domain(pretrain_data: str | None) -> str | None:
 
 
 def _study() -> tuple[StudyEncoder, ...]:
-    runs = [StudyEncoder(f"{method} {data} {epochs}", method, data, images, epochs)
-            for method in ("SwAV", "MoCo v2") for data, images, all_epochs, _ in _SELF_SUPERVISED_RUNS
-            for epochs in all_epochs]
-    runs += [StudyEncoder("MoCo v1 ImageNet 200", "MoCo v1", "ImageNet", FULL, 200),
-             StudyEncoder("PIRL ImageNet 800", "PIRL", "ImageNet", FULL, 800),
-             StudyEncoder("Supervised ImageNet", "supervised", "ImageNet", FULL, None),
-             StudyEncoder("Random", "random", "none", 0, 0)]
+    runs = [
+        StudyEncoder(f"{method} {data} {epochs}", method, data, images, epochs)
+        for method in ("SwAV", "MoCo v2")
+        for data, images, all_epochs, _ in _SELF_SUPERVISED_RUNS
+        for epochs in all_epochs
+    ]
+    runs += [
+        StudyEncoder("MoCo v1 ImageNet 200", "MoCo v1", "ImageNet", FULL, 200),
+        StudyEncoder("PIRL ImageNet 800", "PIRL", "ImageNet", FULL, 800),
+        StudyEncoder("Supervised ImageNet", "supervised", "ImageNet", FULL, None),
+        StudyEncoder("Random", "random", "none", 0, 0),
+    ]
     return tuple(runs)
 
 
@@ -77,4 +84,3 @@ if len(_BY_KEY) != len(STUDY):
 def study_encoder(name: str) -> StudyEncoder | None:
     """The study's record for `name`, or None for an encoder outside the study."""
     return _BY_KEY.get(_key(name))
-

@@ -1,7 +1,8 @@
 """The frozen ResNet-50 trunk, returning only the blocks a task needs and computing no deeper."""
+
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn

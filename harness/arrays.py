@@ -1,9 +1,10 @@
 """Arrays decoded once into the cache as memory-mapped .npy files (dense targets, decoded inputs):
 rows are read on demand, so memory stays flat however many rows a split has."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -12,14 +13,20 @@ from harness.cache import disk_error
 from harness.checked import is_sound, write_checked
 
 
-def cached_array(path: Path, dtype: type, shape: tuple[int, ...], row: Callable[[int], np.ndarray],
-                 advance: Callable[[int], None] | None = None) -> np.ndarray:
+def cached_array(
+    path: Path,
+    dtype: type,
+    shape: tuple[int, ...],
+    row: Callable[[int], np.ndarray],
+    advance: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """The array at `path`, built first from `row(i)` for each of shape[0] rows when absent.
 
     It is written whole with its checksum (harness.checked), so an interrupted or failed build (a
     full disk, a corrupt source file) never leaves a half-written array behind, and an array
     changed or cut short since is refused instead of read."""
     if not is_sound(path):
+
         def fill(tmp: Path) -> None:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
             for index in range(shape[0]):

@@ -24,6 +24,7 @@ What survives what:
 - Damaged units are named by rows and can be reset (`FeatureStore.repair`, `repairing`), after
   which an extraction computes exactly them again.
 """
+
 from __future__ import annotations
 
 import errno
@@ -33,9 +34,10 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -82,10 +84,13 @@ def compressors() -> tuple[Any, ...]:
 def disk_error(path: Path, error: OSError) -> CacheError:
     """Turn a full disk or an unwritable folder into one line with the fix."""
     if error.errno == errno.ENOSPC:
-        return CacheError(f"{path}: disk full while writing the cache; free space or set CCBENCH_CACHE to a "
-                          "larger disk and rerun (finished units are kept)")
-    return CacheError(f"{path}: cannot write the feature cache ({error.strerror or error}); "
-                      "check permissions or set CCBENCH_CACHE")
+        return CacheError(
+            f"{path}: disk full while writing the cache; free space or set CCBENCH_CACHE to a "
+            "larger disk and rerun (finished units are kept)"
+        )
+    return CacheError(
+        f"{path}: cannot write the feature cache ({error.strerror or error}); check permissions or set CCBENCH_CACHE"
+    )
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ class FeatureStore:
         return Path(root) / key.relpath()
 
     @classmethod
-    def open_for_write(cls, root: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> "FeatureStore":
+    def open_for_write(cls, root: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> FeatureStore:
         """Resume the store of `key`, or create it, holding its lock until `close`. Under the lock
         the leftovers of dead writers are removed, a store too damaged to open is built again, and
         finished units whose chunk files are missing are reset so they are extracted again."""
@@ -185,7 +190,7 @@ class FeatureStore:
         return store
 
     @classmethod
-    def _resume(cls, path: Path, key: CacheKey) -> "FeatureStore | None":
+    def _resume(cls, path: Path, key: CacheKey) -> FeatureStore | None:
         """The store at `path` ready to write (None once an unreadable one is removed)."""
         try:
             store = cls._open(path, key)
@@ -205,23 +210,36 @@ class FeatureStore:
         return store
 
     @classmethod
-    def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> "FeatureStore":
+    def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> FeatureStore:
         """Build the empty store in a temporary folder, then rename it into place whole."""
         building = temp_path(path)
         try:
             group = zarr.open_group(zarr.storage.LocalStore(building), mode="w", zarr_format=3)
             unit_size = unit_rows_for(item_shape)
             chunk_rows = unit_size if len(item_shape) == 1 else 1
-            group.create_array("features", shape=(key.n_images, *item_shape), dtype="float16",
-                               chunks=(min(chunk_rows, max(key.n_images, 1)), *item_shape),
-                               compressors=compressors(), fill_value=0.0, dimension_names=_dims(item_shape))
-            group.create_array("done", shape=(-(-key.n_images // unit_size),), dtype="uint8", chunks=(1,),
-                               fill_value=0)
-            group.attrs.update({
-                "key": key.to_dict(), "digest": key.digest, "image_set": image_set, "unit_rows": unit_size,
-                "complete": False, "ccbench_version": __version__, "torch_version": torch.__version__,
-                "zarr_version": zarr.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            })
+            group.create_array(
+                "features",
+                shape=(key.n_images, *item_shape),
+                dtype="float16",
+                chunks=(min(chunk_rows, max(key.n_images, 1)), *item_shape),
+                compressors=compressors(),
+                fill_value=0.0,
+                dimension_names=_dims(item_shape),
+            )
+            group.create_array("done", shape=(-(-key.n_images // unit_size),), dtype="uint8", chunks=(1,), fill_value=0)
+            group.attrs.update(
+                {
+                    "key": key.to_dict(),
+                    "digest": key.digest,
+                    "image_set": image_set,
+                    "unit_rows": unit_size,
+                    "complete": False,
+                    "ccbench_version": __version__,
+                    "torch_version": torch.__version__,
+                    "zarr_version": zarr.__version__,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            )
             os.rename(building, path)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
@@ -229,7 +247,7 @@ class FeatureStore:
         return cls._open(path, key)
 
     @classmethod
-    def _open(cls, path: Path, key: CacheKey | None) -> "FeatureStore":
+    def _open(cls, path: Path, key: CacheKey | None) -> FeatureStore:
         """Open a store and check that it records `key` (any key when None)."""
         try:
             group = zarr.open_group(zarr.storage.LocalStore(path), mode="r+", zarr_format=3)
@@ -237,18 +255,24 @@ class FeatureStore:
             unit_size = int(group.attrs["unit_rows"])
             group["features"], group["done"]
         except Exception as error:
-            raise CacheError(f"{path}: not a readable ccbench feature store ({type(error).__name__}); "
-                             f"remove it with `ccbench cache rm {path.name.removesuffix('.zarr')}`") from None
+            raise CacheError(
+                f"{path}: not a readable ccbench feature store ({type(error).__name__}); "
+                f"remove it with `ccbench cache rm {path.name.removesuffix('.zarr')}`"
+            ) from None
         if key is not None and recorded != key:
-            raise CacheKeyMismatch(f"{path}: records another key than the one requested; it is never read. "
-                                   f"Remove it with `ccbench cache rm {path.name.removesuffix('.zarr')}`")
+            raise CacheKeyMismatch(
+                f"{path}: records another key than the one requested; it is never read. "
+                f"Remove it with `ccbench cache rm {path.name.removesuffix('.zarr')}`"
+            )
         if group.attrs.get("digest") != recorded.digest:
-            raise CacheKeyMismatch(f"{path}: its recorded key does not hash to its digest; remove it with "
-                                   f"`ccbench cache rm {path.name.removesuffix('.zarr')}`")
+            raise CacheKeyMismatch(
+                f"{path}: its recorded key does not hash to its digest; remove it with "
+                f"`ccbench cache rm {path.name.removesuffix('.zarr')}`"
+            )
         return cls(path, recorded, group, unit_size)
 
     @classmethod
-    def open_complete(cls, root: Path, key: CacheKey) -> "FeatureStore | None":
+    def open_complete(cls, root: Path, key: CacheKey) -> FeatureStore | None:
         """The finished store of `key`, or None when it is absent or unfinished."""
         path = cls.path_for(root, key)
         if not path.exists():
@@ -272,7 +296,7 @@ class FeatureStore:
         return store.complete and not store.missing_units()
 
     @classmethod
-    def open_path(cls, path: Path) -> "FeatureStore":
+    def open_path(cls, path: Path) -> FeatureStore:
         """Open any store by path, whatever its key (for ls, verify and rm)."""
         return cls._open(path, None)
 
@@ -292,7 +316,7 @@ class FeatureStore:
             self.held.release()
             self.held = None
 
-    def __enter__(self) -> "FeatureStore":
+    def __enter__(self) -> FeatureStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -313,8 +337,15 @@ class FeatureStore:
 
     def units_of(self, damage: Iterable[Damage]) -> tuple[int, ...]:
         """The units holding damaged rows."""
-        return tuple(sorted({unit for d in damage
-                             for unit in range(d.rows.start // self.unit_size, (d.rows.stop - 1) // self.unit_size + 1)}))
+        return tuple(
+            sorted(
+                {
+                    unit
+                    for d in damage
+                    for unit in range(d.rows.start // self.unit_size, (d.rows.stop - 1) // self.unit_size + 1)
+                }
+            )
+        )
 
     def write_unit(self, unit: int, values: np.ndarray) -> None:
         """Write one unit's rows, then its flag: the flag is never set before the data is on disk."""
@@ -322,7 +353,7 @@ class FeatureStore:
         if values.shape != (len(rows), *self.features.shape[1:]) or values.dtype != np.float16:
             raise ValueError(f"unit {unit} of {self.path}: got {values.dtype} {values.shape}")
         try:
-            self.features[rows.start:rows.stop] = values
+            self.features[rows.start : rows.stop] = values
             self.group["done"][unit] = 1
         except OSError as error:
             raise disk_error(self.path, error) from None
@@ -372,15 +403,18 @@ class FeatureStore:
             return None
         rows = self._chunk_rows(chunk)
         try:
-            data = self.features[rows.start:rows.stop]
+            data = self.features[rows.start : rows.stop]
         except Exception as error:
             return f"fails to decode ({type(error).__name__})"
         return "non-finite values" if values and not np.isfinite(data).all() else None
 
     def missing_units(self) -> list[int]:
         """Finished units with a chunk file missing (Zarr would read those rows as zeros)."""
-        return [unit for unit in self.finished_units()
-                if any(self._inspect(c, decode=False) for c in self._chunks(self.unit_rows(unit)))]
+        return [
+            unit
+            for unit in self.finished_units()
+            if any(self._inspect(c, decode=False) for c in self._chunks(self.unit_rows(unit)))
+        ]
 
     def corrupt(self, damage: list[Damage]) -> CorruptChunk:
         """One error naming every damaged range of this store and its units, for `repair`."""
@@ -390,8 +424,11 @@ class FeatureStore:
     def check_rows(self, rows: Iterable[int], decode: bool = False) -> None:
         """Raise CorruptChunk naming the damaged rows among `rows`: chunk files missing, and with
         `decode` chunks that fail to decode."""
-        damage = [Damage(self._chunk_rows(c), reason) for c in self._chunks(rows)
-                  if (reason := self._inspect(c, decode)) is not None]
+        damage = [
+            Damage(self._chunk_rows(c), reason)
+            for c in self._chunks(rows)
+            if (reason := self._inspect(c, decode)) is not None
+        ]
         if damage:
             raise self.corrupt(damage)
 
@@ -400,7 +437,7 @@ class FeatureStore:
         rows = self.unit_rows(unit)
         self.check_rows(rows)
         try:
-            return self.features[rows.start:rows.stop]
+            return self.features[rows.start : rows.stop]
         except Exception as error:
             self.check_rows(rows, decode=True)
             raise self.corrupt([Damage(rows, f"fails to read ({type(error).__name__})")]) from None
@@ -418,7 +455,7 @@ class FeatureStore:
         for unit in range(self.n_units):
             rows = self.unit_rows(unit)
             try:
-                out[rows.start:rows.stop] = self.read_unit(unit)
+                out[rows.start : rows.stop] = self.read_unit(unit)
             except CorruptChunk:
                 damage += self.damage([unit])
         if damage:
@@ -435,8 +472,11 @@ class FeatureStore:
                     continue
             except CorruptChunk:
                 pass
-            found += [Damage(self._chunk_rows(c), reason) for c in self._chunks(self.unit_rows(unit))
-                      if (reason := self._inspect(c, decode=True, values=True)) is not None]
+            found += [
+                Damage(self._chunk_rows(c), reason)
+                for c in self._chunks(self.unit_rows(unit))
+                if (reason := self._inspect(c, decode=True, values=True)) is not None
+            ]
         return merge(found)
 
     def verify(self) -> list[str]:
@@ -498,9 +538,11 @@ def label_path(root: Path, key: LabelKey) -> Path:
 
 def save_npy(array: np.ndarray) -> Callable[[Path], None]:
     """A `write_checked` filler saving `array` as .npy (np.save on a name would append `.npy`)."""
+
     def fill(tmp: Path) -> None:
         with open(tmp, "xb") as out:
             np.save(out, array)
+
     return fill
 
 

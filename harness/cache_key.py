@@ -1,4 +1,5 @@
 """The identity of a feature store: everything that changes its contents, hashed into its path."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,11 +42,18 @@ class CacheKey:
     format: int = CACHE_FORMAT
 
     @classmethod
-    def build(cls, encoder: str, images: str, n_images: int, preprocessing: dict, block: str,
-              view: str = "clean") -> "CacheKey":
+    def build(
+        cls, encoder: str, images: str, n_images: int, preprocessing: dict, block: str, view: str = "clean"
+    ) -> CacheKey:
         """A key from the preprocessing record (kept as canonical JSON so the key stays hashable)."""
-        return cls(encoder=encoder, images=images, n_images=n_images,
-                   preprocessing=canonical_json(preprocessing), block=block, view=view)
+        return cls(
+            encoder=encoder,
+            images=images,
+            n_images=n_images,
+            preprocessing=canonical_json(preprocessing),
+            block=block,
+            view=view,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,6 +4,7 @@
 the streaming reader on a fresh store on this disk; `save_calibration` keeps one entry per device
 in `<cache>/calibration.json`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,8 +56,9 @@ def _timed(step, repeats: int) -> float:
     return (time.perf_counter() - started) / repeats
 
 
-def _train_step(head: torch.nn.Module, inputs: dict[str, torch.Tensor], device: str, bf16: bool,
-                optimizer: torch.optim.Optimizer) -> None:
+def _train_step(
+    head: torch.nn.Module, inputs: dict[str, torch.Tensor], device: str, bf16: bool, optimizer: torch.optim.Optimizer
+) -> None:
     """One training step on a dummy loss: the cost a dense head pays per batch."""
     optimizer.zero_grad()
     with head_kernels(device, bf16):
@@ -78,10 +80,16 @@ def calibrate(device: str, batch_size: int = 8, repeats: int = 3) -> Calibration
         frames = 2 if name in MULTI_FRAME_HEADS else 1
         head = build_head(name, 2, seed=0, frames=frames).to(device)
         inputs = features if frames == 1 else {k: torch.stack([v, v], dim=1) for k, v in features.items()}
-        heads[name] = batch_size / _timed(functools.partial(_train_step, head, inputs, device, bf16,
-                                                             torch.optim.Adam(head.parameters())), repeats)
-    return Calibration(device=device, encoder_images_per_s=encoder, head_samples_per_s=heads,
-                       read_mb_per_s=_read_speed(features), measured=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        heads[name] = batch_size / _timed(
+            functools.partial(_train_step, head, inputs, device, bf16, torch.optim.Adam(head.parameters())), repeats
+        )
+    return Calibration(
+        device=device,
+        encoder_images_per_s=encoder,
+        head_samples_per_s=heads,
+        read_mb_per_s=_read_speed(features),
+        measured=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
 
 
 def _read_speed(features: dict[str, torch.Tensor], images: int = 32) -> float:
@@ -93,7 +101,7 @@ def _read_speed(features: dict[str, torch.Tensor], images: int = 32) -> float:
         noise = np.random.default_rng(0).standard_normal((images, *values.shape[1:])).astype(np.float16)
         for unit in store.pending_units():
             rows = store.unit_rows(unit)
-            store.write_unit(unit, (noise[rows.start:rows.stop] * 0.1 + values).astype(np.float16))
+            store.write_unit(unit, (noise[rows.start : rows.stop] * 0.1 + values).astype(np.float16))
         store.mark_complete()
         store.close()
         source = StreamedFeatures({"layer1": store})

@@ -7,11 +7,12 @@ The file is written first and its checksum last, each replaced whole (leaderboar
 between the two leaves a file without a checksum, which counts as absent and is rebuilt from the
 dataset, as is a file written before checksums were recorded.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness.errors import CacheError
 from leaderboard.files import replacing, write_atomic
@@ -60,8 +61,10 @@ def is_sound(path: Path) -> bool:
         return False
     found = problem(path)
     if found is not None:
-        raise CacheError(f"{path}: {found}; run `ccbench cache verify --repair` (or delete the file) and rerun: "
-                         "it is rebuilt from the dataset")
+        raise CacheError(
+            f"{path}: {found}; run `ccbench cache verify --repair` (or delete the file) and rerun: "
+            "it is rebuilt from the dataset"
+        )
     return True
 
 

@@ -21,6 +21,7 @@ Gram once: encoder B's centred Grams are spilled to float64 files beside the cac
 each), then each Gram of encoder A meets them slab by slab. Peak memory at n = 10,000 is about
 2 GB: one Gram, a SLAB_BYTES float16 column slab and one float64 GEMM block.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,8 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -113,7 +114,7 @@ class Gram:
     def update(self, columns: np.ndarray | torch.Tensor) -> None:
         """Add n x c columns, converted to float64 GEMM_COLUMNS at a time."""
         for start in range(0, columns.shape[1], GEMM_COLUMNS):
-            part = _float64(columns[:, start:start + GEMM_COLUMNS], self.k.device)
+            part = _float64(columns[:, start : start + GEMM_COLUMNS], self.k.device)
             self.k.addmm_(part, part.T)
 
     def centred(self) -> torch.Tensor:
@@ -217,7 +218,7 @@ def store_gram(store: FeatureStore, device: str) -> Gram:
         stop = min(start + columns, width)
         slab = np.empty((n, stop - start), dtype=np.float16)
         for rows, values in store.iter_units():
-            slab[rows.start:rows.stop] = values.reshape(len(rows), -1)[:, start:stop]
+            slab[rows.start : rows.stop] = values.reshape(len(rows), -1)[:, start:stop]
         gram.update(slab)
     return gram
 
@@ -225,8 +226,10 @@ def store_gram(store: FeatureStore, device: str) -> Gram:
 def _inner_with_file(kc: torch.Tensor, path: Path) -> float:
     """<Kc, Lc> with Lc read from its .npy file CHUNK_ROWS rows at a time."""
     lc = np.load(path, mmap_mode="r")
-    return sum(float((kc[r:r + CHUNK_ROWS] * _float64(np.array(lc[r:r + CHUNK_ROWS]), kc.device)).sum())
-               for r in range(0, len(lc), CHUNK_ROWS))
+    return sum(
+        float((kc[r : r + CHUNK_ROWS] * _float64(np.array(lc[r : r + CHUNK_ROWS]), kc.device)).sum())
+        for r in range(0, len(lc), CHUNK_ROWS)
+    )
 
 
 def feature_cka(store_a: FeatureStore, store_b: FeatureStore, device: str) -> float:
@@ -236,13 +239,20 @@ def feature_cka(store_a: FeatureStore, store_b: FeatureStore, device: str) -> fl
     return accumulator.value()
 
 
-def cka_matrix(stores_a: dict[str, FeatureStore], stores_b: dict[str, FeatureStore], device: str, workdir: Path,
-               advance: Callable[[int], None] = lambda done: None) -> tuple[np.ndarray, list[list[str]]]:
+def cka_matrix(
+    stores_a: dict[str, FeatureStore],
+    stores_b: dict[str, FeatureStore],
+    device: str,
+    workdir: Path,
+    advance: Callable[[int], None] = lambda done: None,
+) -> tuple[np.ndarray, list[list[str]]]:
     """CKA of every block of A (rows) with every block of B (columns), and the space each used.
     `advance(1)` is called per pair; B's Gram files go to a temporary folder under `workdir`."""
     n = next(iter(stores_a.values())).key.n_images
-    spaces = [["gram" if use_gram(n, _width(a), _width(b)) else "feature" for b in stores_b.values()]
-              for a in stores_a.values()]
+    spaces = [
+        ["gram" if use_gram(n, _width(a), _width(b)) else "feature" for b in stores_b.values()]
+        for a in stores_a.values()
+    ]
     matrix = np.full((len(stores_a), len(stores_b)), np.nan)
     gram_columns = sorted({j for row in spaces for j, space in enumerate(row) if space == "gram"})
     workdir.mkdir(parents=True, exist_ok=True)
@@ -276,14 +286,14 @@ def heatmap(record: dict, path: Path) -> None:
     ax = fig.subplots()
     image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                color="black" if value > 0.6 else "white")
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="black" if value > 0.6 else "white")
     ax.set_xticks(range(matrix.shape[1]), record["blocks"], rotation=45, ha="right")
     ax.set_yticks(range(matrix.shape[0]), record["blocks"])
     ax.set_xlabel(f"{b['name']} ({b['fingerprint'][:8]})")
     ax.set_ylabel(f"{a['name']} ({a['fingerprint'][:8]})")
-    ax.set_title(f"linear CKA, {record['task']} {record['split']}, {record['n']} images at "
-                 f"{record['image_size']} px", fontsize=9)
+    ax.set_title(
+        f"linear CKA, {record['task']} {record['split']}, {record['n']} images at {record['image_size']} px", fontsize=9
+    )
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100)
@@ -297,11 +307,14 @@ def cmd_cka(args: argparse.Namespace) -> int:
         raise CcbenchError(f"task {task.id} has no {args.split} split; pass --split {' or '.join(task.splits)}")
     reader = task.reader(Path(options.data_root) / task.data_folder, task.splits[args.split])
     if isinstance(reader, FrameReader):
-        raise CcbenchError(f"task {task.id}: samples of several frames have no single image to compare; "
-                           "pick an image task with --task")
+        raise CcbenchError(
+            f"task {task.id}: samples of several frames have no single image to compare; pick an image task with --task"
+        )
     if not 0 < args.images <= len(reader):
-        raise CcbenchError(f"{reader.root}: the {reader.split} split holds {len(reader)} images, cannot draw "
-                           f"--images {args.images}; pass a count from 1 to {len(reader)}")
+        raise CcbenchError(
+            f"{reader.root}: the {reader.split} split holds {len(reader)} images, cannot draw "
+            f"--images {args.images}; pass a count from 1 to {len(reader)}"
+        )
     subset = SubsetReader(reader, balanced_subset(reader.labels(), args.images, args.seed))
     task = dataclasses.replace(task, blocks=tuple(args.blocks))
     started = time.perf_counter()
@@ -332,8 +345,10 @@ def cmd_cka(args: argparse.Namespace) -> int:
     }
     out = args.out or options.results_dir / "cka"
     out.mkdir(parents=True, exist_ok=True)
-    stem = (f"{specs[0].fingerprint[:12]}_{specs[1].fingerprint[:12]}_{task.id}_{args.split}"
-            f"_n{len(subset)}_{options.image_size}px")
+    stem = (
+        f"{specs[0].fingerprint[:12]}_{specs[1].fingerprint[:12]}_{task.id}_{args.split}"
+        f"_n{len(subset)}_{options.image_size}px"
+    )
     try:
         write_atomic(out / f"{stem}.json", json.dumps(record, indent=2))
     except OSError as error:

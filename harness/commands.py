@@ -1,5 +1,6 @@
 """What each `ccbench` subcommand does; harness.cli parses the arguments and imports this module only
 then, so `ccbench --help` never waits for torch."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,9 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from filelock import Timeout
 
@@ -23,8 +25,8 @@ from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
 from harness.evaluate import extract_shared, score_task
 from harness.options import ScoreOptions, options_from, resolve_device
-from harness.prepare import run_extraction
 from harness.plan import plan, task_readers
+from harness.prepare import run_extraction
 from leaderboard.errors import LeaderboardError
 from leaderboard.render import build as build_leaderboard
 from tasks import TASKS, DataError, get_task
@@ -39,8 +41,7 @@ def encoder_from(args: argparse.Namespace) -> tuple[ResNet50Trunk, EncoderSpec]:
     """Load `--encoder` (or submit's CHECKPOINT) with its metadata: a study name such as
     "MoCo v2 ImageNet 200" fills method and pre-training data in, and submit's flags override them."""
     source = str(getattr(args, "checkpoint", None) or args.encoder)
-    trunk, encoder = load_encoder(source, name=args.name, trust=args.trust_checkpoint, key=args.key,
-                                  prefix=args.prefix)
+    trunk, encoder = load_encoder(source, name=args.name, trust=args.trust_checkpoint, key=args.key, prefix=args.prefix)
     known = study_encoder(encoder.name)
     metadata = {}
     for name in METADATA_FIELDS:
@@ -59,8 +60,17 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    rows = [{"id": t.id, "category": t.category, "head": t.head, "metric": t.metric, "data_folder": t.data_folder,
-             "found": bool(args.data_root) and (args.data_root / t.data_folder).is_dir()} for t in TASKS.values()]
+    rows = [
+        {
+            "id": t.id,
+            "category": t.category,
+            "head": t.head,
+            "metric": t.metric,
+            "data_folder": t.data_folder,
+            "found": bool(args.data_root) and (args.data_root / t.data_folder).is_dir(),
+        }
+        for t in TASKS.values()
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -73,11 +83,17 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     """The report on stdout; when the file is not loadable, also the one-line reason and fix on stderr."""
     report = read_checkpoint(args.checkpoint, trust=args.trust_checkpoint, key=args.key, prefix=args.prefix)
-    info = {"format": report.format, "key": report.key, "prefix": report.prefix,
-            "fingerprint": fingerprint(report.state) if report.ok else None, "tensors": report.tensors,
-            "missing": list(report.missing), "unexpected": list(report.unexpected),
-            "nonfinite": list(report.nonfinite),
-            "candidates": [dataclasses.asdict(candidate) for candidate in report.candidates]}
+    info = {
+        "format": report.format,
+        "key": report.key,
+        "prefix": report.prefix,
+        "fingerprint": fingerprint(report.state) if report.ok else None,
+        "tensors": report.tensors,
+        "missing": list(report.missing),
+        "unexpected": list(report.unexpected),
+        "nonfinite": list(report.nonfinite),
+        "candidates": [dataclasses.asdict(candidate) for candidate in report.candidates],
+    }
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -87,8 +103,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(f"{key:<12} {shown[key]}")
         for key in ("missing", "unexpected", "nonfinite"):
             print(f"{key:<12} {len(info[key])}" + "".join(f"\n  {name}" for name in info[key]))
-        print(f"candidates   {len(report.candidates)}"
-              + "".join(f"\n  {candidate.flags()} ({candidate.format})" for candidate in report.candidates))
+        print(
+            f"candidates   {len(report.candidates)}"
+            + "".join(f"\n  {candidate.flags()} ({candidate.format})" for candidate in report.candidates)
+        )
         print("loadable     yes" if report.ok else "loadable     no")
     if report.error is not None:
         print(f"ccbench: {report.error}", file=sys.stderr)
@@ -114,27 +132,49 @@ def _seconds(value: float | None) -> str:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
     options = options_from(args, epochs=args.epochs)
-    tasks = [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    tasks = (
+        [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    )
     _, encoder = encoder_from(args)
     rows, missing = [], []
     for task in tasks:
         if not task.dense:
-            rows.append({"task": task.id, "blocks": ",".join(task.blocks), "views": 1, "images": "-", "raw": "-",
-                         "stored": "-", "cache s/epoch": "-", "loop s/epoch": "-",
-                         "choice": "cache (pooled vectors held in memory)"})
+            rows.append(
+                {
+                    "task": task.id,
+                    "blocks": ",".join(task.blocks),
+                    "views": 1,
+                    "images": "-",
+                    "raw": "-",
+                    "stored": "-",
+                    "cache s/epoch": "-",
+                    "loop s/epoch": "-",
+                    "choice": "cache (pooled vectors held in memory)",
+                }
+            )
             continue
         try:
             plan = plan_task(encoder, task, options)
         except DataError as error:
             missing.append(f"{task.id}: {error}")
             continue
-        rows.append({"task": task.id, "blocks": ",".join(plan.blocks), "views": plan.views, "images": plan.rows,
-                     "raw": f"{plan.raw_bytes / 1e9:.2f} GB", "stored": f"{plan.stored_bytes / 1e9:.2f} GB",
-                     "cache s/epoch": _seconds(plan.cache_epoch_s), "loop s/epoch": _seconds(plan.loop_epoch_s),
-                     "choice": f"{plan.choice} ({plan.reason})"})
+        rows.append(
+            {
+                "task": task.id,
+                "blocks": ",".join(plan.blocks),
+                "views": plan.views,
+                "images": plan.rows,
+                "raw": f"{plan.raw_bytes / 1e9:.2f} GB",
+                "stored": f"{plan.stored_bytes / 1e9:.2f} GB",
+                "cache s/epoch": _seconds(plan.cache_epoch_s),
+                "loop s/epoch": _seconds(plan.loop_epoch_s),
+                "choice": f"{plan.choice} ({plan.reason})",
+            }
+        )
     if rows:
-        print_table(rows, ["task", "blocks", "views", "images", "raw", "stored", "cache s/epoch", "loop s/epoch",
-                           "choice"])
+        print_table(
+            rows, ["task", "blocks", "views", "images", "raw", "stored", "cache s/epoch", "loop s/epoch", "choice"]
+        )
     for line in missing:
         print(f"not planned: {line}")
     return 0
@@ -150,15 +190,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for job in plan(encoder, [task], readers, options.image_size).values():
         seconds = run_extraction(trunk, job, options)
         for block, key in job.keys.items():
-            print(f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "
-                  + (f"extracted in {seconds:.1f}s" if seconds else "already cached"))
+            print(
+                f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "
+                + (f"extracted in {seconds:.1f}s" if seconds else "already cached")
+            )
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     task = get_task(args.task)
-    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid,
-                           save_heads=args.save_heads)
+    options = options_from(
+        args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
+    )
     trunk, encoder = encoder_from(args)
     result, path = score_task(trunk, encoder, task, options)
     print_results([result])
@@ -179,8 +222,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     The leaderboard is rebuilt from the results folder, so it ranks every encoder scored there.
     """
     trunk, encoder = encoder_from(args)
-    print(f"{encoder.name}: {encoder.format} checkpoint, fingerprint {encoder.fingerprint[:16]}, "
-          + ", ".join(f"{k}={getattr(encoder, k)}" for k in METADATA_FIELDS if getattr(encoder, k) is not None))
+    print(
+        f"{encoder.name}: {encoder.format} checkpoint, fingerprint {encoder.fingerprint[:16]}, "
+        + ", ".join(f"{k}={getattr(encoder, k)}" for k in METADATA_FIELDS if getattr(encoder, k) is not None)
+    )
     status = score_all(trunk, encoder, args)
     if status == 0:
         try:
@@ -193,8 +238,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
     """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
     tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
-    options = options_from(args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid,
-                           save_heads=args.save_heads)
+    options = options_from(
+        args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
+    )
     seconds = extract_shared(trunk, encoder, tasks, options)
     if seconds:
         log.info("extracted the image sets of %d tasks in %.1fs, each shared set once", len(tasks), seconds)
@@ -214,11 +260,23 @@ def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespa
 
 def print_results(results: list[dict[str, Any]]) -> None:
     """One row per result; tasks of a run have different metrics, so the metric is a column."""
-    print_table([{"encoder": r["encoder"]["name"], "fingerprint": r["encoder"]["fingerprint"][:12],
-                  "task": r["task"], "metric": r["metric"], "score": f"{r['score']:.4f}", "val": f"{r['val_score']:.4f}",
-                  "epoch": r["epoch"], "extract_s": f"{r['timings']['extract']:.1f}",
-                  "train_s": f"{r['timings']['train']:.1f}"} for r in results],
-                ["encoder", "fingerprint", "task", "metric", "score", "val", "epoch", "extract_s", "train_s"])
+    print_table(
+        [
+            {
+                "encoder": r["encoder"]["name"],
+                "fingerprint": r["encoder"]["fingerprint"][:12],
+                "task": r["task"],
+                "metric": r["metric"],
+                "score": f"{r['score']:.4f}",
+                "val": f"{r['val_score']:.4f}",
+                "epoch": r["epoch"],
+                "extract_s": f"{r['timings']['extract']:.1f}",
+                "train_s": f"{r['timings']['train']:.1f}",
+            }
+            for r in results
+        ],
+        ["encoder", "fingerprint", "task", "metric", "score", "val", "epoch", "extract_s", "train_s"],
+    )
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -230,21 +288,35 @@ def cmd_cache(args: argparse.Namespace) -> int:
             except CacheError as error:
                 print(f"ccbench: warning: {error}", file=sys.stderr)
                 continue
-            rows.append({"digest": store.key.digest, "encoder": store.key.encoder, "image_set":
-                         store.group.attrs.get("image_set"), "block": store.key.block, "images": store.key.n_images,
-                         "complete": store.complete, "bytes": store.nbytes_stored(), "path": str(path)})
+            rows.append(
+                {
+                    "digest": store.key.digest,
+                    "encoder": store.key.encoder,
+                    "image_set": store.group.attrs.get("image_set"),
+                    "block": store.key.block,
+                    "images": store.key.n_images,
+                    "complete": store.complete,
+                    "bytes": store.nbytes_stored(),
+                    "path": str(path),
+                }
+            )
         if args.json:
             print(json.dumps(rows, indent=2))
         elif rows:
-            print_table([{**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12]} for r in rows],
-                        ["digest", "encoder", "image_set", "block", "images", "complete", "bytes"])
+            print_table(
+                [{**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12]} for r in rows],
+                ["digest", "encoder", "image_set", "block", "images", "complete", "bytes"],
+            )
         else:
             print(f"no feature stores under {args.cache}")
         return 0
     if args.action == "rm" and not (args.digests or args.all):
         raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
-    targets = [p for prefix in args.digests for p in _resolve(args.cache, prefix)] if args.digests \
+    targets = (
+        [p for prefix in args.digests for p in _resolve(args.cache, prefix)]
+        if args.digests
         else list_stores(args.cache)
+    )
     if args.action == "rm":
         for path in targets:
             remove_store(path)
@@ -254,8 +326,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if not args.digests:
         failures += sum(verify_checked(path, args.repair) for path in checked.checked_files(args.cache))
     if failures and not args.repair:
-        print(f"{failures} damaged; `ccbench cache verify --repair` resets them, and the next score or extract "
-              "rebuilds exactly them")
+        print(
+            f"{failures} damaged; `ccbench cache verify --repair` resets them, and the next score or extract "
+            "rebuilds exactly them"
+        )
     return 1 if failures else 0
 
 
@@ -264,8 +338,9 @@ def remove_store(path: Path) -> None:
     try:
         held = store_lock(path, wait=False)
     except Timeout:
-        raise CacheError(f"{path}: another ccbench process is writing this store; wait for it or stop it, "
-                         "then remove the store") from None
+        raise CacheError(
+            f"{path}: another ccbench process is writing this store; wait for it or stop it, then remove the store"
+        ) from None
     try:
         shutil.rmtree(path)
     finally:
@@ -286,8 +361,10 @@ def verify_store(path: Path, repair: bool) -> bool:
         return True
     damage = store.damage()
     if not damage:
-        print(f"{name}  " + ("ok" if store.complete else
-                             f"{len(store.pending_units())} of {store.n_units} units unfinished"))
+        print(
+            f"{name}  "
+            + ("ok" if store.complete else f"{len(store.pending_units())} of {store.n_units} units unfinished")
+        )
         return not store.complete
     for item in damage:
         print(f"{name}  {item.describe()}")
@@ -313,8 +390,9 @@ def verify_checked(path: Path, repair: bool) -> bool:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Regenerate the leaderboard (CSV, Markdown, static HTML, plots) from the result files."""
-    written = build_leaderboard(args.results, args.out, include_overrides=args.include_overrides,
-                                supervised=args.supervised, echo=print)
+    written = build_leaderboard(
+        args.results, args.out, include_overrides=args.include_overrides, supervised=args.supervised, echo=print
+    )
     for kind, path in written.items():
         print(f"{kind:<10} {path}")
     return 0
@@ -323,7 +401,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def _resolve(root: Path, prefix: str) -> list[Path]:
     matches = find_stores(root, prefix)
     if not matches:
-        raise SystemExit(f"ccbench: error: no feature store under {root} starts with {prefix!r}; see `ccbench cache ls`")
+        raise SystemExit(
+            f"ccbench: error: no feature store under {root} starts with {prefix!r}; see `ccbench cache ls`"
+        )
     return matches
 
 
@@ -332,19 +412,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="ccbench-demo-"))
     data_root = out / "data"
     write_cifar100(data_root, n_train=args.train_images, n_test=args.test_images, seed=0)
-    print(f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/fill classes, "
-          f"{args.train_images} train / {args.test_images} test images) to {data_root}")
-    options = ScoreOptions(data_root=data_root, cache_root=out / "cache", results_dir=out / "results",
-                           device=resolve_device(args.device), batch_size=args.batch_size, workers=args.workers,
-                           epochs=args.epochs, image_size=args.image_size, quiet=args.quiet)
+    print(
+        f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/fill classes, "
+        f"{args.train_images} train / {args.test_images} test images) to {data_root}"
+    )
+    options = ScoreOptions(
+        data_root=data_root,
+        cache_root=out / "cache",
+        results_dir=out / "results",
+        device=resolve_device(args.device),
+        batch_size=args.batch_size,
+        workers=args.workers,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        quiet=args.quiet,
+    )
     task = get_task("cifar100")
     results = []
     for source in ("random:0", "random:1"):
         trunk, encoder = load_encoder(source)
         results.append(score_task(trunk, encoder, task, options)[0])
     print_results(results)
-    print(f"chance level: {1 / N_CLASSES:.3f} (classes present); results in {options.results_dir}, "
-          f"feature cache in {options.cache_root}")
+    print(
+        f"chance level: {1 / N_CLASSES:.3f} (classes present); results in {options.results_dir}, "
+        f"feature cache in {options.cache_root}"
+    )
     # The demo's runs are non-standard (small images), so its board ranks overrides by design.
     written = build_leaderboard(options.results_dir, out / "leaderboard", include_overrides=True)
     print(f"leaderboard: {written['html']}")

@@ -6,6 +6,7 @@ recomputing from decoded inputs can beat the disk. `estimate` turns this machine
 (harness.calibration) and a task's sizes into seconds per epoch of each mode and picks the cheaper
 over the task's epochs (the cache pays one extraction pass first) within the disk budget.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,16 @@ def map_bytes(blocks: tuple[str, ...], size: tuple[int, int], images: int) -> in
     return images * sum(2 * int(np.prod(block_shape(block, size))) for block in blocks)
 
 
-def estimate(task: TaskSpec, rows: int, views: int, size: tuple[int, int], epochs: int,
-             calibration: Calibration | None, budget: int | None, memory: int = 0) -> Estimate:
+def estimate(
+    task: TaskSpec,
+    rows: int,
+    views: int,
+    size: tuple[int, int],
+    epochs: int,
+    calibration: Calibration | None,
+    budget: int | None,
+    memory: int = 0,
+) -> Estimate:
     """Bytes and seconds of training `rows` samples (views included) for `epochs`; picks a mode.
     Maps of at most `memory` bytes are held in memory after one read, so the cache then costs only
     the head's compute per epoch."""
@@ -80,5 +89,6 @@ def estimate(task: TaskSpec, rows: int, views: int, size: tuple[int, int], epoch
     else:
         choice = "cache" if cache_total <= loop_total else "loop"
         reason = "faster by the estimate" + (", maps held in memory" if held and choice == "cache" else "")
-    return Estimate(task.id, task.blocks, views, rows, raw, stored, cache_epoch, loop_epoch, cache_total, loop_total,
-                    choice, reason)
+    return Estimate(
+        task.id, task.blocks, views, rows, raw, stored, cache_epoch, loop_epoch, cache_total, loop_total, choice, reason
+    )

@@ -9,6 +9,7 @@ remaining pixels stay exactly where the encoder put them, and at sizes that halv
 changes. Every head checks the feature shapes first and names the offending block, because a
 mismatch otherwise surfaces as an opaque convolution or broadcasting error deep in the decoder.
 """
+
 from __future__ import annotations
 
 import torch
@@ -194,4 +195,3 @@ class DeepLabV3PlusHead(nn.Module):
         stride = get_block("layer1").stride
         size = tuple(out_size) if out_size is not None else (stride * low.shape[-2], stride * low.shape[-1])
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-

@@ -6,6 +6,7 @@ image stays on the same side; scoring always compares with the dataset's own ful
 targets: a head trained at 224 is upsampled to each target's size, and crop-trained heads see the
 whole test image, which goes through the encoder once for all heads.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,18 @@ from harness.calibration import load_calibration
 from harness.costs import Estimate, estimate, map_bytes, memory_budget
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
-from harness.prepare import (SPLIT_SEED, DenseRecord, Prepared, TestSplit, cached_stores, extract_jobs, frames_of,
-                             load_features, split_details, store_digests)
+from harness.prepare import (
+    SPLIT_SEED,
+    DenseRecord,
+    Prepared,
+    TestSplit,
+    cached_stores,
+    extract_jobs,
+    frames_of,
+    load_features,
+    split_details,
+    store_digests,
+)
 from harness.progress import progress
 from harness.sources import DecodedInputs, FeatureSource, FullResolutionFeatures, LoopFeatures, StreamedFeatures
 from harness.targets import FullResolutionTargets, dense_targets, sample_count, target_statistics
@@ -48,7 +59,6 @@ def view_count(reader: DenseReader) -> int:
     return reader.views.count if isinstance(reader, ViewSet) else 1
 
 
-
 def bf16_supported(device: str) -> bool:
     return torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported()
 
@@ -69,12 +79,21 @@ def dense_cached_readers(encoder: EncoderSpec, task: TaskSpec, options: ScoreOpt
 def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Estimate:
     """The planner's estimate for a dense task's training split as found under the data root."""
     size = task_preprocessing(encoder, task, options.image_size).size
-    reader = training_reader(task, task_readers(task, options.data_root, roles=("train",))["train"], size,
-                             options.views)
+    reader = training_reader(
+        task, task_readers(task, options.data_root, roles=("train",))["train"], size, options.views
+    )
     views = view_count(reader)
     calibration = load_calibration(options.cache_root, options.device)
-    return estimate(task, sample_count(reader), views, size, options.epochs or task.epochs, calibration,
-                    options.cache_budget, split_memory(options))
+    return estimate(
+        task,
+        sample_count(reader),
+        views,
+        size,
+        options.epochs or task.epochs,
+        calibration,
+        options.cache_budget,
+        split_memory(options),
+    )
 
 
 def split_memory(options: ScoreOptions) -> int:
@@ -110,9 +129,13 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         sources: dict[str, FeatureSource] = {}
         for role, job in jobs.items():
             held[role] = map_bytes(task.blocks, preprocessing.size, len(job.reader)) <= split_memory(options)
-            sources[role] = load_features(job, task.blocks, options.cache_root, options.device) if held[role] \
-                else StreamedFeatures(cached_stores(job, task.blocks, options.cache_root), options.device,
-                                      frames_of(job.reader))
+            sources[role] = (
+                load_features(job, task.blocks, options.cache_root, options.device)
+                if held[role]
+                else StreamedFeatures(
+                    cached_stores(job, task.blocks, options.cache_root), options.device, frames_of(job.reader)
+                )
+            )
         stores = store_digests(jobs, task.blocks)
     else:
         sources = {}
@@ -120,18 +143,38 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
             with progress(len(reader), f"decode {task.id} {role}", options.quiet) as advance:
                 inputs = DecodedInputs(options.cache_root, reader, preprocessing, advance)
             sources[role] = LoopFeatures(trunk, inputs, task.blocks, options.device, frames_of(reader), bf16)
-    test_source = sources.get("test") or FullResolutionFeatures(trunk, test_reader, preprocessing, task.blocks,
-                                                                options.device, frames_of(test_reader), bf16)
+    test_source = sources.get("test") or FullResolutionFeatures(
+        trunk, test_reader, preprocessing, task.blocks, options.device, frames_of(test_reader), bf16
+    )
     test_rows = torch.arange(sample_count(test_reader))
     scale = target_statistics(targets, train_reader.TARGET) if train_reader.TARGET != "classes" else None
     return Prepared(
-        train_source=sources["train"], train_targets=targets,
-        train_rows=expand_views(train_samples, train_reader), val_rows=expand_views(val_samples, train_reader),
-        test=TestSplit(test_source, FullResolutionTargets(test_reader), test_rows, task.metric, task.num_classes,
-                       batch_size=1, bf16=bf16),
+        train_source=sources["train"],
+        train_targets=targets,
+        train_rows=expand_views(train_samples, train_reader),
+        val_rows=expand_views(val_samples, train_reader),
+        test=TestSplit(
+            test_source,
+            FullResolutionTargets(test_reader),
+            test_rows,
+            task.metric,
+            task.num_classes,
+            batch_size=1,
+            bf16=bf16,
+        ),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
-        stores=stores, image_size=preprocessing.size, extract_seconds=seconds,
-        classes=list(readers["train"].classes), split_details=split_details(readers), target_scale=scale,
-        dense=DenseRecord(mode=mode, view=task.view, views=views,
-                          features={role: "memory" if kept else "stream" for role, kept in held.items()}),
-        bf16=bf16, eval_batch_size=task.batch_size)
+        stores=stores,
+        image_size=preprocessing.size,
+        extract_seconds=seconds,
+        classes=list(readers["train"].classes),
+        split_details=split_details(readers),
+        target_scale=scale,
+        dense=DenseRecord(
+            mode=mode,
+            view=task.view,
+            views=views,
+            features={role: "memory" if kept else "stream" for role, kept in held.items()},
+        ),
+        bf16=bf16,
+        eval_batch_size=task.batch_size,
+    )

@@ -1,4 +1,5 @@
 """Harness errors, and the tuple of every error the CLI reports as one line without a traceback."""
+
 from __future__ import annotations
 
 from pathlib import Path

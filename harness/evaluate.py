@@ -2,6 +2,7 @@
 test once with the selected heads of every seed, and write the result. The selected heads are kept
 beside the results only where another task is scored with them (ImageNetV2 with ImageNet's), or
 when asked (`save_heads`): a U-Net head is about 400 MB per seed."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,22 +72,41 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
     # image-level heads of every seed train in lockstep; a dense seed's heads fill the GPU on their own
     for seeds in [(seed,) for seed in options.seeds] if task.dense else [options.seeds]:
-        config = TrainConfig(task.batch_size, epochs, task.loss, task.metric, seeds[0], num_classes=task.num_classes,
-                             bf16=data.bf16, eval_batch_size=data.eval_batch_size)
+        config = TrainConfig(
+            task.batch_size,
+            epochs,
+            task.loss,
+            task.metric,
+            seeds[0],
+            num_classes=task.num_classes,
+            bf16=data.bf16,
+            eval_batch_size=data.eval_batch_size,
+        )
         heads = [data.new_head(task, seed) for seed in seeds for _ in points]
         started = time.perf_counter()
         label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(points)} grid points)"
         with progress(epochs, label, options.quiet) as advance:
-            outcomes = train_grid(heads, list(points) * len(seeds), data.train_source, data.train_targets,
-                                  data.train_rows, data.val_rows, config, options.device,
-                                  on_epoch=lambda epoch: advance(1), seeds=[seed for seed in seeds for _ in points])
+            outcomes = train_grid(
+                heads,
+                list(points) * len(seeds),
+                data.train_source,
+                data.train_targets,
+                data.train_rows,
+                data.val_rows,
+                config,
+                options.device,
+                on_epoch=lambda epoch: advance(1),
+                seeds=[seed for seed in seeds for _ in points],
+            )
         timings["train"] += time.perf_counter() - started
         for k, seed in enumerate(seeds):
-            grid = outcomes[k * len(points):(k + 1) * len(points)]
+            grid = outcomes[k * len(points) : (k + 1) * len(points)]
             best = select(grid)
             if keep_heads:
-                save_head(head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
-                          grid[best].state)
+                save_head(
+                    head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
+                    grid[best].state,
+                )
             runs.append((seed, heads[k * len(points) + best], grid, grid[best]))
     started = time.perf_counter()
     metrics = data.test.score([head for _, head, _, _ in runs])
@@ -94,52 +114,101 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     per_seed = []
     for (seed, _, outcomes, best), metric in zip(runs, metrics):
         interval = metric.interval()
-        per_seed.append({"seed": seed, "score": metric.compute(), "ci95": list(interval) if interval else None,
-                         "val_score": best.best_val, "epoch": best.best_epoch, "point": best.point.name,
-                         "val_curve": best.val_curve,
-                         "grid": [{"point": o.point.name, "optimizer": o.point.optimizer, "lr": o.point.lr,
-                                   "best_epoch": o.best_epoch, "best_val": o.best_val, "val_curve": o.val_curve,
-                                   "train_loss": o.train_loss}
-                                  for o in outcomes]})
+        per_seed.append(
+            {
+                "seed": seed,
+                "score": metric.compute(),
+                "ci95": list(interval) if interval else None,
+                "val_score": best.best_val,
+                "epoch": best.best_epoch,
+                "point": best.point.name,
+                "val_curve": best.val_curve,
+                "grid": [
+                    {
+                        "point": o.point.name,
+                        "optimizer": o.point.optimizer,
+                        "lr": o.point.lr,
+                        "best_epoch": o.best_epoch,
+                        "best_val": o.best_val,
+                        "val_curve": o.val_curve,
+                        "train_loss": o.train_loss,
+                    }
+                    for o in outcomes
+                ],
+            }
+        )
     splits = {"train": len(data.train_rows), "val": len(data.val_rows), "test": len(data.test.rows)}
     chosen = runs[0][3].point
-    hparams = {"optimizer": chosen.optimizer, "lr": chosen.lr, "batch_size": task.batch_size, "epochs": epochs,
-               "grid": [p.name for p in points], "val_fraction": task.val_fraction}
+    hparams = {
+        "optimizer": chosen.optimizer,
+        "lr": chosen.lr,
+        "batch_size": task.batch_size,
+        "epochs": epochs,
+        "grid": [p.name for p in points],
+        "val_fraction": task.val_fraction,
+    }
     if data.dense is not None:
         hparams.update(dataclasses.asdict(data.dense), bf16=data.bf16)
     result = _result(encoder, task, options, data, per_seed, splits, timings, hparams)
     return result, write_result(path, result)
 
 
-def _score_with_other_head(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions,
-                           path: Path) -> tuple[dict, Path]:
+def _score_with_other_head(
+    trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, path: Path
+) -> tuple[dict, Path]:
     """Score a test-only task with the head selected for `task.scored_with` (scoring that task first)."""
     source = get_task(task.scored_with)
     source_result, source_path = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
     if "classes" not in source_result:
-        raise ResultError(f"{source_path}: records no classes for its heads (written before results did), so "
-                          f"{task.id} labels cannot be matched to them; rescore {source.id} with --force")
+        raise ResultError(
+            f"{source_path}: records no classes for its heads (written before results did), so "
+            f"{task.id} labels cannot be matched to them; rescore {source.id} with --force"
+        )
     data = repairing(lambda: prepare(trunk, encoder, task, options, source_result["classes"]))
     started = time.perf_counter()
     heads = []
     for run in source_result["seeds"]:
         head = build_head(source.head, source.num_classes, run["seed"], source.frames)
-        head.load_state_dict(load_head(head_path(options.results_dir, encoder.fingerprint, source.id,
-                                                 options.protocol_tag(), run["seed"])))
+        head.load_state_dict(
+            load_head(
+                head_path(options.results_dir, encoder.fingerprint, source.id, options.protocol_tag(), run["seed"])
+            )
+        )
         heads.append(head.to(options.device))
     per_seed = []
     for run, metric in zip(source_result["seeds"], data.test.score(heads)):
         interval = metric.interval()
-        per_seed.append({**{k: run[k] for k in ("seed", "val_score", "epoch", "point")}, "score": metric.compute(),
-                         "ci95": list(interval) if interval else None})
+        per_seed.append(
+            {
+                **{k: run[k] for k in ("seed", "val_score", "epoch", "point")},
+                "score": metric.compute(),
+                "ci95": list(interval) if interval else None,
+            }
+        )
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": time.perf_counter() - started}
-    result = _result(encoder, task, options, data, per_seed, {"train": 0, "val": 0, "test": len(data.test.rows)},
-                     timings, {**source_result["hparams"], "scored_with": source.id})
+    result = _result(
+        encoder,
+        task,
+        options,
+        data,
+        per_seed,
+        {"train": 0, "val": 0, "test": len(data.test.rows)},
+        timings,
+        {**source_result["hparams"], "scored_with": source.id},
+    )
     return result, write_result(path, result)
 
 
-def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, data: Prepared, per_seed: list[dict],
-            splits: dict[str, int], timings: dict[str, float], hparams: dict[str, Any]) -> dict[str, Any]:
+def _result(
+    encoder: EncoderSpec,
+    task: TaskSpec,
+    options: ScoreOptions,
+    data: Prepared,
+    per_seed: list[dict],
+    splits: dict[str, int],
+    timings: dict[str, float],
+    hparams: dict[str, Any],
+) -> dict[str, Any]:
     """The result record (schema in leaderboard.schema), with the battery it was scored in, so the leaderboard
     learns every task's category, metric, domains and protocol order from the files alone."""
     first = per_seed[0]
@@ -153,8 +222,10 @@ def _result(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, data: P
         "category": task.category,
         "metric": task.metric,
         "higher_is_better": True,
-        "battery": [{"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
-                    for t in TASKS.values()],
+        "battery": [
+            {"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
+            for t in TASKS.values()
+        ],
         "score": float(np.mean([run["score"] for run in per_seed])),
         "score_std": float(np.std([run["score"] for run in per_seed])),
         "ci95": first.get("ci95"),

@@ -5,14 +5,15 @@ cache costs little over a plain forward; only units without a commit flag are co
 interrupted run resumes where it stopped. Memory holds a few units per block at most (the one
 being assembled, the one being written and two queued), each capped by harness.cache.UNIT_BYTES.
 """
+
 from __future__ import annotations
 
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -49,8 +50,9 @@ class ImageDataset(Dataset):
             return index, None, error
 
 
-def collate(items: list[tuple[int, torch.Tensor | None, DataError | None]]
-            ) -> tuple[torch.Tensor, torch.Tensor, DataError | None]:
+def collate(
+    items: list[tuple[int, torch.Tensor | None, DataError | None]],
+) -> tuple[torch.Tensor, torch.Tensor, DataError | None]:
     """(indices, stacked images, None), or the first dataset error among the items (run in the worker)."""
     for _, _, error in items:
         if error is not None:
@@ -58,13 +60,20 @@ def collate(items: list[tuple[int, torch.Tensor | None, DataError | None]]
     return torch.tensor([index for index, _, _ in items]), torch.stack([image for _, image, _ in items]), None
 
 
-def image_loader(reader: Reader, indices: Sequence[int], preprocessing: Preprocessing, batch_size: int,
-                 workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def image_loader(
+    reader: Reader, indices: Sequence[int], preprocessing: Preprocessing, batch_size: int, workers: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches in index order; workers decode while the encoder runs. A dataset error is raised
     here, in the main process."""
-    loader = DataLoader(ImageDataset(reader, indices, preprocessing), batch_size=batch_size, shuffle=False,
-                        num_workers=workers, persistent_workers=False, prefetch_factor=4 if workers else None,
-                        collate_fn=collate)
+    loader = DataLoader(
+        ImageDataset(reader, indices, preprocessing),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+        collate_fn=collate,
+    )
     for rows, images, error in loader:
         if error is not None:
             raise error
@@ -82,9 +91,11 @@ def check_finite(block: str, values: torch.Tensor, ids: Sequence[str], image_set
     bad = ~torch.isfinite(values) | (values.abs() > FLOAT16_MAX)
     if bad.any():
         row = int(bad.flatten(1).any(dim=1).nonzero()[0])
-        raise NonFiniteFeatures(f"{image_set}: encoder block {block} is NaN, infinite or beyond float16 on image "
-                                f"{ids[row]}; the checkpoint's weights are likely broken (check it with "
-                                "`ccbench inspect`)")
+        raise NonFiniteFeatures(
+            f"{image_set}: encoder block {block} is NaN, infinite or beyond float16 on image "
+            f"{ids[row]}; the checkpoint's weights are likely broken (check it with "
+            "`ccbench inspect`)"
+        )
 
 
 @dataclass
@@ -153,9 +164,17 @@ class _UnitWriter:
             raise self.error
 
 
-def extract(trunk: ResNet50Trunk, reader: Reader, preprocessing: Preprocessing, stores: dict[str, FeatureStore],
-            image_set: str, batch_size: int = 64, device: str = "cpu", workers: int = 0,
-            progress: Callable[[int], None] | None = None) -> ExtractStats:
+def extract(
+    trunk: ResNet50Trunk,
+    reader: Reader,
+    preprocessing: Preprocessing,
+    stores: dict[str, FeatureStore],
+    image_set: str,
+    batch_size: int = 64,
+    device: str = "cpu",
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> ExtractStats:
     """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images).
 
     Only the images of unfinished units are encoded; each store commits its own units, whose

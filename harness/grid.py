@@ -4,6 +4,7 @@
 sets the paper grid-searched (Adam 1e-4, Adam 1e-3, SGD 1e-2, SGD 1e-3). A user grid is a JSON
 file holding a list of {"optimizer": "adam"|"sgd", "lr": float}.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,10 @@ class GridPoint:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS or not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"grid point {self.optimizer!r} lr={self.lr!r}: optimizer must be one of "
-                             f"{', '.join(OPTIMIZERS)} and lr a positive number")
+            raise ValueError(
+                f"grid point {self.optimizer!r} lr={self.lr!r}: optimizer must be one of "
+                f"{', '.join(OPTIMIZERS)} and lr a positive number"
+            )
 
     @property
     def name(self) -> str:

@@ -1,8 +1,9 @@
 """Heads trained on frozen features, sized from the encoder's block table (docs/PROTOCOL.md section 3);
 the dense decoders live in harness.decoders and are built here by name too."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -1,7 +1,8 @@
 """Training losses by the name a task spec gives, each over the pixels its metric scores."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional

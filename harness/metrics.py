@@ -1,8 +1,9 @@
 """Metrics accumulated over a whole split, each with its direction (never averaged per batch)."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -25,8 +26,9 @@ class Metric(ABC):
         return None
 
 
-def bootstrap_interval(stats: torch.Tensor, score: Callable[[torch.Tensor], float], rounds: int, level: float,
-                       seed: int) -> tuple[float, float] | None:
+def bootstrap_interval(
+    stats: torch.Tensor, score: Callable[[torch.Tensor], float], rounds: int, level: float, seed: int
+) -> tuple[float, float] | None:
     """Percentile bootstrap over test samples for a metric whose split score is a function of the
     sum of per-sample statistics (N, K): each round's resample is a count vector, so a round's sums
     are one row of counts @ stats. None with fewer than two samples."""
@@ -35,7 +37,8 @@ def bootstrap_interval(stats: torch.Tensor, score: Callable[[torch.Tensor], floa
     generator = torch.Generator().manual_seed(seed)
     draws = torch.randint(len(stats), (rounds, len(stats)), generator=generator)
     counts = torch.zeros(rounds, len(stats), dtype=torch.float64).scatter_add_(
-        1, draws, torch.ones(rounds, len(stats), dtype=torch.float64))
+        1, draws, torch.ones(rounds, len(stats), dtype=torch.float64)
+    )
     sums = counts @ stats.double()
     scores = torch.tensor([score(row) for row in sums], dtype=torch.float64)
     tail = (1 - level) / 2
@@ -118,13 +121,17 @@ class MeanIoU(Metric):
         truth, predicted = targets[keep].long(), predicted[keep].long()
         for labels, role in ((truth, "target"), (predicted, "predicted")):
             if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-                raise ValueError(f"miou: {role} label outside 0..{self.num_classes - 1} "
-                                 f"(and not ignore_index {self.ignore_index})")
-        cells = self.num_classes ** 2
+                raise ValueError(
+                    f"miou: {role} label outside 0..{self.num_classes - 1} (and not ignore_index {self.ignore_index})"
+                )
+        cells = self.num_classes**2
         sample = torch.arange(len(targets), device=targets.device).view(-1, *[1] * (targets.dim() - 1))
         sample = sample.expand_as(targets)[keep]
-        counts = torch.bincount(sample * cells + truth * self.num_classes + predicted,
-                                minlength=len(targets) * cells).reshape(len(targets), cells).cpu()
+        counts = (
+            torch.bincount(sample * cells + truth * self.num_classes + predicted, minlength=len(targets) * cells)
+            .reshape(len(targets), cells)
+            .cpu()
+        )
         self.per_sample.append(counts)
         self.confusion += counts.sum(dim=0).reshape(self.num_classes, self.num_classes)
 
@@ -143,8 +150,13 @@ class MeanIoU(Metric):
     def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
         """Bootstrap over test images: each round sums the resampled images' confusion matrices."""
         shape = (self.num_classes, self.num_classes)
-        return bootstrap_interval(torch.cat(self.per_sample), lambda cells: float(
-            self.per_class(cells.reshape(shape)).nanmean()), rounds, level, seed)
+        return bootstrap_interval(
+            torch.cat(self.per_sample),
+            lambda cells: float(self.per_class(cells.reshape(shape)).nanmean()),
+            rounds,
+            level,
+            seed,
+        )
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
@@ -197,8 +209,9 @@ class NegativeL1(Metric):
 
     def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
         """Bootstrap over test images of (absolute error sum, valid pixels)."""
-        return bootstrap_interval(torch.cat(self.per_sample), lambda sums: float(-sums[0] / sums[1]),
-                                  rounds, level, seed)
+        return bootstrap_interval(
+            torch.cat(self.per_sample), lambda sums: float(-sums[0] / sums[1]), rounds, level, seed
+        )
 
 
 class KittiFlowInlier(Metric):
@@ -257,8 +270,9 @@ class KittiFlowInlier(Metric):
 
     def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
         """Bootstrap over test image pairs of (outlier pixels, valid pixels)."""
-        return bootstrap_interval(torch.cat(self.per_sample), lambda sums: float(1 - sums[0] / sums[1]),
-                                  rounds, level, seed)
+        return bootstrap_interval(
+            torch.cat(self.per_sample), lambda sums: float(1 - sums[0] / sums[1]), rounds, level, seed
+        )
 
     def epe(self) -> float:
         """Mean end-point error in pixels over every valid pixel of the split (for reporting)."""

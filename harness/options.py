@@ -1,4 +1,5 @@
 """What a user can set for scoring a task, and which of those settings change the protocol."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,7 @@ import torch
 
 from harness.cache_key import digest
 from tasks import PROTOCOL_VERSION
+
 
 @dataclass(frozen=True)
 class ScoreOptions:
@@ -61,8 +63,18 @@ def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     """ScoreOptions from a parsed command line; `extra` carries what only some subcommands have."""
     if args.data_root is None:
         raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
-    dense = {name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget")
-             if hasattr(args, name)}
-    return ScoreOptions(data_root=args.data_root, cache_root=args.cache, results_dir=args.results,
-                        device=resolve_device(args.device), batch_size=args.batch_size, workers=args.workers,
-                        image_size=args.image_size, quiet=args.quiet, **dense, **extra)
+    dense = {
+        name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget") if hasattr(args, name)
+    }
+    return ScoreOptions(
+        data_root=args.data_root,
+        cache_root=args.cache,
+        results_dir=args.results,
+        device=resolve_device(args.device),
+        batch_size=args.batch_size,
+        workers=args.workers,
+        image_size=args.image_size,
+        quiet=args.quiet,
+        **dense,
+        **extra,
+    )

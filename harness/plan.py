@@ -3,11 +3,12 @@
 Jobs over the same images and preprocessing merge, so an image set shared by several tasks is
 encoded once for the union of their blocks.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from encoders import EncoderSpec, Preprocessing, block_shape
 from harness.cache import FeatureStore
@@ -49,8 +50,12 @@ def task_readers(task: TaskSpec, data_root: Path, roles: tuple[str, ...] | None 
     return {role: task.reader(folder, split) for role, split in task.splits.items() if roles is None or role in roles}
 
 
-def plan(encoder: EncoderSpec, tasks: Iterable[TaskSpec], readers: dict[str, dict[str, Reader]],
-         image_size: int | None = None) -> dict[tuple[str, str], ExtractionJob]:
+def plan(
+    encoder: EncoderSpec,
+    tasks: Iterable[TaskSpec],
+    readers: dict[str, dict[str, Reader]],
+    image_size: int | None = None,
+) -> dict[tuple[str, str], ExtractionJob]:
     """Jobs keyed by (task id, role); tasks over the same images and preprocessing share one job."""
     jobs: dict[tuple[str, str], ExtractionJob] = {}
     by_identity: dict[tuple[str, str], ExtractionJob] = {}
@@ -59,10 +64,15 @@ def plan(encoder: EncoderSpec, tasks: Iterable[TaskSpec], readers: dict[str, dic
         for role, reader in readers[task.id].items():
             manifest = reader.manifest_digest
             identity = (manifest, repr(preprocessing.key()))
-            job = by_identity.setdefault(identity, ExtractionJob(
-                image_set=f"{task.data_folder}/{reader.split}", reader=reader, preprocessing=preprocessing))
+            job = by_identity.setdefault(
+                identity,
+                ExtractionJob(
+                    image_set=f"{task.data_folder}/{reader.split}", reader=reader, preprocessing=preprocessing
+                ),
+            )
             for block in task.blocks:
-                job.keys.setdefault(block, CacheKey.build(encoder.fingerprint, manifest, len(reader),
-                                                          preprocessing.key(), block))
+                job.keys.setdefault(
+                    block, CacheKey.build(encoder.fingerprint, manifest, len(reader), preprocessing.key(), block)
+                )
             jobs[(task.id, role)] = job
     return jobs

@@ -1,11 +1,13 @@
 """Get a task ready to score: fill the feature cache for its splits and hold what training reads
 (image-level tasks: pooled features in memory and labels; dense tasks: harness.dense)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,8 +21,8 @@ from harness.metrics import Metric
 from harness.options import ScoreOptions
 from harness.plan import ExtractionJob, plan, task_readers
 from harness.progress import progress
-from harness.targets import LabelTargets, Targets
 from harness.sources import FeatureSource, InMemoryFeatures
+from harness.targets import LabelTargets, Targets
 from harness.train import evaluate_heads, stratified_split
 from tasks import TaskSpec
 from tasks.readers import FrameReader, Reader, labels_by_name
@@ -37,14 +39,27 @@ def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptio
         return 0.0
     with ExitStack() as held:
         order = sorted(blocks, key=lambda block: job.keys[block].digest)  # every process locks in one order
-        stores = {block: held.enter_context(FeatureStore.open_for_write(
-            options.cache_root, job.keys[block], job.item_shape(block), job.image_set)) for block in order}
+        stores = {
+            block: held.enter_context(
+                FeatureStore.open_for_write(options.cache_root, job.keys[block], job.item_shape(block), job.image_set)
+            )
+            for block in order
+        }
         if all(store.complete for store in stores.values()):
             return 0.0
         rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in store.pending_units())))
         with progress(rows, f"extract {job.image_set} [{', '.join(blocks)}]", options.quiet) as advance:
-            stats = extract(trunk, job.reader, job.preprocessing, stores, job.image_set, options.batch_size,
-                            options.device, options.workers, advance)
+            stats = extract(
+                trunk,
+                job.reader,
+                job.preprocessing,
+                stores,
+                job.image_set,
+                options.batch_size,
+                options.device,
+                options.workers,
+                advance,
+            )
     return stats.seconds
 
 
@@ -64,15 +79,19 @@ def cached_stores(job: ExtractionJob, blocks: tuple[str, ...], cache_root: Path)
     for block in blocks:
         store = FeatureStore.open_complete(cache_root, job.keys[block])
         if store is None:
-            raise CacheError(f"{FeatureStore.path_for(cache_root, job.keys[block])}: store missing or unfinished "
-                             "after extraction; was it removed meanwhile? rerun the command")
+            raise CacheError(
+                f"{FeatureStore.path_for(cache_root, job.keys[block])}: store missing or unfinished "
+                "after extraction; was it removed meanwhile? rerun the command"
+            )
         stores[block] = store
     return stores
 
 
 def load_features(job: ExtractionJob, blocks: tuple[str, ...], cache_root: Path, device: str) -> InMemoryFeatures:
     """A split's cached blocks in memory; multi-frame readers index them by sample."""
-    arrays = {block: torch.from_numpy(store.read_all()) for block, store in cached_stores(job, blocks, cache_root).items()}
+    arrays = {
+        block: torch.from_numpy(store.read_all()) for block, store in cached_stores(job, blocks, cache_root).items()
+    }
     return InMemoryFeatures(arrays, device, frames_of(job.reader))
 
 
@@ -94,8 +113,16 @@ class TestSplit:
     bf16: bool = False
 
     def score(self, heads: list[nn.Module]) -> list[Metric]:
-        return evaluate_heads(heads, self.source, self.targets, self.rows, self.metric, self.num_classes,
-                              batch_size=self.batch_size, bf16=self.bf16)
+        return evaluate_heads(
+            heads,
+            self.source,
+            self.targets,
+            self.rows,
+            self.metric,
+            self.num_classes,
+            batch_size=self.batch_size,
+            bf16=self.bf16,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,8 +172,9 @@ def split_details(readers: dict[str, Reader]) -> dict[str, dict[str, Any]]:
     return {role: details for role, reader in readers.items() if (details := reader.split_details())}
 
 
-def extract_jobs(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, readers: dict[str, Reader],
-                 options: ScoreOptions) -> tuple[dict[str, ExtractionJob], float]:
+def extract_jobs(
+    trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, readers: dict[str, Reader], options: ScoreOptions
+) -> tuple[dict[str, ExtractionJob], float]:
     """Plan and fill the cache for the given splits; returns their jobs by role and the seconds spent."""
     jobs = plan(encoder, [task], {task.id: readers}, options.image_size)
     by_role = {role: jobs[(task.id, role)] for role in readers}
@@ -163,14 +191,25 @@ def head_labels(task: TaskSpec, reader: Reader, labels: torch.Tensor, head_class
     ImageNet head's classes are its train folders, which may be a subset."""
     names = [reader.classes[label] for label in labels.tolist()]
     where = [reader.root / image_id for image_id in reader.image_ids()]
-    return torch.from_numpy(labels_by_name(
-        names, head_classes, where, f"the {task.scored_with} head was trained on",
-        f"add those classes to {task.scored_with}'s train split and rescore it with --force, or remove their "
-        f"images from {reader.root}"))
+    return torch.from_numpy(
+        labels_by_name(
+            names,
+            head_classes,
+            where,
+            f"the {task.scored_with} head was trained on",
+            f"add those classes to {task.scored_with}'s train split and rescore it with --force, or remove their "
+            f"images from {reader.root}",
+        )
+    )
 
 
-def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions,
-            head_classes: Sequence[str] | None = None) -> Prepared:
+def prepare(
+    trunk: ResNet50Trunk,
+    encoder: EncoderSpec,
+    task: TaskSpec,
+    options: ScoreOptions,
+    head_classes: Sequence[str] | None = None,
+) -> Prepared:
     """An image-level task: every split's pooled features in memory, labels from the label store.
     With `head_classes` (a task scored with another task's head) the test labels index those."""
     readers = task_readers(task, options.data_root)
@@ -179,13 +218,22 @@ def prepare(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options:
         labels["test"] = head_labels(task, readers["test"], labels["test"], head_classes)
     jobs, seconds = extract_jobs(trunk, encoder, task, readers, options)
     features = {role: load_features(job, task.blocks, options.cache_root, options.device) for role, job in jobs.items()}
-    train_rows, val_rows = stratified_split(labels["train"], task.val_fraction, SPLIT_SEED) if "train" in labels \
+    train_rows, val_rows = (
+        stratified_split(labels["train"], task.val_fraction, SPLIT_SEED)
+        if "train" in labels
         else (torch.empty(0, dtype=torch.long),) * 2
+    )
     test_rows = torch.arange(len(labels["test"]))
     return Prepared(
-        train_source=features.get("train"), train_targets=LabelTargets(labels["train"]) if "train" in labels else None,
-        train_rows=train_rows, val_rows=val_rows, test=TestSplit(features["test"], labels["test"], test_rows, task.metric),
+        train_source=features.get("train"),
+        train_targets=LabelTargets(labels["train"]) if "train" in labels else None,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        test=TestSplit(features["test"], labels["test"], test_rows, task.metric),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
-        stores=store_digests(jobs, task.blocks), image_size=jobs["test"].preprocessing.size,
-        classes=list(head_classes if head_classes is not None else readers["train"].classes), extract_seconds=seconds,
-        split_details=split_details(readers))
+        stores=store_digests(jobs, task.blocks),
+        image_size=jobs["test"].preprocessing.size,
+        classes=list(head_classes if head_classes is not None else readers["train"].classes),
+        extract_seconds=seconds,
+        split_details=split_details(readers),
+    )

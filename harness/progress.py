@@ -1,9 +1,10 @@
 """Progress reporting: tqdm bars for people at a terminal, plain log lines with --quiet."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from tqdm import tqdm
 

@@ -2,6 +2,7 @@
 atomically and validated against the result schema, which lives in leaderboard.schema (the contract of the
 files the leaderboard reads, shared without the leaderboard importing the harness); the selected heads
 beside them."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,8 @@ from typing import Any
 import torch
 
 from harness.errors import ResultError
-from leaderboard.schema import problem
 from leaderboard.files import write_atomic
+from leaderboard.schema import problem
 
 
 def result_path(results_dir: Path, fingerprint: str, task: str, protocol: str) -> Path:
@@ -22,8 +23,10 @@ def result_path(results_dir: Path, fingerprint: str, task: str, protocol: str) -
 
 
 def write_error(path: Path, what: str, error: OSError) -> ResultError:
-    return ResultError(f"{path}: cannot write the {what} ({error.strerror or error}); free space or "
-                       "set CCBENCH_RESULTS to a writable folder")
+    return ResultError(
+        f"{path}: cannot write the {what} ({error.strerror or error}); free space or "
+        "set CCBENCH_RESULTS to a writable folder"
+    )
 
 
 def write_result(path: Path, result: dict[str, Any]) -> Path:

@@ -15,15 +15,17 @@
 All give the same batches in the same order for the same rows, so heads trained on them differ
 only by float16 rounding.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +53,7 @@ async def _gather(arrays: dict[str, Any], images: np.ndarray) -> dict[str, np.nd
     decodes them on its thread pool."""
     reads = [array.getitem(int(image)) for array in arrays.values() for image in images]
     values = await asyncio.gather(*reads)
-    return {name: np.stack(values[k * len(images):(k + 1) * len(images)]) for k, name in enumerate(arrays)}
+    return {name: np.stack(values[k * len(images) : (k + 1) * len(images)]) for k, name in enumerate(arrays)}
 
 
 def precision(device: str, bf16: bool) -> contextlib.AbstractContextManager:
@@ -61,9 +63,13 @@ def precision(device: str, bf16: bool) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def _stack_frames(index: torch.Tensor, blocks: dict[str, torch.Tensor], inverse: torch.Tensor) -> dict[str, torch.Tensor]:
+def _stack_frames(
+    index: torch.Tensor, blocks: dict[str, torch.Tensor], inverse: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Per-image blocks -> per-row blocks, (B, N, ...) for multi-frame rows."""
-    return {name: values[inverse.reshape(-1)].reshape(*index.shape, *values.shape[1:]) for name, values in blocks.items()}
+    return {
+        name: values[inverse.reshape(-1)].reshape(*index.shape, *values.shape[1:]) for name, values in blocks.items()
+    }
 
 
 class FeatureSource:
@@ -92,12 +98,16 @@ class InMemoryFeatures(FeatureSource):
     frames in time order; the frames themselves are held once each.
     """
 
-    def __init__(self, blocks: dict[str, torch.Tensor], device: str = "cpu",
-                 samples: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, blocks: dict[str, torch.Tensor], device: str = "cpu", samples: torch.Tensor | None = None
+    ) -> None:
         self.device = torch.device(device)
         nbytes = sum(2 * values.numel() for values in blocks.values())
-        storage = self.device if self.device.type != "cuda" or nbytes < 0.8 * torch.cuda.mem_get_info(self.device)[0] \
+        storage = (
+            self.device
+            if self.device.type != "cuda" or nbytes < 0.8 * torch.cuda.mem_get_info(self.device)[0]
             else torch.device("cpu")
+        )
         self.blocks = {name: values.to(device=storage, dtype=torch.float16) for name, values in blocks.items()}
         self.samples = None if samples is None else samples.to(storage)
         self.index_device = storage
@@ -107,15 +117,23 @@ class InMemoryFeatures(FeatureSource):
         index = rows.to(storage)
         if self.samples is not None:
             index = self.samples[index]
-        return {name: values[index].to(self.device, torch.float32, non_blocking=True)
-                for name, values in self.blocks.items()}
+        return {
+            name: values[index].to(self.device, torch.float32, non_blocking=True)
+            for name, values in self.blocks.items()
+        }
 
 
 class EncoderFeatures(FeatureSource):
     """The encoder in the loop: decode, preprocess and encode the requested images every time."""
 
-    def __init__(self, trunk: ResNet50Trunk, reader: Reader, preprocessing: Preprocessing,
-                 blocks: Sequence[str], device: str = "cpu") -> None:
+    def __init__(
+        self,
+        trunk: ResNet50Trunk,
+        reader: Reader,
+        preprocessing: Preprocessing,
+        blocks: Sequence[str],
+        device: str = "cpu",
+    ) -> None:
         self.trunk, self.reader, self.preprocessing = trunk.to(device), reader, preprocessing
         self.blocks, self.device = tuple(blocks), device
 
@@ -129,8 +147,14 @@ class StreamedFeatures(FeatureSource):
     is a multi-frame sample and each block comes back as (B, N, C, H, W). Decoding releases the GIL,
     so `workers` threads (default: up to 8 cores) decode batches in parallel, `depth` ahead."""
 
-    def __init__(self, stores: dict[str, FeatureStore], device: str = "cpu", samples: torch.Tensor | None = None,
-                 workers: int | None = None, depth: int | None = None) -> None:
+    def __init__(
+        self,
+        stores: dict[str, FeatureStore],
+        device: str = "cpu",
+        samples: torch.Tensor | None = None,
+        workers: int | None = None,
+        depth: int | None = None,
+    ) -> None:
         self.stores, self.device, self.samples = stores, torch.device(device), samples
         self.workers = workers or min(8, os.cpu_count() or 1)
         self.depth = depth or 2 * self.workers
@@ -149,8 +173,10 @@ class StreamedFeatures(FeatureSource):
             for store in self.stores.values():
                 store.check_rows(images, decode=True)
             paths = ", ".join(str(store.path) for store in self.stores.values())
-            raise CorruptChunk(f"{paths}: an image among rows {images[0]}-{images[-1]} fails to read "
-                               f"({type(error).__name__}); run `ccbench cache verify --repair` and rerun") from None
+            raise CorruptChunk(
+                f"{paths}: an image among rows {images[0]}-{images[-1]} fails to read "
+                f"({type(error).__name__}); run `ccbench cache verify --repair` and rerun"
+            ) from None
         out = {}
         for name, block in values.items():
             self.bytes_read += block.nbytes
@@ -180,14 +206,18 @@ class DecodedInputs:
     """A split's images decoded, resized and stored once as uint8 (N, 3, H, W) in the cache: what the
     encoder-in-the-loop mode feeds on, so no epoch decodes a JPEG again (150 kB per 224 image)."""
 
-    def __init__(self, cache_root: Path, reader: DenseReader, preprocessing: Preprocessing,
-                 advance=None) -> None:
-        key = digest({"format": INPUTS_FORMAT, "manifest": reader.manifest_digest,
-                      "preprocessing": preprocessing.key()})
+    def __init__(self, cache_root: Path, reader: DenseReader, preprocessing: Preprocessing, advance=None) -> None:
+        key = digest(
+            {"format": INPUTS_FORMAT, "manifest": reader.manifest_digest, "preprocessing": preprocessing.key()}
+        )
         self.preprocessing = preprocessing
-        self.array = cached_array(Path(cache_root) / "inputs" / key[:2] / f"{key}.npy", np.uint8,
-                                  (len(reader), 3, *preprocessing.size),
-                                  lambda index: preprocessing.resize_uint8(reader.image(index)), advance)
+        self.array = cached_array(
+            Path(cache_root) / "inputs" / key[:2] / f"{key}.npy",
+            np.uint8,
+            (len(reader), 3, *preprocessing.size),
+            lambda index: preprocessing.resize_uint8(reader.image(index)),
+            advance,
+        )
 
     def images(self, index: torch.Tensor) -> torch.Tensor:
         return take_rows(self.array, index)
@@ -196,8 +226,15 @@ class DecodedInputs:
 class LoopFeatures(FeatureSource):
     """The encoder run on every batch, from decoded inputs (training in `loop` mode)."""
 
-    def __init__(self, trunk: ResNet50Trunk, inputs: DecodedInputs, blocks: Sequence[str], device: str = "cpu",
-                 samples: torch.Tensor | None = None, bf16: bool = False) -> None:
+    def __init__(
+        self,
+        trunk: ResNet50Trunk,
+        inputs: DecodedInputs,
+        blocks: Sequence[str],
+        device: str = "cpu",
+        samples: torch.Tensor | None = None,
+        bf16: bool = False,
+    ) -> None:
         self.trunk, self.inputs, self.blocks = trunk.to(device).eval(), inputs, tuple(blocks)
         self.device, self.samples, self.bf16 = device, samples, bf16
 
@@ -214,9 +251,16 @@ class FullResolutionFeatures(FeatureSource):
     """The encoder on whole test images at their own size (one sample per batch), for crop-trained
     heads: features never cached, each image encoded once for all the heads scored together."""
 
-    def __init__(self, trunk: ResNet50Trunk, reader: DenseReader, preprocessing: Preprocessing,
-                 blocks: Sequence[str], device: str = "cpu", samples: torch.Tensor | None = None,
-                 bf16: bool = False) -> None:
+    def __init__(
+        self,
+        trunk: ResNet50Trunk,
+        reader: DenseReader,
+        preprocessing: Preprocessing,
+        blocks: Sequence[str],
+        device: str = "cpu",
+        samples: torch.Tensor | None = None,
+        bf16: bool = False,
+    ) -> None:
         self.trunk, self.reader, self.preprocessing = trunk.to(device).eval(), reader, preprocessing
         self.blocks, self.device, self.samples, self.bf16 = tuple(blocks), device, samples, bf16
 
@@ -227,8 +271,12 @@ class FullResolutionFeatures(FeatureSource):
         sizes = {pixels.shape[:2] for pixels in decoded}
         if len(sizes) != 1:
             raise ValueError(f"full-resolution batch mixes image sizes {sorted(sizes)}; score one sample at a time")
-        native = Preprocessing(size=tuple(decoded[0].shape[:2]), interpolation=self.preprocessing.interpolation,
-                               mean=self.preprocessing.mean, std=self.preprocessing.std)
+        native = Preprocessing(
+            size=tuple(decoded[0].shape[:2]),
+            interpolation=self.preprocessing.interpolation,
+            mean=self.preprocessing.mean,
+            std=self.preprocessing.std,
+        )
         with torch.no_grad(), precision(self.device, self.bf16):
             blocks = self.trunk(native.batch(np.stack(decoded)).to(self.device), self.blocks)
         return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)

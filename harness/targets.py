@@ -1,9 +1,11 @@
 """What heads learn to predict, fetched by row like features: class labels, or per-pixel targets
 decoded once into the cache at the resolution a head trains at."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -76,16 +78,33 @@ def as_targets(targets: Targets | torch.Tensor) -> Targets:
     return LabelTargets(targets) if isinstance(targets, torch.Tensor) else targets
 
 
-def dense_targets(cache_root: Path, task_id: str, task_version: int, reader: DenseReader, size: tuple[int, int],
-                  advance: Callable[[int], None] | None = None) -> DenseTargets:
+def dense_targets(
+    cache_root: Path,
+    task_id: str,
+    task_version: int,
+    reader: DenseReader,
+    size: tuple[int, int],
+    advance: Callable[[int], None] | None = None,
+) -> DenseTargets:
     """The split's targets at `size`, decoded and resized once; later runs map the file."""
-    key = digest({"format": TARGETS_FORMAT, "task": task_id, "task_version": task_version,
-                  "manifest": reader.manifest_digest, "size": list(size)})
+    key = digest(
+        {
+            "format": TARGETS_FORMAT,
+            "task": task_id,
+            "task_version": task_version,
+            "manifest": reader.manifest_digest,
+            "size": list(size),
+        }
+    )
     kind = reader.TARGET
     shape = (3, *size) if kind == "flow" else tuple(size)
-    array = cached_array(Path(cache_root) / "targets" / key[:2] / f"{key}.npy", TARGET_DTYPES[kind],
-                         (sample_count(reader), *shape),
-                         lambda index: channels_first(resize_target(reader.target(index), kind, size), kind), advance)
+    array = cached_array(
+        Path(cache_root) / "targets" / key[:2] / f"{key}.npy",
+        TARGET_DTYPES[kind],
+        (sample_count(reader), *shape),
+        lambda index: channels_first(resize_target(reader.target(index), kind, size), kind),
+        advance,
+    )
     return DenseTargets(array)
 
 
@@ -96,7 +115,7 @@ def target_statistics(targets: DenseTargets, kind: str, chunk: int = 64) -> tupl
     channels = 2 if kind == "flow" else 1
     total, square, count = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64), 0
     for start in range(0, len(targets.array), chunk):
-        values = torch.from_numpy(np.asarray(targets.array[start:start + chunk], dtype=np.float64))
+        values = torch.from_numpy(np.asarray(targets.array[start : start + chunk], dtype=np.float64))
         if kind == "flow":
             valid = values[:, 2] != 0
             picked = values[:, :2].permute(1, 0, 2, 3)[:, valid]

@@ -6,6 +6,7 @@ labels or per-pixel maps (harness.targets); dense heads predict at the target's 
 train in bfloat16 autocast with channels-last maps. Image-level heads of every grid point and seed
 train as one stacked module (`HeadStack`), so a step costs about what one head's does.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,8 +64,10 @@ def predict(head: nn.Module, features: dict[str, torch.Tensor], targets: torch.T
     feature maps go channels-last, the layout its convolution kernels run fastest on."""
     if targets.dim() == 1:
         return head(features)
-    features = {name: values.contiguous(memory_format=torch.channels_last) if values.is_cuda and values.dim() == 4
-                else values for name, values in features.items()}
+    features = {
+        name: values.contiguous(memory_format=torch.channels_last) if values.is_cuda and values.dim() == 4 else values
+        for name, values in features.items()
+    }
     return head(features, out_size=tuple(targets.shape[-2:]))
 
 
@@ -84,23 +87,47 @@ def head_kernels(device: str, bf16: bool) -> Iterator[None]:
 
 
 def row_batches(rows: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    return [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
+    return [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
 
 
-def evaluate_heads(heads: Sequence[nn.Module], source: FeatureSource, targets: Targets | torch.Tensor,
-                   rows: torch.Tensor, metric: str, num_classes: int | None = None, batch_size: int = 1024,
-                   bf16: bool = False) -> list[Metric]:
+def evaluate_heads(
+    heads: Sequence[nn.Module],
+    source: FeatureSource,
+    targets: Targets | torch.Tensor,
+    rows: torch.Tensor,
+    metric: str,
+    num_classes: int | None = None,
+    batch_size: int = 1024,
+    bf16: bool = False,
+) -> list[Metric]:
     """Each head's metric accumulated over every one of `rows` (no partial batch dropped), with one
     feature pass for all heads."""
     for head in heads:
         head.eval()
-    return _evaluate(lambda features, expected: [predict(head, features, expected) for head in heads], len(heads),
-                     source, as_targets(targets), rows, metric, num_classes, batch_size, bf16)
+    return _evaluate(
+        lambda features, expected: [predict(head, features, expected) for head in heads],
+        len(heads),
+        source,
+        as_targets(targets),
+        rows,
+        metric,
+        num_classes,
+        batch_size,
+        bf16,
+    )
 
 
-def _evaluate(outputs: Callable[[dict[str, torch.Tensor], torch.Tensor], Sequence[torch.Tensor]], count: int,
-              source: FeatureSource, targets: Targets, rows: torch.Tensor, metric: str, num_classes: int | None,
-              batch_size: int, bf16: bool) -> list[Metric]:
+def _evaluate(
+    outputs: Callable[[dict[str, torch.Tensor], torch.Tensor], Sequence[torch.Tensor]],
+    count: int,
+    source: FeatureSource,
+    targets: Targets,
+    rows: torch.Tensor,
+    metric: str,
+    num_classes: int | None,
+    batch_size: int,
+    bf16: bool,
+) -> list[Metric]:
     """`count` heads' metrics, `outputs` giving every head's prediction for a batch."""
     accumulators = [build_metric(metric, num_classes) for _ in range(count)]
     batches = row_batches(rows, batch_size)
@@ -137,8 +164,9 @@ class HeadStack(nn.Module):
     comes out in, so no step transposes them.
     """
 
-    def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
-                 device: str) -> None:
+    def __init__(
+        self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int], device: str
+    ) -> None:
         super().__init__()
         self.seeds = max(seed_of) + 1
         per_seed = [[k for k in range(len(heads)) if seed_of[k] == seed] for seed in range(self.seeds)]
@@ -149,7 +177,9 @@ class HeadStack(nn.Module):
         states = [heads[k].state_dict() for k in self.slots]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([states[p * self.seeds + s][name].t() for s in range(self.seeds)]).to(device))
-            for p in range(len(self.points)) for name in self.names)
+            for p in range(len(self.points))
+            for name in self.names
+        )
 
     @staticmethod
     def fits(heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int], loss: str) -> bool:
@@ -157,8 +187,9 @@ class HeadStack(nn.Module):
         cross-entropy loss, and the same grid points in the same order for every seed."""
         if loss != "cross_entropy" or any(mlp_layers(head) is None for head in heads):
             return False
-        shapes = {(type(head), tuple((name, value.shape) for name, value in head.state_dict().items()))
-                  for head in heads}
+        shapes = {
+            (type(head), tuple((name, value.shape) for name, value in head.state_dict().items())) for head in heads
+        }
         grids = {tuple(point for point, s in zip(points, seed_of) if s == seed) for seed in set(seed_of)}
         return len(shapes) == 1 and len(grids) == 1
 
@@ -180,8 +211,9 @@ class HeadStack(nn.Module):
                 if relu:
                     x = torch.relu(x)
                 else:
-                    x = torch.baddbmm(self.parameter(point, f"{name}.bias").unsqueeze(1), x,
-                                      self.parameter(point, f"{name}.weight"))
+                    x = torch.baddbmm(
+                        self.parameter(point, f"{name}.bias").unsqueeze(1), x, self.parameter(point, f"{name}.weight")
+                    )
             logits.append(x)
         return torch.cat(logits)
 
@@ -189,22 +221,39 @@ class HeadStack(nn.Module):
         """A slot's head as a state dict of its own architecture, from `weights` (the stack's own or
         a copy of them)."""
         point, seed = divmod(slot, self.seeds)
-        return {name: weights[point * len(self.names) + index][seed].t().contiguous()
-                for index, name in enumerate(self.names)}
+        return {
+            name: weights[point * len(self.names) + index][seed].t().contiguous()
+            for index, name in enumerate(self.names)
+        }
 
 
 class _ModuleHeads:
     """Heads trained as given (any architecture), each its own forward, one torch optimiser per
     optimiser name; dense heads train this way, and image-level heads when not stacked."""
 
-    def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
-                 config: TrainConfig, device: str) -> None:
+    def __init__(
+        self,
+        heads: Sequence[nn.Module],
+        points: Sequence[GridPoint],
+        seed_of: Sequence[int],
+        config: TrainConfig,
+        device: str,
+    ) -> None:
         layout = torch.channels_last if torch.device(device).type == "cuda" else torch.preserve_format
         self.heads = [head.to(device, memory_format=layout) for head in heads]
         self.seed_of, self.config, self.device = list(seed_of), config, device
-        self.optimizers = [make_optimizer(name, [{"params": head.parameters(), "lr": point.lr}
-                                                 for head, point in zip(self.heads, points) if point.optimizer == name])
-                           for name in OPTIMIZERS if any(point.optimizer == name for point in points)]
+        self.optimizers = [
+            make_optimizer(
+                name,
+                [
+                    {"params": head.parameters(), "lr": point.lr}
+                    for head, point in zip(self.heads, points)
+                    if point.optimizer == name
+                ],
+            )
+            for name in OPTIMIZERS
+            if any(point.optimizer == name for point in points)
+        ]
         self.best: list[dict[str, torch.Tensor]] = [{} for _ in heads]
 
     def step(self, features: dict[str, torch.Tensor], expected: torch.Tensor, groups: int) -> torch.Tensor:
@@ -215,8 +264,12 @@ class _ModuleHeads:
         for optimizer in self.optimizers:
             optimizer.zero_grad(set_to_none=True)
         with head_kernels(self.device, self.config.bf16):
-            losses = torch.stack([loss_fn(predict(head, features_of[g], expected_of[g]).float(), expected_of[g])
-                                  for head, g in zip(self.heads, self.seed_of)])
+            losses = torch.stack(
+                [
+                    loss_fn(predict(head, features_of[g], expected_of[g]).float(), expected_of[g])
+                    for head, g in zip(self.heads, self.seed_of)
+                ]
+            )
             losses.sum().backward()
         for optimizer in self.optimizers:
             optimizer.step()
@@ -224,8 +277,19 @@ class _ModuleHeads:
 
     def validate(self, source: FeatureSource, targets: Targets, rows: torch.Tensor) -> list[float]:
         config = self.config
-        return [m.compute() for m in evaluate_heads(self.heads, source, targets, rows, config.metric,
-                                                    config.num_classes, config.eval_batch_size, config.bf16)]
+        return [
+            m.compute()
+            for m in evaluate_heads(
+                self.heads,
+                source,
+                targets,
+                rows,
+                config.metric,
+                config.num_classes,
+                config.eval_batch_size,
+                config.bf16,
+            )
+        ]
 
     def keep(self, improved: Sequence[bool]) -> None:
         for k, better in enumerate(improved):
@@ -242,15 +306,30 @@ class _StackedHeads:
     """Image-level heads trained as one HeadStack, each grid point's tensors a parameter group of
     its optimiser; at the end each head module gets its best epoch's weights, as if trained alone."""
 
-    def __init__(self, heads: Sequence[nn.Module], points: Sequence[GridPoint], seed_of: Sequence[int],
-                 config: TrainConfig, device: str) -> None:
+    def __init__(
+        self,
+        heads: Sequence[nn.Module],
+        points: Sequence[GridPoint],
+        seed_of: Sequence[int],
+        config: TrainConfig,
+        device: str,
+    ) -> None:
         self.heads = [head.to(device) for head in heads]
         self.stack = HeadStack(heads, points, seed_of, device)
         fused = torch.device(device).type == "cuda"
-        self.optimizers = [make_optimizer(name, [{"params": self.stack.point_parameters(p), "lr": point.lr}
-                                                 for p, point in enumerate(self.stack.points)
-                                                 if point.optimizer == name], fused)
-                           for name in OPTIMIZERS if any(point.optimizer == name for point in self.stack.points)]
+        self.optimizers = [
+            make_optimizer(
+                name,
+                [
+                    {"params": self.stack.point_parameters(p), "lr": point.lr}
+                    for p, point in enumerate(self.stack.points)
+                    if point.optimizer == name
+                ],
+                fused,
+            )
+            for name in OPTIMIZERS
+            if any(point.optimizer == name for point in self.stack.points)
+        ]
         self.slot_of = torch.tensor([self.stack.slots.index(k) for k in range(len(heads))], device=device)
         self.config, self.device = config, device
         self.best = [weight.detach().clone() for weight in self.stack.weights]
@@ -262,8 +341,11 @@ class _StackedHeads:
             logits = self.stack(features["pool"], groups)
             slots, batch, classes = logits.shape
             labels = expected.reshape(1, groups, batch).expand(slots // groups, groups, batch).reshape(-1)
-            losses = functional.cross_entropy(logits.reshape(-1, classes).float(), labels,
-                                              reduction="none").reshape(slots, batch).mean(dim=1)
+            losses = (
+                functional.cross_entropy(logits.reshape(-1, classes).float(), labels, reduction="none")
+                .reshape(slots, batch)
+                .mean(dim=1)
+            )
             losses.sum().backward()
         for optimizer in self.optimizers:
             optimizer.step()
@@ -271,9 +353,17 @@ class _StackedHeads:
 
     def validate(self, source: FeatureSource, targets: Targets, rows: torch.Tensor) -> list[float]:
         config = self.config
-        metrics = _evaluate(lambda features, expected: self.stack(features["pool"], 1)[self.slot_of].unbind(0),
-                            len(self.heads), source, targets, rows, config.metric, config.num_classes,
-                            config.eval_batch_size, config.bf16)
+        metrics = _evaluate(
+            lambda features, expected: self.stack(features["pool"], 1)[self.slot_of].unbind(0),
+            len(self.heads),
+            source,
+            targets,
+            rows,
+            config.metric,
+            config.num_classes,
+            config.eval_batch_size,
+            config.bf16,
+        )
         return [m.compute() for m in metrics]
 
     def keep(self, improved: Sequence[bool]) -> None:
@@ -292,10 +382,19 @@ class _StackedHeads:
         return states
 
 
-def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: FeatureSource,
-               targets: Targets | torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, config: TrainConfig,
-               device: str = "cpu", on_epoch: Callable[[int], None] | None = None,
-               seeds: Sequence[int] | None = None, stack: bool = True) -> list[TrainOutcome]:
+def train_grid(
+    heads: Sequence[nn.Module],
+    points: Sequence[GridPoint],
+    source: FeatureSource,
+    targets: Targets | torch.Tensor,
+    train_rows: torch.Tensor,
+    val_rows: torch.Tensor,
+    config: TrainConfig,
+    device: str = "cpu",
+    on_epoch: Callable[[int], None] | None = None,
+    seeds: Sequence[int] | None = None,
+    stack: bool = True,
+) -> list[TrainOutcome]:
     """Train one head per grid point together: each batch of features is fetched once and feeds
     every head, each with its own learning rate and optimiser state; validation scores every head
     after each epoch and each keeps its best epoch's weights (ties keep the earliest).
@@ -327,10 +426,13 @@ def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: 
     for epoch in range(1, config.epochs + 1):
         for head in group.heads:
             head.train()
-        orders = torch.stack([train_rows[torch.randperm(len(train_rows), generator=generator)]
-                              for generator in generators]).to(where)
-        batches = [orders[:, start:start + config.batch_size].reshape(-1)
-                   for start in range(0, len(train_rows), config.batch_size)]
+        orders = torch.stack(
+            [train_rows[torch.randperm(len(train_rows), generator=generator)] for generator in generators]
+        ).to(where)
+        batches = [
+            orders[:, start : start + config.batch_size].reshape(-1)
+            for start in range(0, len(train_rows), config.batch_size)
+        ]
         totals = torch.zeros(len(heads), device=device)
         for rows, features in zip(batches, source.batches(batches)):
             expected = targets.batch(rows).to(device, non_blocking=True)
@@ -346,8 +448,10 @@ def train_grid(heads: Sequence[nn.Module], points: Sequence[GridPoint], source: 
         if on_epoch is not None:
             on_epoch(epoch)
     states = group.finish()
-    return [TrainOutcome(point, *mark, state, curve, loss)
-            for point, mark, state, curve, loss in zip(points, best, states, curves, losses)]
+    return [
+        TrainOutcome(point, *mark, state, curve, loss)
+        for point, mark, state, curve, loss in zip(points, best, states, curves, losses)
+    ]
 
 
 def select(outcomes: Sequence[TrainOutcome]) -> int:

@@ -4,6 +4,7 @@
 Each returns a DataFrame or a NotAvailable with a short reason, so a leaderboard over a partial set of
 encoders or tasks still builds and says what it could not answer.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,7 +38,9 @@ def supervised_vs_best(board: Leaderboard) -> Analysis:
     fmt = board.encoders["method"].fillna("").astype(str).str.lower()
     others = board.scores.drop(index=board.supervised)
     others = others[~others.index.isin(fmt[fmt.isin(["supervised", "random"])].index)]
-    others = others[~others.index.isin(board.encoders[board.encoders["name"].astype(str).str.startswith("random:")].index)]
+    others = others[
+        ~others.index.isin(board.encoders[board.encoders["name"].astype(str).str.startswith("random:")].index)
+    ]
     rows = []
     for task in board.tasks:
         sup = board.scores.at[board.supervised, task]
@@ -45,8 +48,15 @@ def supervised_vs_best(board: Leaderboard) -> Analysis:
         if pd.isna(sup) or column.empty:
             continue
         best = column.idxmax()
-        rows.append({"task": task, "supervised": sup, "best": board.encoders.at[best, "name"],
-                     "best_score": column[best], "improvement_%": 100 * (column[best] - sup) / abs(sup) if sup else float("nan")})
+        rows.append(
+            {
+                "task": task,
+                "supervised": sup,
+                "best": board.encoders.at[best, "name"],
+                "best_score": column[best],
+                "improvement_%": 100 * (column[best] - sup) / abs(sup) if sup else float("nan"),
+            }
+        )
     if not rows:
         return NotAvailable("no task scored by both the supervised encoder and another encoder")
     return pd.DataFrame(rows)
@@ -63,8 +73,14 @@ def imagenet_correlation(board: Leaderboard) -> Analysis:
         pair = board.scores[[IMAGENET, task]].dropna()
         if len(pair) < 3 or pair.nunique().min() < 2:
             continue
-        rows.append({"task": task, "n": len(pair), "pearson": stats.pearsonr(pair[IMAGENET], pair[task])[0],
-                     "spearman": stats.spearmanr(pair[IMAGENET], pair[task])[0]})
+        rows.append(
+            {
+                "task": task,
+                "n": len(pair),
+                "pearson": stats.pearsonr(pair[IMAGENET], pair[task])[0],
+                "spearman": stats.spearmanr(pair[IMAGENET], pair[task])[0],
+            }
+        )
     if not rows:
         return NotAvailable("no other task shares 3 or more encoders with imagenet")
     return pd.DataFrame(rows)
@@ -127,8 +143,10 @@ def factorial_anova(board: Leaderboard) -> Analysis:
     if data.empty:
         return NotAvailable("no scored ImageNet-family encoder (pretrain_data starting with 'ImageNet')")
     if data["balance"].nunique() < 2:
-        return NotAvailable("needs both balanced and unbalanced ImageNet subsets "
-                            "(pretrain_data 'ImageNet-1/2-Lin' or 'ImageNet-1/4-Log' and another ImageNet)")
+        return NotAvailable(
+            "needs both balanced and unbalanced ImageNet subsets "
+            "(pretrain_data 'ImageNet-1/2-Lin' or 'ImageNet-1/4-Log' and another ImageNet)"
+        )
     factors = [f for f in ANOVA_FACTORS if data[f].nunique() >= 2]
     single = [f for f in ANOVA_FACTORS if f not in factors]
     cells = np.prod([data[f].nunique() for f in factors])
@@ -140,19 +158,36 @@ def factorial_anova(board: Leaderboard) -> Analysis:
             warnings.filterwarnings("ignore", message=".*inplace keyword.*")
             table = pingouin.anova(data=data, dv="score", between=factors, ss_type=2)
         table = table[table["Source"].isin(factors)].set_index("Source")
-        rows = [{"factor": f, "df": float(table.at[f, "DF"]), "F": float(table.at[f, "F"]),
-                 "p": float(table.at[f, "p_unc"]), "test": "pingouin n-way (full factorial, type II)"}
-                for f in factors]
+        rows = [
+            {
+                "factor": f,
+                "df": float(table.at[f, "DF"]),
+                "F": float(table.at[f, "F"]),
+                "p": float(table.at[f, "p_unc"]),
+                "test": "pingouin n-way (full factorial, type II)",
+            }
+            for f in factors
+        ]
     else:
         table = ols_anova(data, factors, interactions=False)
-        rows = [{"factor": f, "df": float(table.at[f, "df"]), "F": float(table.at[f, "F"]),
-                 "p": float(table.at[f, "PR(>F)"]), "test": "OLS main effects (statsmodels, type II)"}
-                for f in factors]
+        rows = [
+            {
+                "factor": f,
+                "df": float(table.at[f, "df"]),
+                "F": float(table.at[f, "F"]),
+                "p": float(table.at[f, "PR(>F)"]),
+                "test": "OLS main effects (statsmodels, type II)",
+            }
+            for f in factors
+        ]
     if not np.isfinite(table.loc[factors, "F"].astype(float)).any():
-        return NotAvailable(f"{len(data)} (encoder, task) scores leave no residual degrees of freedom "
-                            f"for {len(factors)} factors")
-    rows += [{"factor": f, "df": float("nan"), "F": float("nan"), "p": float("nan"),
-              "test": "left out: a single level"} for f in single]
+        return NotAvailable(
+            f"{len(data)} (encoder, task) scores leave no residual degrees of freedom for {len(factors)} factors"
+        )
+    rows += [
+        {"factor": f, "df": float("nan"), "F": float("nan"), "p": float("nan"), "test": "left out: a single level"}
+        for f in single
+    ]
     return pd.DataFrame(rows)
 
 
@@ -163,7 +198,9 @@ def ols_anova(data: pd.DataFrame, factors: list[str], interactions: bool, typ: i
     from statsmodels.stats.anova import anova_lm
 
     terms = {f"C(f{i}, Sum)": f for i, f in enumerate(factors)}
-    model = pd.DataFrame({"score": data["score"].to_numpy()} | {f"f{i}": data[f].to_numpy() for i, f in enumerate(factors)})
+    model = pd.DataFrame(
+        {"score": data["score"].to_numpy()} | {f"f{i}": data[f].to_numpy() for i, f in enumerate(factors)}
+    )
     formula = "score ~ " + (" * " if interactions else " + ").join(terms)
     table = anova_lm(ols(formula, data=model).fit(), typ=typ)
     table.index = [" * ".join(terms.get(t, t) for t in str(name).split(":")) for name in table.index]
@@ -203,13 +240,17 @@ def data_similarity(board: Leaderboard) -> Analysis:
     task lacking a group says why."""
     known = {domain for domains in board.taxonomy.domains.values() for domain in domains}
     if not known:
-        return NotAvailable("no result file lists its battery's image domains (all were written before results "
-                            "did); rescore a task with this ccbench")
+        return NotAvailable(
+            "no result file lists its battery's image domains (all were written before results "
+            "did); rescore a task with this ccbench"
+        )
     domains = board.encoders["pretrain_domain"]
     domains = domains[domains.isin(known)]
     if domains.empty:
-        return NotAvailable("no encoder's pretrain_data has a known domain of a battery task (encoder.pretrain_domain: "
-                            "null for a random init or unknown data, absent in files written before it)")
+        return NotAvailable(
+            "no encoder's pretrain_data has a known domain of a battery task (encoder.pretrain_domain: "
+            "null for a random init or unknown data, absent in files written before it)"
+        )
     rows = []
     for task in board.tasks:
         wanted = board.taxonomy.domains.get(task, ())
@@ -226,9 +267,18 @@ def data_similarity(board: Leaderboard) -> Analysis:
             note = "no encoder pre-trained on dissimilar data"
         else:
             note = ""
-        rows.append({"task": task, "domain": "/".join(wanted) or "?", "similar_n": len(similar),
-                     "similar_mean": similar.mean(), "dissimilar_n": len(other), "dissimilar_mean": other.mean(),
-                     "difference": similar.mean() - other.mean(), "note": note})
+        rows.append(
+            {
+                "task": task,
+                "domain": "/".join(wanted) or "?",
+                "similar_n": len(similar),
+                "similar_mean": similar.mean(),
+                "dissimilar_n": len(other),
+                "dissimilar_mean": other.mean(),
+                "difference": similar.mean() - other.mean(),
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -240,11 +290,20 @@ def seed_variance(board: Leaderboard) -> Analysis:
         return NotAvailable("no result has several seeds or a ci95 interval")
     relative = 100 * std / board.scores.abs().where(board.scores != 0)
     vs_next = task_vs_next(board.scores, low, high)
-    rows = [{"task": task, "encoders": int(board.scores[task].notna().sum()),
-             "multi_seed": int(std[task].notna().sum()), "relative_std_%": relative[task].mean(),
-             "with_interval": int(low[task].notna().sum()), "ci95_width": (high[task] - low[task]).mean(),
-             "adjacent_pairs": int(vs_next[task].notna().sum()), "not_separable": int((vs_next[task] == TIE).sum()),
-             "unknown": int((vs_next[task] == UNKNOWN).sum())} for task in board.tasks]
+    rows = [
+        {
+            "task": task,
+            "encoders": int(board.scores[task].notna().sum()),
+            "multi_seed": int(std[task].notna().sum()),
+            "relative_std_%": relative[task].mean(),
+            "with_interval": int(low[task].notna().sum()),
+            "ci95_width": (high[task] - low[task]).mean(),
+            "adjacent_pairs": int(vs_next[task].notna().sum()),
+            "not_separable": int((vs_next[task] == TIE).sum()),
+            "unknown": int((vs_next[task] == UNKNOWN).sum()),
+        }
+        for task in board.tasks
+    ]
     return pd.DataFrame(rows)
 
 

@@ -1,5 +1,6 @@
 """Display cells shared by the Markdown and HTML views: one place decides how missing values, incomplete
 category means, seed spread and separability look ('—', a trailing '*', '±std', '≈' and '?')."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,14 +11,25 @@ from leaderboard.table import Leaderboard
 from leaderboard.uncertainty import MARKS, RULE
 
 MISSING = "—"
-LEGEND = ("Task columns: mean test score over seeds. Category columns: mean normalized score "
-          "(docs/PROTOCOL.md section 6 item 4); "
-          f"'*' = over an incomplete category, '{MISSING}' = not scored; {RULE}.")
+LEGEND = (
+    "Task columns: mean test score over seeds. Category columns: mean normalized score "
+    "(docs/PROTOCOL.md section 6 item 4); "
+    f"'*' = over an incomplete category, '{MISSING}' = not scored; {RULE}."
+)
 
 
 def display_columns(board: Leaderboard) -> list[str]:
-    return ["rank", "name", "method", "pretrain_data", "pretrain_images", "pretrain_epochs", "overall",
-            *board.categories, *board.tasks]
+    return [
+        "rank",
+        "name",
+        "method",
+        "pretrain_data",
+        "pretrain_images",
+        "pretrain_epochs",
+        "overall",
+        *board.categories,
+        *board.tasks,
+    ]
 
 
 def cell(board: Leaderboard, row: pd.Series, column: str) -> tuple[str, Any]:
@@ -45,5 +57,7 @@ def _mark(row: pd.Series, column: str) -> str:
 
 def frame_text(frame: pd.DataFrame) -> list[list[str]]:
     """An analysis table as text rows (numbers to 3 decimals, missing values as in the leaderboard)."""
-    return [[(MISSING if pd.isna(v) else f"{v:.3f}") if isinstance(v, float) else str(v) for v in row]
-            for row in frame.itertuples(index=False)]
+    return [
+        [(MISSING if pd.isna(v) else f"{v:.3f}") if isinstance(v, float) else str(v) for v in row]
+        for row in frame.itertuples(index=False)
+    ]

@@ -3,6 +3,7 @@
 Reads and validates the few keys it shows itself rather than importing harness/, so the leaderboard
 stays a reader of files and runs without torch.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ CSV_COLUMNS = ("encoder_a", "encoder_b", "block_a", "block_b", "cka", "n", "imag
 @dataclass(frozen=True)
 class CkaRun:
     """One `ccbench cka` file: blocks of encoder A (rows) against the same blocks of B (columns)."""
+
     file: str
     encoders: tuple[str, str]
     fingerprints: tuple[str, str]
@@ -36,8 +38,10 @@ class CkaRun:
     def title(self) -> str:
         """Unique per file (the file name holds the same fingerprint prefixes and settings)."""
         (a, b), (fa, fb) = self.encoders, self.fingerprints
-        return (f"7. linear CKA: {a} ({fa[:12]}, rows) vs {b} ({fb[:12]}, columns), {self.task} {self.split}, "
-                f"n={self.n}, {self.image_size} px")
+        return (
+            f"7. linear CKA: {a} ({fa[:12]}, rows) vs {b} ({fb[:12]}, columns), {self.task} {self.split}, "
+            f"n={self.n}, {self.image_size} px"
+        )
 
     @property
     def stem(self) -> str:
@@ -47,8 +51,9 @@ class CkaRun:
     def frame(self) -> pd.DataFrame:
         """The matrix as a table: A's block, then one column per block of B."""
         header = f"{self.encoders[0]} \\ {self.encoders[1]}"
-        return pd.DataFrame({header: list(self.blocks),
-                             **{block: self.matrix[:, j] for j, block in enumerate(self.blocks)}})
+        return pd.DataFrame(
+            {header: list(self.blocks), **{block: self.matrix[:, j] for j, block in enumerate(self.blocks)}}
+        )
 
 
 def cka_files(results_dir: Path) -> list[Path]:
@@ -78,8 +83,11 @@ def _run(path: Path) -> CkaRun:
     if absent:
         raise _fail(path, f"missing key(s) {', '.join(absent)}")
     encoders = record["encoders"]
-    if not (isinstance(encoders, list) and len(encoders) == 2
-            and all(isinstance(e, dict) and _text(e.get("name")) and _text(e.get("fingerprint")) for e in encoders)):
+    if not (
+        isinstance(encoders, list)
+        and len(encoders) == 2
+        and all(isinstance(e, dict) and _text(e.get("name")) and _text(e.get("fingerprint")) for e in encoders)
+    ):
         raise _fail(path, "encoders is not two objects with a name and a fingerprint")
     blocks = record["blocks"]
     if not (isinstance(blocks, list) and blocks and all(_text(b) for b in blocks)):
@@ -90,10 +98,17 @@ def _run(path: Path) -> CkaRun:
     for key in ("task", "split"):
         if not _text(record[key]):
             raise _fail(path, f"{key} is not a non-empty string")
-    return CkaRun(file=path.name, encoders=(encoders[0]["name"], encoders[1]["name"]),
-                  fingerprints=(encoders[0]["fingerprint"], encoders[1]["fingerprint"]), blocks=tuple(blocks),
-                  matrix=_matrix(record["matrix"], len(blocks), path), n=record["n"],
-                  image_size=record["image_size"], task=record["task"], split=record["split"])
+    return CkaRun(
+        file=path.name,
+        encoders=(encoders[0]["name"], encoders[1]["name"]),
+        fingerprints=(encoders[0]["fingerprint"], encoders[1]["fingerprint"]),
+        blocks=tuple(blocks),
+        matrix=_matrix(record["matrix"], len(blocks), path),
+        n=record["n"],
+        image_size=record["image_size"],
+        task=record["task"],
+        split=record["split"],
+    )
 
 
 def _text(value: Any) -> bool:
@@ -114,8 +129,21 @@ def _matrix(value: Any, size: int, path: Path) -> np.ndarray:
 
 def cka_long(runs: list[CkaRun]) -> pd.DataFrame:
     """cka.csv: one row per (file, block of A, block of B)."""
-    rows = [{"encoder_a": run.encoders[0], "encoder_b": run.encoders[1], "block_a": block_a, "block_b": block_b,
-             "cka": run.matrix[i, j], "n": run.n, "image_size": run.image_size, "task": run.task,
-             "split": run.split, "file": run.file}
-            for run in runs for i, block_a in enumerate(run.blocks) for j, block_b in enumerate(run.blocks)]
+    rows = [
+        {
+            "encoder_a": run.encoders[0],
+            "encoder_b": run.encoders[1],
+            "block_a": block_a,
+            "block_b": block_b,
+            "cka": run.matrix[i, j],
+            "n": run.n,
+            "image_size": run.image_size,
+            "task": run.task,
+            "split": run.split,
+            "file": run.file,
+        }
+        for run in runs
+        for i, block_a in enumerate(run.blocks)
+        for j, block_b in enumerate(run.blocks)
+    ]
     return pd.DataFrame(rows, columns=list(CSV_COLUMNS))

@@ -3,6 +3,7 @@
 Validates each file against leaderboard.schema, the contract the writer validates against too, so the
 leaderboard stays a reader of files that never imports harness/ (nor torch).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,32 @@ import pandas as pd
 from leaderboard.errors import LeaderboardError
 from leaderboard.schema import problem
 
-ENCODER_KEYS = ("name", "fingerprint", "method", "pretrain_data", "pretrain_domain", "pretrain_images",
-                "pretrain_epochs")
-COLUMNS = (*ENCODER_KEYS, "task", "category", "metric", "higher_is_better", "seed", "score", "ci95_lo",
-           "ci95_hi", "protocol", "overrides", "created", "file", "ccbench_version", "battery")
+ENCODER_KEYS = (
+    "name",
+    "fingerprint",
+    "method",
+    "pretrain_data",
+    "pretrain_domain",
+    "pretrain_images",
+    "pretrain_epochs",
+)
+COLUMNS = (
+    *ENCODER_KEYS,
+    "task",
+    "category",
+    "metric",
+    "higher_is_better",
+    "seed",
+    "score",
+    "ci95_lo",
+    "ci95_hi",
+    "protocol",
+    "overrides",
+    "created",
+    "file",
+    "ccbench_version",
+    "battery",
+)
 Listing = tuple[tuple[str, str, str, tuple[str, ...]], ...]
 """A file's battery as (task, category, metric, domains) in protocol order; None for files written before it."""
 
@@ -86,18 +109,38 @@ def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     battery: Listing | None = None
     if "battery" in result:
         battery = tuple((e["task"], e["category"], e["metric"], tuple(e["domains"])) for e in result["battery"])
-    base.update(task=result["task"], category=result["category"], metric=result["metric"],
-                higher_is_better=result.get("higher_is_better", True), protocol=result["version"],
-                overrides=bool(result.get("overrides")), created=result["created"], file=path.name,
-                ccbench_version=result.get("ccbench_version"), battery=battery)
+    base.update(
+        task=result["task"],
+        category=result["category"],
+        metric=result["metric"],
+        higher_is_better=result.get("higher_is_better", True),
+        protocol=result["version"],
+        overrides=bool(result.get("overrides")),
+        created=result["created"],
+        file=path.name,
+        ccbench_version=result.get("ccbench_version"),
+        battery=battery,
+    )
     seeds = result["seeds"]
     if not seeds:
-        return [{**base, "seed": result["seed"], "score": _number(result["score"], path, "score"),
-                 **_interval(result.get("ci95"), path, "ci95")}]
+        return [
+            {
+                **base,
+                "seed": result["seed"],
+                "score": _number(result["score"], path, "score"),
+                **_interval(result.get("ci95"), path, "ci95"),
+            }
+        ]
     out = []
     for i, entry in enumerate(seeds):
         if not isinstance(entry, dict) or "score" not in entry:
             raise LeaderboardError(f"{path}: seeds[{i}] has no score; rescore the task")
-        out.append({**base, "seed": entry.get("seed", i), "score": _number(entry["score"], path, f"seeds[{i}].score"),
-                    **_interval(entry.get("ci95"), path, f"seeds[{i}].ci95")})
+        out.append(
+            {
+                **base,
+                "seed": entry.get("seed", i),
+                "score": _number(entry["score"], path, f"seeds[{i}].score"),
+                **_interval(entry.get("ci95"), path, f"seeds[{i}].ci95"),
+            }
+        )
     return out

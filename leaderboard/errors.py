@@ -1,4 +1,5 @@
 """The one error the leaderboard raises: a short message naming the file or input at fault."""
+
 from __future__ import annotations
 
 

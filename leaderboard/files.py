@@ -11,6 +11,7 @@ This module imports only the standard library and filelock: leaderboard/ writes 
 it, and harness/ (results, heads, labels, the cache), which may import leaderboard/ while the
 leaderboard may import nothing of harness/, writes through it too.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -20,9 +21,9 @@ import re
 import secrets
 import shutil
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from filelock import FileLock
 

@@ -1,4 +1,5 @@
 """LEADERBOARD.md: the table, the notes that explain it and the analyses, for a repository or a PR."""
+
 from __future__ import annotations
 
 import html

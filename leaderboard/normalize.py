@@ -4,6 +4,7 @@ deviation across encoders, so tasks of different metrics can be averaged within 
 Without a supervised reference (no supervised encoder, or it lacks the task) the task is z-scored
 across encoders instead (reference = the mean over encoders); each task's choice is reported.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,14 +33,18 @@ def find_supervised(encoders: pd.DataFrame, choice: str | None = None) -> tuple[
     if choice:
         hits = encoders[(encoders["name"] == choice) | encoders["fingerprint"].str.startswith(choice)]
         if len(hits) != 1:
-            raise LeaderboardError(f"supervised encoder {choice!r} matches {len(hits)} encoders; "
-                                   "give its name or a longer fingerprint prefix")
+            raise LeaderboardError(
+                f"supervised encoder {choice!r} matches {len(hits)} encoders; "
+                "give its name or a longer fingerprint prefix"
+            )
         return str(hits["fingerprint"].iloc[0]), f"supervised reference: {hits['name'].iloc[0]} (chosen)"
     method = encoders["method"].fillna("").astype(str).str.strip().str.lower()
     hits = encoders[method.isin(SUPERVISED_METHODS)]
     if hits.empty:
-        return None, ("no supervised encoder (method 'supervised'): every task is z-scored across "
-                      "encoders instead (score minus the mean over encoders, over their standard deviation)")
+        return None, (
+            "no supervised encoder (method 'supervised'): every task is z-scored across "
+            "encoders instead (score minus the mean over encoders, over their standard deviation)"
+        )
     data = hits["pretrain_data"].fillna("").astype(str).str.lower()
     preferred = hits[data.str.startswith("imagenet")]
     pick = (preferred if not preferred.empty else hits).sort_values("name").iloc[0]
@@ -55,8 +60,9 @@ def normalize(scores: pd.DataFrame, higher_is_better: dict[str, bool], supervise
         column = scores[task].dropna()
         spread = column.std(ddof=1) if len(column) > 1 else float("nan")
         if len(column) < 2 or not spread > 0:
-            reference[task] = ("none: fewer than 2 encoders scored it" if len(column) < 2
-                               else "none: every encoder has the same score")
+            reference[task] = (
+                "none: fewer than 2 encoders scored it" if len(column) < 2 else "none: every encoder has the same score"
+            )
             continue
         if supervised is not None and supervised in column.index:
             ref, reference[task] = column[supervised], "supervised"

@@ -2,6 +2,7 @@
 sorts on a header click, so it opens from disk or any static host without network. The leaderboard's
 sort is kept in the address (#sort=<column>, #sort=-<column> for descending), so a sorted view can be
 linked, and a headless browser can check the sort by opening such an address."""
+
 from __future__ import annotations
 
 import base64
@@ -37,20 +38,27 @@ def _td(text: str, value: object) -> str:
 def _plain_table(header: list[str], rows: list[list[str]], sortable: bool = False) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_td(c, c) for c in row) + "</tr>" for row in rows)
-    return f'<table class="{"sortable" if sortable else ""}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (
+        f'<table class="{"sortable" if sortable else ""}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
 
 
 def render_html(board: Leaderboard, analyses: dict[str, Analysis], plots: dict[str, bytes | NotAvailable]) -> str:
     columns = display_columns(board)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(_td(*cell(board, row, c)) for c in columns) + "</tr>"
-                   for _, row in board.table.iterrows())
-    parts = ["<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ccbench leaderboard</title>",
-             f"<style>{STYLE}</style></head><body><h1>ccbench leaderboard</h1>",
-             f'<div class="wrap"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>'
-             f"<tbody>{body}</tbody></table></div>",
-             f"<p>{html.escape(LEGEND)} Click a header to sort.</p>",
-             "<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in board.notes], "</ul><h2>Analyses</h2>"]
+    body = "".join(
+        "<tr>" + "".join(_td(*cell(board, row, c)) for c in columns) + "</tr>" for _, row in board.table.iterrows()
+    )
+    parts = [
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>ccbench leaderboard</title>',
+        f"<style>{STYLE}</style></head><body><h1>ccbench leaderboard</h1>",
+        f'<div class="wrap"><table class="sortable" id="leaderboard"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>",
+        f"<p>{html.escape(LEGEND)} Click a header to sort.</p>",
+        "<h2>Notes</h2><ul>",
+        *[f"<li>{html.escape(n)}</li>" for n in board.notes],
+        "</ul><h2>Analyses</h2>",
+    ]
     for title, result in analyses.items():
         parts.append(f"<h3>{html.escape(title)}</h3>")
         if isinstance(result, NotAvailable):
@@ -65,6 +73,8 @@ def render_html(board: Leaderboard, analyses: dict[str, Analysis], plots: dict[s
             parts.append(f"<p>{html.escape(stem)}: {html.escape(str(item))}</p>")
         else:
             data = base64.b64encode(item).decode()
-            parts.append(f'<h3>{html.escape(stem)}</h3><img alt="{html.escape(stem)}" src="data:image/png;base64,{data}">')
+            parts.append(
+                f'<h3>{html.escape(stem)}</h3><img alt="{html.escape(stem)}" src="data:image/png;base64,{data}">'
+            )
     parts.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"

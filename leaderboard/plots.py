@@ -1,5 +1,6 @@
 """The leaderboard's figures as PNG bytes (bare Figure objects: no display, no network), written to files and
 embedded in index.html from the same bytes."""
+
 from __future__ import annotations
 
 import io
@@ -60,7 +61,7 @@ def imagenet_scatter(board: Leaderboard) -> bytes | NotAvailable:
         r = pair[IMAGENET].corr(pair[task]) if len(pair) > 2 else float("nan")
         ax.set_title(f"{task} (r={r:.2f})" if pd.notna(r) else task, fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(tasks):]:
+    for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
     fig.supxlabel("imagenet top-1")
     return _png(fig)
@@ -132,8 +133,12 @@ def cka_heatmap(run: CkaRun) -> bytes:
     return _png(fig)
 
 
-FIGURES = {"category_distribution": category_plot, "imagenet_scatter": imagenet_scatter,
-           "data_similarity": similarity_plot, "seed_variance": uncertainty_plot}
+FIGURES = {
+    "category_distribution": category_plot,
+    "imagenet_scatter": imagenet_scatter,
+    "data_similarity": similarity_plot,
+    "seed_variance": uncertainty_plot,
+}
 """The figures of every board by file stem; CKA heatmaps add one `cka_<run>` each."""
 
 

@@ -5,6 +5,7 @@ The outputs are written into a fresh folder beside the output folder, which then
 (files.replace_folder), under a lock beside it: a reader, a concurrent build or a build killed
 at any point never meets some new outputs beside some old ones, nor a stale figure of an earlier build.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,11 +18,11 @@ from leaderboard.analyses import NotAvailable, run_all
 from leaderboard.cka import cka_long, load_cka
 from leaderboard.collect import load_results
 from leaderboard.errors import LeaderboardError
+from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
 from leaderboard.markdown import render_markdown
 from leaderboard.page import render_html
 from leaderboard.plots import FIGURES, all_plots
 from leaderboard.table import build_table
-from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
 
 FILES = {"csv": "leaderboard.csv", "cka_csv": "cka.csv", "markdown": "LEADERBOARD.md", "html": "index.html"}
 
@@ -30,11 +31,19 @@ def is_output(name: str) -> bool:
     """Whether a file of the output folder is one a build writes (the folder is replaced whole);
     `.lock` is where builds before this layout kept their lock."""
     stem, _, suffix = name.rpartition(".")
-    return name in FILES.values() or name == ".lock" or (suffix == "png" and (stem in FIGURES or stem.startswith("cka_")))
+    return (
+        name in FILES.values() or name == ".lock" or (suffix == "png" and (stem in FIGURES or stem.startswith("cka_")))
+    )
 
 
-def build(results_dir: str | Path, out_dir: str | Path, *, include_overrides: bool = False,
-          supervised: str | None = None, echo: Callable[[str], None] | None = None) -> dict[str, Path]:
+def build(
+    results_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    include_overrides: bool = False,
+    supervised: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
     """Write the leaderboard of `results_dir` into `out_dir`; returns {output name: path written}.
 
     `supervised` names the reference encoder (name or fingerprint prefix) when its method is not
@@ -75,8 +84,10 @@ def _publish(out_dir: Path, files: dict[str, str | bytes]) -> None:
         with lock(target.parent / f".{target.name}.lock"):
             foreign = sorted(p.name for p in target.iterdir() if not is_output(p.name)) if target.exists() else []
             if foreign:
-                raise LeaderboardError(f"{out_dir}: holds {foreign[0]}, which no leaderboard build wrote; the folder is "
-                                       "replaced whole, so pass --out an empty or leaderboard-only folder")
+                raise LeaderboardError(
+                    f"{out_dir}: holds {foreign[0]}, which no leaderboard build wrote; the folder is "
+                    "replaced whole, so pass --out an empty or leaderboard-only folder"
+                )
             remove_stale(target.parent)
             staging = temp_path(target)
             staging.mkdir()
@@ -90,5 +101,7 @@ def _publish(out_dir: Path, files: dict[str, str | bytes]) -> None:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
     except OSError as error:
-        raise LeaderboardError(f"{out_dir}: cannot write the leaderboard ({error.strerror or error}); free space "
-                               "or pass --out a writable folder (the previous outputs are unchanged)") from None
+        raise LeaderboardError(
+            f"{out_dir}: cannot write the leaderboard ({error.strerror or error}); free space "
+            "or pass --out a writable folder (the previous outputs are unchanged)"
+        ) from None

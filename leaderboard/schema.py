@@ -41,6 +41,7 @@ REQUIRED, OPTIONAL, ENCODER_REQUIRED and ENCODER_OPTIONAL where present):
 Adding a key keeps schema_version 1: readers ignore keys they do not know, and the leaderboard says
 what it cannot answer from a file written before a key existed.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,24 +53,49 @@ SCHEMA_VERSION = 1
 NUMBER = (int, float)
 NULL = type(None)
 REQUIRED: dict[str, tuple[type, ...]] = {
-    "schema_version": (int,), "version": (str,), "encoder": (dict,), "task": (str,), "category": (str,),
-    "metric": (str,), "score": NUMBER, "val_score": NUMBER, "epoch": (int,), "splits": (dict,), "seed": (int,),
-    "seeds": (list,), "cache_key": (str,), "timings": (dict,), "created": (str,),
+    "schema_version": (int,),
+    "version": (str,),
+    "encoder": (dict,),
+    "task": (str,),
+    "category": (str,),
+    "metric": (str,),
+    "score": NUMBER,
+    "val_score": NUMBER,
+    "epoch": (int,),
+    "splits": (dict,),
+    "seed": (int,),
+    "seeds": (list,),
+    "cache_key": (str,),
+    "timings": (dict,),
+    "created": (str,),
 }
 OPTIONAL: dict[str, tuple[type, ...]] = {
-    "ccbench_version": (str,), "higher_is_better": (bool,), "ci95": (list, NULL), "overrides": (dict, NULL),
+    "ccbench_version": (str,),
+    "higher_is_better": (bool,),
+    "ci95": (list, NULL),
+    "overrides": (dict, NULL),
     "battery": (list,),
 }
 ENCODER_REQUIRED: dict[str, tuple[type, ...]] = {"name": (str,), "fingerprint": (str,)}
 ENCODER_OPTIONAL: dict[str, tuple[type, ...]] = {
-    "method": (str, NULL), "pretrain_data": (str, NULL), "pretrain_domain": (str, NULL),
-    "pretrain_images": (int, NULL), "pretrain_epochs": (int, NULL),
+    "method": (str, NULL),
+    "pretrain_data": (str, NULL),
+    "pretrain_domain": (str, NULL),
+    "pretrain_images": (int, NULL),
+    "pretrain_epochs": (int, NULL),
 }
 TASK_KEYS = ("task", "category", "metric")
 """Non-empty strings, in the file and in each battery entry."""
 DAMAGED = "the file is damaged, rescore the task"
-_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "an object", list: "a list",
-          bool: "true or false", NULL: "null"}
+_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    dict: "an object",
+    list: "a list",
+    bool: "true or false",
+    NULL: "null",
+}
 
 
 def problem(result: Any) -> str | None:
@@ -78,10 +104,13 @@ def problem(result: Any) -> str | None:
     if not isinstance(result, dict):
         return "not a result object; delete it and rescore the task"
     if "schema_version" in result and result["schema_version"] != SCHEMA_VERSION:
-        return (f"schema_version {_shown(result['schema_version'])} is not {SCHEMA_VERSION}; read it with the "
-                "ccbench version that wrote it, or rescore the task")
-    broken = _typed(result, REQUIRED, OPTIONAL, "") or _typed(result["encoder"], ENCODER_REQUIRED, ENCODER_OPTIONAL,
-                                                              "encoder.")
+        return (
+            f"schema_version {_shown(result['schema_version'])} is not {SCHEMA_VERSION}; read it with the "
+            "ccbench version that wrote it, or rescore the task"
+        )
+    broken = _typed(result, REQUIRED, OPTIONAL, "") or _typed(
+        result["encoder"], ENCODER_REQUIRED, ENCODER_OPTIONAL, "encoder."
+    )
     if broken:
         return broken
     encoder = result["encoder"]
@@ -99,8 +128,9 @@ def problem(result: Any) -> str | None:
     return None
 
 
-def _typed(record: dict[str, Any], required: dict[str, tuple[type, ...]], optional: dict[str, tuple[type, ...]],
-           prefix: str) -> str | None:
+def _typed(
+    record: dict[str, Any], required: dict[str, tuple[type, ...]], optional: dict[str, tuple[type, ...]], prefix: str
+) -> str | None:
     """The missing required keys of `record`, else its first key of a wrong type (`prefix` names where it is)."""
     absent = [f"{prefix}{key}" for key in required if key not in record]
     if absent:
@@ -124,4 +154,4 @@ def _is(value: Any, types: tuple[type, ...]) -> bool:
 def _shown(value: Any, width: int = 40) -> str:
     """The value as its file writes it, cut to `width` characters."""
     text = json.dumps(value, default=str)
-    return text if len(text) <= width else f"{text[:width - 3]}..."
+    return text if len(text) <= width else f"{text[: width - 3]}..."

@@ -11,6 +11,7 @@ Decisions, also written into every output's notes:
   seeds), the 95% interval (`<task>_ci95_lo`, `_hi`) and whether the encoder is separable from the next lower
   score (`<task>_vs_next`; `overall_vs_next` in rank order), by the rule of leaderboard.uncertainty.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,16 +51,20 @@ def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd
     if not include_overrides:
         dropped = rows[rows["overrides"]]
         if not dropped.empty:
-            notes.append(f"{dropped['file'].nunique()} result file(s) with overridden protocol settings "
-                         "left out (include them with the overrides option)")
+            notes.append(
+                f"{dropped['file'].nunique()} result file(s) with overridden protocol settings "
+                "left out (include them with the overrides option)"
+            )
         rows = rows[~rows["overrides"]]
     files = rows.drop_duplicates("file")[["file", "fingerprint", "task", "overrides", "protocol", "created"]]
     files = files.assign(_v=files["protocol"].map(version_key))
     files = files.sort_values(["overrides", "_v", "created"], ascending=[True, False, False])
     keep = files.drop_duplicates(["fingerprint", "task"])
     if len(keep) < len(files):
-        notes.append(f"{len(files) - len(keep)} result file(s) superseded by another run of the same "
-                     "encoder and task (standard run or newer protocol version kept)")
+        notes.append(
+            f"{len(files) - len(keep)} result file(s) superseded by another run of the same "
+            "encoder and task (standard run or newer protocol version kept)"
+        )
     return rows[rows["file"].isin(set(keep["file"]))], notes
 
 
@@ -81,8 +86,9 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     taxonomy = learn(rows)
     rows, notes = select_runs(rows, include_overrides)
     if rows.empty:
-        raise LeaderboardError("no standard result files to rank; score an encoder first "
-                               "(or include runs with overrides)")
+        raise LeaderboardError(
+            "no standard result files to rank; score an encoder first (or include runs with overrides)"
+        )
     encoders = rows.drop_duplicates("fingerprint").set_index("fingerprint", drop=False)[list(ENCODER_KEYS)]
     encoders = encoders.assign(pretrain_domain=encoders["pretrain_data"].map(taxonomy.pretrain_domain))
     tasks = taxonomy.task_order(rows["task"].unique())
@@ -91,16 +97,22 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     for key, listed in (("category", taxonomy.category), ("metric", taxonomy.metric)):
         for task, value in first[key].items():
             if task in listed and listed[task] != value:
-                notes.append(f"{task}: result files say {key} {value!r}, the newest battery listing says "
-                             f"{listed[task]!r}; the files' {key} is used")
+                notes.append(
+                    f"{task}: result files say {key} {value!r}, the newest battery listing says "
+                    f"{listed[task]!r}; the files' {key} is used"
+                )
     unlisted = [t for t in tasks if t not in taxonomy.category]
     if unlisted and not taxonomy.order:
-        notes.append("no result file lists the battery it was scored in (all were written before results did): "
-                     "tasks in alphabetical order, each category judged complete against the tasks present only, "
-                     "image domains unknown; rescore a task with this ccbench to list it")
+        notes.append(
+            "no result file lists the battery it was scored in (all were written before results did): "
+            "tasks in alphabetical order, each category judged complete against the tasks present only, "
+            "image domains unknown; rescore a task with this ccbench to list it"
+        )
     elif unlisted:
-        notes.append(f"{', '.join(unlisted)}: in no result file's battery (files written before results listed it, "
-                     "or a task since left the battery): sorted last, image domains unknown")
+        notes.append(
+            f"{', '.join(unlisted)}: in no result file's battery (files written before results listed it, "
+            "or a task since left the battery): sorted last, image domains unknown"
+        )
     higher = first["higher_is_better"].to_dict()
     scores = rows.pivot_table(index="fingerprint", columns="task", values="score", aggfunc="mean")
     scores = scores.reindex(index=encoders.index, columns=tasks)
@@ -132,8 +144,10 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
         if missing:
             outside = [t for t in used if t not in protocol]
             plus = f", plus {', '.join(outside)}" if outside else ""
-            notes.append(f"{category}: mean over {len(used) - len(outside)} of the protocol's {len(protocol)} "
-                         f"tasks{plus} (no normalized scores for {', '.join(missing)})")
+            notes.append(
+                f"{category}: mean over {len(used) - len(outside)} of the protocol's {len(protocol)} "
+                f"tasks{plus} (no normalized scores for {', '.join(missing)})"
+            )
     for category in means.columns:
         table[category] = means[category]
         table[f"{category}_complete"] = complete[category]
@@ -144,14 +158,39 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     ranked = [f for f, r in zip(table["fingerprint"], table["rank"]) if pd.notna(r)]
     table["overall_vs_next"] = overall_vs_next(ranked, scores, low, high)
     vs_next = task_vs_next(scores, low, high)
-    extra = pd.DataFrame({f"{task}_{kind}": values[task] for task in tasks
-                          for kind, values in (("std", std), ("ci95_lo", low), ("ci95_hi", high),
-                                               ("vs_next", vs_next))}).loc[table.index]
-    main = ["rank", *ENCODER_KEYS, *tasks, *[c for m in means.columns for c in (m, f"{m}_complete")], "overall",
-            "overall_complete", "overall_vs_next"]
+    extra = pd.DataFrame(
+        {
+            f"{task}_{kind}": values[task]
+            for task in tasks
+            for kind, values in (("std", std), ("ci95_lo", low), ("ci95_hi", high), ("vs_next", vs_next))
+        }
+    ).loc[table.index]
+    main = [
+        "rank",
+        *ENCODER_KEYS,
+        *tasks,
+        *[c for m in means.columns for c in (m, f"{m}_complete")],
+        "overall",
+        "overall_complete",
+        "overall_vs_next",
+    ]
     table = pd.concat([table[main], extra], axis=1).reset_index(drop=True)
-    notes.append("overall = mean of the category means (each category weighs the same); rank by overall, "
-                 "ties share a rank; '*' marks a mean over an incomplete category")
-    return Leaderboard(table=table, tasks=tasks, categories=list(means.columns), task_category=task_category,
-                       scores=scores, normalized=norm, encoders=encoders, supervised=sup, notes=notes,
-                       std=std, low=low, high=high, taxonomy=taxonomy)
+    notes.append(
+        "overall = mean of the category means (each category weighs the same); rank by overall, "
+        "ties share a rank; '*' marks a mean over an incomplete category"
+    )
+    return Leaderboard(
+        table=table,
+        tasks=tasks,
+        categories=list(means.columns),
+        task_category=task_category,
+        scores=scores,
+        normalized=norm,
+        encoders=encoders,
+        supervised=sup,
+        notes=notes,
+        std=std,
+        low=low,
+        high=high,
+        taxonomy=taxonomy,
+    )

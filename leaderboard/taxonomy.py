@@ -8,6 +8,7 @@ no file's battery lists sorts after the listed ones, alphabetically, with its do
 whose files all predate pretrain_domain (and whose pretrain_data no newer file names) has no known domain.
 The analyses that need a domain say so.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -55,9 +56,11 @@ def learn(rows: pd.DataFrame) -> Taxonomy:
     ccbench_version's first (its order, category, metric and domains win; a task only older listings name
     follows them), and pretrain_data -> pretrain_domain over every file that records one, newest first."""
     files = rows.drop_duplicates("file")
-    newest = sorted(files[["ccbench_version", "created", "battery", "pretrain_data", "pretrain_domain"]].itertuples(
-        index=False), key=lambda f: (isinstance(f.ccbench_version, str), version_key(f.ccbench_version), f.created),
-        reverse=True)
+    newest = sorted(
+        files[["ccbench_version", "created", "battery", "pretrain_data", "pretrain_domain"]].itertuples(index=False),
+        key=lambda f: (isinstance(f.ccbench_version, str), version_key(f.ccbench_version), f.created),
+        reverse=True,
+    )
     order: dict[str, None] = {}
     category: dict[str, str] = {}
     metric: dict[str, str] = {}

@@ -10,15 +10,18 @@ Adjacent pairs: in a task column, each encoder against the next lower score on t
 rank order, each encoder against the next-ranked one, separable when it is separably better on more of
 their shared tasks than the other is (unknown when no shared task has both intervals).
 """
+
 from __future__ import annotations
 
 import pandas as pd
 
 TIE, SEPARABLE, UNKNOWN = "not separable", "separable", "unknown"
 MARKS = {TIE: "≈", UNKNOWN: "?", SEPARABLE: ""}
-RULE = ("'≈' = not separable from the next lower score in that column (95% intervals overlap; for the overall "
-        "column, not separably better on more shared tasks than the next-ranked encoder), '?' = unknown "
-        "(an interval is missing); '±' = standard deviation over seeds")
+RULE = (
+    "'≈' = not separable from the next lower score in that column (95% intervals overlap; for the overall "
+    "column, not separably better on more shared tasks than the next-ranked encoder), '?' = unknown "
+    "(an interval is missing); '±' = standard deviation over seeds"
+)
 
 
 def compare(low: pd.DataFrame, high: pd.DataFrame, a: str, b: str, task: str) -> str:

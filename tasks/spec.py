@@ -1,15 +1,19 @@
 """The declarative task spec: every fact about a task lives in one frozen, validated record."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from tasks.readers.base import DenseReader, FrameReader, Reader
 
 CATEGORIES = ("semantic-image", "structural-image", "semantic-pixel", "structural-pixel")
 MAPS = ("layer4", "layer3", "layer2", "layer1", "stem")
 HEAD_BLOCKS: dict[str, tuple[str, ...]] = {
-    "linear": ("pool",), "fusion": ("pool",), "unet": MAPS, "siamese_unet": MAPS,
+    "linear": ("pool",),
+    "fusion": ("pool",),
+    "unet": MAPS,
+    "siamese_unet": MAPS,
     "deeplabv3plus": ("layer4", "layer1"),
 }
 """The encoder blocks each head reads (names of encoders.blocks): tasks cache these, and the heads
@@ -98,11 +102,15 @@ class TaskSpec:
             raise ValueError(f"task {self.id}: splits must name exactly {roles}, got {tuple(self.splits)}")
         check_choice(self.view, "view", VIEWS)
         if (self.head in MULTI_FRAME_HEADS) != (self.frames > 1):
-            raise ValueError(f"task {self.id}: heads {', '.join(MULTI_FRAME_HEADS)} go with frames > 1 and only "
-                             f"with it (head {self.head}, frames {self.frames})")
+            raise ValueError(
+                f"task {self.id}: heads {', '.join(MULTI_FRAME_HEADS)} go with frames > 1 and only "
+                f"with it (head {self.head}, frames {self.frames})"
+            )
         if (self.head in DENSE_HEADS) != issubclass(self.reader, DenseReader):
-            raise ValueError(f"task {self.id}: dense heads ({', '.join(DENSE_HEADS)}) go with a DenseReader and "
-                             f"only with it (head {self.head}, reader {self.reader.__name__})")
+            raise ValueError(
+                f"task {self.id}: dense heads ({', '.join(DENSE_HEADS)}) go with a DenseReader and "
+                f"only with it (head {self.head}, reader {self.reader.__name__})"
+            )
         if self.view == "crop" and self.head not in DENSE_HEADS:
             raise ValueError(f"task {self.id}: crop views are for dense heads only")
         if self.frames > 1 and not issubclass(self.reader, FrameReader):
@@ -111,8 +119,15 @@ class TaskSpec:
             raise ValueError(f"task {self.id}: needs at least one encoder block")
         for block in self.blocks:
             check_choice(block, "block", BLOCKS_READ)
-        positive = {"num_classes": self.num_classes, "epochs": self.epochs, "batch_size": self.batch_size,
-                    "lr": self.lr, "frames": self.frames, "crop_size": self.crop_size, "views": self.views}
+        positive = {
+            "num_classes": self.num_classes,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "frames": self.frames,
+            "crop_size": self.crop_size,
+            "views": self.views,
+        }
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"task {self.id}: {name} must be positive, got {value}")

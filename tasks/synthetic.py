@@ -4,6 +4,7 @@ The class of each image is a (colour, fill) pair: a disc of one of five colours,
 at a random place and size on a noisy background. Colour and stripe texture survive even a random
 encoder's pooled features, so a linear head must score far above chance.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -54,8 +55,10 @@ def write_cifar100(root: str | Path, n_train: int = 1000, n_test: int = 300, see
     for split, n in (("train", n_train), ("test", n_test)):
         with open(folder / split, "wb") as handle:
             pickle.dump(_cifar_split(rng, n, split), handle, protocol=2)
-    meta = {"fine_label_names": [f"class_{i:02d}" for i in range(100)],
-            "coarse_label_names": [f"superclass_{i:02d}" for i in range(20)]}
+    meta = {
+        "fine_label_names": [f"class_{i:02d}" for i in range(100)],
+        "coarse_label_names": [f"superclass_{i:02d}" for i in range(20)],
+    }
     with open(folder / "meta", "wb") as handle:
         pickle.dump(meta, handle, protocol=2)
     return folder

@@ -5,12 +5,13 @@ A crop view set is itself a reader over N x K rows (row = sample * K + k), so th
 caches and keys it like any image set: its ids and digest name the crop size, count and seed, so
 changing any of them never reuses another view set's features.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -61,8 +62,8 @@ class CropViews:
         """The size x size window at `box`, padded with `fill` bottom/right where the image is smaller."""
         out = np.full((self.size, self.size, *array.shape[2:]), fill, dtype=array.dtype)
         top, left = box
-        piece = array[top:top + self.size, left:left + self.size]
-        out[:piece.shape[0], :piece.shape[1]] = piece
+        piece = array[top : top + self.size, left : left + self.size]
+        out[: piece.shape[0], : piece.shape[1]] = piece
         return out
 
 
@@ -80,8 +81,9 @@ class ViewSet(DenseReader):
         return len(self.base) * self.views.count
 
     def image_ids(self) -> list[str]:
-        return [f"{image_id}#{self.views.tag}-{k}" for image_id in self.base.image_ids()
-                for k in range(self.views.count)]
+        return [
+            f"{image_id}#{self.views.tag}-{k}" for image_id in self.base.image_ids() for k in range(self.views.count)
+        ]
 
     def content_digest(self) -> str:
         return combined_digest(self.base.content_digest(), json.dumps(asdict(self.views), sort_keys=True))
@@ -105,7 +107,8 @@ class JitterViews:
         if k == 0:
             return pixels
         brightness, contrast, saturation = np.random.default_rng([self.seed, image, k]).uniform(
-            1 - self.strength, 1 + self.strength, 3)
+            1 - self.strength, 1 + self.strength, 3
+        )
         out = pixels.astype(np.float32) * brightness
         grey = out @ np.array([0.299, 0.587, 0.114], np.float32)
         out = (out - grey.mean()) * contrast + grey.mean()
@@ -167,8 +170,9 @@ class CroppedFrameViews(CroppedViews, DenseFrameReader):
     def __init__(self, base: DenseFrameReader, views: CropViews) -> None:
         super().__init__(base, views)
         self.FRAMES = base.FRAMES
-        self._owners = {int(frame): sample for sample, row in reversed(list(enumerate(base.samples())))
-                        for frame in row}
+        self._owners = {
+            int(frame): sample for sample, row in reversed(list(enumerate(base.samples()))) for frame in row
+        }
 
     def owner(self, image: int) -> int:
         return self._owners[image]

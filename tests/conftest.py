@@ -1,4 +1,5 @@
 """Shared fixtures: tiny official-format datasets and per-test cache and results folders."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,10 +1,11 @@
 """Conformance suite every dense head's tests subclass (as zarr's StoreTests): a subclass names the
 head and its inputs, the base feeds it feature dicts shaped exactly as the cache stores them
 (`block_shape`) and checks the contract the trainer relies on."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import pytest
 import torch

@@ -1,5 +1,6 @@
 """Conformance suite every dataset reader's tests subclass (as zarr's StoreTests or torchvision's
 DatasetTestCase): a subclass writes a few files in the real layout, the base checks the contract."""
+
 from __future__ import annotations
 
 import re

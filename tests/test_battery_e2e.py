@@ -1,12 +1,13 @@
 """Every task of the image-level battery scored end to end from official-format fixtures, above its
 trivial baseline (always predicting the most frequent training class)."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from harness.plan import task_readers
 from harness.prepare import head_labels
 from tasks import get_task
 from tasks.errors import UnseenClass
+from tasks.synthetic import write_cifar100
 from tests.writers.caltech import write_caltech101
 from tests.writers.clevr import write_clevr
 from tests.writers.dtd import DTD_CLASSES, write_dtd
@@ -28,7 +30,6 @@ from tests.writers.nuscenes import write_nuscenes_egomotion
 from tests.writers.pets import write_pets
 from tests.writers.sun397 import write_sun397
 from tests.writers.thor import write_thor_egomotion, write_thor_num_steps
-from tasks.synthetic import write_cifar100
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +55,14 @@ def encoder():
 
 
 def options(tmp_path: Path, data_root: Path) -> ScoreOptions:
-    return ScoreOptions(data_root=data_root, cache_root=tmp_path / "cache", results_dir=tmp_path / "results",
-                        image_size=32, epochs=100, quiet=True)
+    return ScoreOptions(
+        data_root=data_root,
+        cache_root=tmp_path / "cache",
+        results_dir=tmp_path / "results",
+        image_size=32,
+        epochs=100,
+        quiet=True,
+    )
 
 
 def majority_baseline(task_id: str, data_root: Path) -> float:
@@ -73,7 +80,9 @@ def test_task_scores_above_trivial_baseline(task_id: str, tmp_path: Path, encode
     baseline = majority_baseline(task_id, data_root)
     print(f"{task_id}: score {result['score']:.3f}, baseline {baseline:.3f}")
     assert result["score"] > baseline + 0.15, (result["score"], baseline)
-    assert path.exists() and result["splits"]["test"] == len(task_readers(get_task(task_id), data_root)["test"].labels())
+    assert path.exists() and result["splits"]["test"] == len(
+        task_readers(get_task(task_id), data_root)["test"].labels()
+    )
 
 
 def test_imagenet_v2_is_scored_with_the_imagenet_head(tmp_path: Path, encoder) -> None:
@@ -110,4 +119,5 @@ def test_v2_labels_follow_the_head_classes_by_wnid_and_unseen_ones_are_refused(t
     assert str(refused.value) == (
         f"{first}: class n02085620 is not one of the 5 classes the imagenet head was trained on (2 of 12 images "
         f"are of such classes); add those classes to imagenet's train split and rescore it with --force, or remove "
-        f"their images from {reader.root}")
+        f"their images from {reader.root}"
+    )

@@ -1,4 +1,5 @@
 """Feature stores: round trip, key checks, resumable extraction, corruption and disk-full errors."""
+
 from __future__ import annotations
 
 import errno
@@ -49,10 +50,14 @@ def test_round_trip_units_and_attributes(tmp_path: Path) -> None:
 
 def test_every_key_field_changes_the_path() -> None:
     base = make_key(10)
-    variants = [make_key(11), make_key(10, "layer4"), make_key(10, encoder="f" * 64),
-                CacheKey.build("e" * 64, "n" * 64, 10, PRE.key(), "pool"),
-                CacheKey.build("e" * 64, "m" * 64, 10, Preprocessing(size=(64, 64)).key(), "pool"),
-                CacheKey.build("e" * 64, "m" * 64, 10, PRE.key(), "pool", view="crop0")]
+    variants = [
+        make_key(11),
+        make_key(10, "layer4"),
+        make_key(10, encoder="f" * 64),
+        CacheKey.build("e" * 64, "n" * 64, 10, PRE.key(), "pool"),
+        CacheKey.build("e" * 64, "m" * 64, 10, Preprocessing(size=(64, 64)).key(), "pool"),
+        CacheKey.build("e" * 64, "m" * 64, 10, PRE.key(), "pool", view="crop0"),
+    ]
     assert len({base.digest, *(v.digest for v in variants)}) == len(variants) + 1
 
 
@@ -94,8 +99,9 @@ def test_absent_chunk_of_a_finished_unit_is_damage_not_zeros(tmp_path: Path) -> 
     store.mark_complete()
     store.close()
     (store.path / "features" / "c" / "1" / "0").unlink()
-    assert FeatureStore.open_path(store.path).verify() == [f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: "
-                                                           "chunk file missing"]
+    assert FeatureStore.open_path(store.path).verify() == [
+        f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"
+    ]
     with pytest.raises(CorruptChunk, match=f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"):
         FeatureStore.open_complete(tmp_path, key).read_all()
     assert not FeatureStore.ready(tmp_path, key)
@@ -158,8 +164,13 @@ print(stats.images)
 
 def run_extract(data: Path, cache: Path, slow: float) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.Popen([sys.executable, "-c", EXTRACT_SCRIPT, str(data), str(cache), str(slow)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", EXTRACT_SCRIPT, str(data), str(cache), str(slow)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def done_units(cache: Path) -> list[int]:
@@ -223,14 +234,22 @@ def test_unit_size_bounds_buffered_bytes() -> None:
     assert unit_rows_for((4096, 512, 512)) == 1
 
 
-def test_blocks_with_different_unit_sizes_match_a_direct_forward(tiny_cifar_root: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocks_with_different_unit_sizes_match_a_direct_forward(
+    tiny_cifar_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("harness.cache.UNIT_BYTES", 100_000)  # stem at 32 px: 32 KB per image -> 2-row units
     trunk, spec = load_encoder("random:0")
     reader = Cifar100(tiny_cifar_root / "cifar-100-python", "test")
     shapes = {"stem": (64, 16, 16), "layer2": (512, 4, 4), "pool": (2048,)}
-    stores = {b: FeatureStore.open_for_write(tmp_path, CacheKey.build(spec.fingerprint, reader.manifest_digest,
-              len(reader), PRE.key(), b), shape, "cifar/test") for b, shape in shapes.items()}
+    stores = {
+        b: FeatureStore.open_for_write(
+            tmp_path,
+            CacheKey.build(spec.fingerprint, reader.manifest_digest, len(reader), PRE.key(), b),
+            shape,
+            "cifar/test",
+        )
+        for b, shape in shapes.items()
+    }
     assert [stores[b].unit_size for b in shapes] == [2, 4, 16]
     stores["stem"].write_unit(3, np.zeros((2, 64, 16, 16), np.float16))  # a unit finished by an earlier run
     stats = extract(trunk, reader, PRE, stores, "cifar/test", batch_size=7)

@@ -1,5 +1,6 @@
 """Linear CKA: its invariances, the streaming forms against a direct formula, the balanced subset,
 and `ccbench cka` end to end on the tiny CIFAR-100 fixture."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ def direct_cka(x: np.ndarray, y: np.ndarray) -> float:
 def feature_space(x: np.ndarray, y: np.ndarray, chunk: int) -> float:
     accumulator = FeatureCKA(x.shape[1], y.shape[1])
     for start in range(0, len(x), chunk):
-        accumulator.update(x[start:start + chunk], y[start:start + chunk])
+        accumulator.update(x[start : start + chunk], y[start : start + chunk])
     return accumulator.value()
 
 
@@ -34,7 +35,7 @@ def gram_space(x: np.ndarray, y: np.ndarray, chunk: int) -> float:
     for values in (x, y):
         gram = Gram(len(values))
         for start in range(0, values.shape[1], chunk):
-            gram.update(values[:, start:start + chunk])
+            gram.update(values[:, start : start + chunk])
         grams.append(gram.centred())
     return gram_cka(*grams)
 
@@ -110,17 +111,45 @@ def test_subset_reader_names_its_own_image_set(tiny_cifar_root: Path) -> None:
 
 def run_cka(root: Path, tmp_path: Path, out: Path, *encoders: str) -> dict:
     """Both runs share one cache, so random:0 is extracted once."""
-    assert main(["cka", "--encoders", *encoders, "--blocks", "layer3", "pool", "--task", "cifar100",
-                 "--images", "40", "--image-size", "32", "--data-root", str(root), "--cache", str(tmp_path / "cache"),
-                 "--results", str(tmp_path / "results"), "--out", str(out), "--quiet", "--workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "cka",
+                "--encoders",
+                *encoders,
+                "--blocks",
+                "layer3",
+                "pool",
+                "--task",
+                "cifar100",
+                "--images",
+                "40",
+                "--image-size",
+                "32",
+                "--data-root",
+                str(root),
+                "--cache",
+                str(tmp_path / "cache"),
+                "--results",
+                str(tmp_path / "results"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     (json_path,) = out.glob("*.json")
     assert json_path.with_suffix(".png").stat().st_size > 1000
     return json.loads(json_path.read_text())
 
 
 @pytest.mark.e2e
-def test_cli_writes_the_matrix_and_heatmap(tiny_cifar_root: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_writes_the_matrix_and_heatmap(
+    tiny_cifar_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # 40 images take Gram space for every pair; here the pooled pair (2048) goes through features.
     monkeypatch.setattr(cka, "use_gram", lambda n, d1, d2: max(d1, d2) > 2048)
     record = run_cka(tiny_cifar_root, tmp_path, tmp_path / "two", "random:0", "random:1")
@@ -135,8 +164,26 @@ def test_cli_writes_the_matrix_and_heatmap(tiny_cifar_root: Path, tmp_path: Path
     assert np.diag(same["matrix"]) == pytest.approx([1.0, 1.0], abs=1e-9)
 
 
-def test_cli_refuses_more_images_than_the_split_holds(tiny_cifar_root: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
-    assert main(["cka", "--encoders", "random:0", "random:1", "--task", "cifar100", "--images", "61",
-                 "--data-root", str(tiny_cifar_root), "--cache", str(tmp_path)]) == 2
+def test_cli_refuses_more_images_than_the_split_holds(
+    tiny_cifar_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        main(
+            [
+                "cka",
+                "--encoders",
+                "random:0",
+                "random:1",
+                "--task",
+                "cifar100",
+                "--images",
+                "61",
+                "--data-root",
+                str(tiny_cifar_root),
+                "--cache",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "holds 60 images" in capsys.readouterr().err

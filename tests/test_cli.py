@@ -1,4 +1,5 @@
 """The `ccbench` command line end to end, on official-format fixtures and real checkpoint files."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,12 @@ from tests.test_leaderboard import BATTERY
 
 def ccbench(*args: str) -> subprocess.CompletedProcess:
     """Run the CLI as a user does, in a fresh process (exit code, stdout, stderr)."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 def test_tasks_json_lists_found_data(cifar_root: Path, capsys: pytest.CaptureFixture) -> None:
@@ -26,8 +31,14 @@ def test_tasks_json_lists_found_data(cifar_root: Path, capsys: pytest.CaptureFix
     rows = json.loads(capsys.readouterr().out)
     cifar = next(r for r in rows if r["id"] == "cifar100")
     assert set(cifar) == {"id", "category", "head", "metric", "data_folder", "found"}
-    assert cifar == {"id": "cifar100", "category": "semantic-image", "head": "linear", "metric": "top1",
-                     "data_folder": "cifar-100-python", "found": True}
+    assert cifar == {
+        "id": "cifar100",
+        "category": "semantic-image",
+        "head": "linear",
+        "metric": "top1",
+        "data_folder": "cifar-100-python",
+        "found": True,
+    }
     assert main(["tasks", "--json", "--data-root", str(cifar_root / "nowhere")]) == 0
     assert not next(r for r in json.loads(capsys.readouterr().out) if r["id"] == "cifar100")["found"]
 
@@ -38,9 +49,14 @@ def moco_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(11)
     net = resnet50(weights=None)
     state = {f"module.encoder_q.{k}": v for k, v in net.state_dict().items() if not k.startswith("fc.")}
-    state.update({"module.encoder_q.fc.0.weight": torch.zeros(2048, 2048), "module.encoder_q.fc.0.bias":
-                  torch.zeros(2048), "module.encoder_q.fc.2.weight": torch.zeros(128, 2048),
-                  "module.encoder_q.fc.2.bias": torch.zeros(128)})
+    state.update(
+        {
+            "module.encoder_q.fc.0.weight": torch.zeros(2048, 2048),
+            "module.encoder_q.fc.0.bias": torch.zeros(2048),
+            "module.encoder_q.fc.2.weight": torch.zeros(128, 2048),
+            "module.encoder_q.fc.2.bias": torch.zeros(128),
+        }
+    )
     path = tmp_path_factory.mktemp("ckpt") / "moco_v2_200ep_pretrain.pth.tar"
     torch.save({"epoch": 200, "arch": "resnet50", "state_dict": state}, path)
     return path
@@ -50,8 +66,17 @@ def test_inspect_json_reports_format_and_fingerprint(moco_checkpoint: Path) -> N
     done = ccbench("inspect", str(moco_checkpoint), "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    assert set(info) == {"format", "key", "prefix", "fingerprint", "tensors", "missing", "unexpected", "nonfinite",
-                         "candidates"}
+    assert set(info) == {
+        "format",
+        "key",
+        "prefix",
+        "fingerprint",
+        "tensors",
+        "missing",
+        "unexpected",
+        "nonfinite",
+        "candidates",
+    }
     assert (info["format"], info["key"], info["prefix"]) == ("moco", "state_dict", "module.encoder_q.")
     assert len(info["fingerprint"]) == 64
     assert info["missing"] == [] and info["unexpected"] == [] and info["tensors"] == 318 + 4
@@ -68,8 +93,19 @@ def test_inspect_of_a_foreign_file_lists_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path, moco_checkpoint: Path) -> None:
-    missing_data = ccbench("score", "--encoder", "random:0", "--task", "cifar100", "--data-root", str(tmp_path),
-                           "--cache", str(tmp_path / "c"), "--results", str(tmp_path / "r"))
+    missing_data = ccbench(
+        "score",
+        "--encoder",
+        "random:0",
+        "--task",
+        "cifar100",
+        "--data-root",
+        str(tmp_path),
+        "--cache",
+        str(tmp_path / "c"),
+        "--results",
+        str(tmp_path / "r"),
+    )
     assert missing_data.returncode == 2
     line = missing_data.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
@@ -83,12 +119,30 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, moco_checkpoint: 
 
 
 @pytest.mark.e2e
-def test_score_end_to_end_well_above_chance(cifar_root: Path, tmp_path: Path, moco_checkpoint: Path,
-                                            capsys: pytest.CaptureFixture) -> None:
+def test_score_end_to_end_well_above_chance(
+    cifar_root: Path, tmp_path: Path, moco_checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
     cache, results = tmp_path / "cache", tmp_path / "results"
-    args = ["score", "--encoder", str(moco_checkpoint), "--task", "cifar100", "--data-root", str(cifar_root),
-            "--cache", str(cache), "--results", str(results), "--image-size", "64", "--epochs", "40",
-            "--quiet", "--workers", "0"]
+    args = [
+        "score",
+        "--encoder",
+        str(moco_checkpoint),
+        "--task",
+        "cifar100",
+        "--data-root",
+        str(cifar_root),
+        "--cache",
+        str(cache),
+        "--results",
+        str(results),
+        "--image-size",
+        "64",
+        "--epochs",
+        "40",
+        "--quiet",
+        "--workers",
+        "0",
+    ]
     assert main(args) == 0
     written = sorted(results.glob("*.json"))
     assert len(written) == 1
@@ -131,8 +185,25 @@ def result_path_tag(result: dict) -> str:
 
 @pytest.mark.e2e
 def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--train-images", "200", "--test-images", "50",
-                 "--epochs", "3", "--quiet", "--workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path),
+                "--train-images",
+                "200",
+                "--test-images",
+                "50",
+                "--epochs",
+                "3",
+                "--quiet",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "random:0" in out and "random:1" in out and "chance level" in out
     assert len(list((tmp_path / "results").glob("*.json"))) == 2
@@ -140,21 +211,43 @@ def test_demo_prints_two_encoders(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert f"leaderboard: {tmp_path / 'leaderboard' / 'index.html'}" in out
     assert "random:0" in (tmp_path / "leaderboard" / "LEADERBOARD.md").read_text()
     board = tmp_path / "board"
-    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board)]) == 2, \
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board)]) == 2, (
         "demo runs are non-standard (64 px): they are not ranked unless asked"
-    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board),
-                 "--include-overrides"]) == 0
+    )
+    assert (
+        main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(board), "--include-overrides"]) == 0
+    )
     html = (board / "index.html").read_text()
     assert "random:0" in html and "random:1" in html and "data:image/png;base64," in html
     assert (board / "leaderboard.csv").read_text().count("\n") == 3
 
 
 @pytest.mark.e2e
-def test_run_scores_found_tasks_with_the_paper_grid(cifar_root: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture) -> None:
-    args = ["run", "--encoder", "random:0", "--tasks", "all", "--data-root", str(cifar_root), "--cache",
-            str(tmp_path / "cache"), "--results", str(tmp_path / "results"), "--image-size", "32", "--epochs", "4",
-            "--grid", "paper", "--quiet", "--workers", "0"]
+def test_run_scores_found_tasks_with_the_paper_grid(
+    cifar_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = [
+        "run",
+        "--encoder",
+        "random:0",
+        "--tasks",
+        "all",
+        "--data-root",
+        str(cifar_root),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--results",
+        str(tmp_path / "results"),
+        "--image-size",
+        "32",
+        "--epochs",
+        "4",
+        "--grid",
+        "paper",
+        "--quiet",
+        "--workers",
+        "0",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     (path,) = (tmp_path / "results").glob("*__cifar100__*.json")
@@ -177,21 +270,49 @@ def _tasks_json(root: Path, capsys: pytest.CaptureFixture) -> str:
 
 
 @pytest.mark.e2e
-def test_submit_fills_study_metadata_and_builds_the_leaderboard(cifar_root: Path, tmp_path: Path,
-                                                                 moco_checkpoint: Path,
-                                                                 capsys: pytest.CaptureFixture) -> None:
-    args = ["submit", str(moco_checkpoint), "--name", "MoCov2 ImageNet 200", "--pretrain-images", "1281167",
-            "--data-root", str(cifar_root), "--cache", str(tmp_path / "cache"), "--results", str(tmp_path / "r"),
-            "--out", str(tmp_path / "board"), "--include-overrides", "--image-size", "32", "--epochs", "3",
-            "--quiet", "--workers", "0"]
+def test_submit_fills_study_metadata_and_builds_the_leaderboard(
+    cifar_root: Path, tmp_path: Path, moco_checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = [
+        "submit",
+        str(moco_checkpoint),
+        "--name",
+        "MoCov2 ImageNet 200",
+        "--pretrain-images",
+        "1281167",
+        "--data-root",
+        str(cifar_root),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--results",
+        str(tmp_path / "r"),
+        "--out",
+        str(tmp_path / "board"),
+        "--include-overrides",
+        "--image-size",
+        "32",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--workers",
+        "0",
+    ]
     assert main(args) == 0
     (path,) = (tmp_path / "r").glob("*__cifar100__*.json")
     result = load_result(path)
     encoder = result["encoder"]
-    assert (encoder["name"], encoder["method"], encoder["pretrain_data"], encoder["pretrain_epochs"]) == \
-        ("MoCov2 ImageNet 200", "MoCo v2", "ImageNet", 200)
+    assert (encoder["name"], encoder["method"], encoder["pretrain_data"], encoder["pretrain_epochs"]) == (
+        "MoCov2 ImageNet 200",
+        "MoCo v2",
+        "ImageNet",
+        200,
+    )
     assert encoder["pretrain_domain"] == "object" and result["battery"] == BATTERY  # the leaderboard tests' fixture
-    assert result["battery"][4] == {"task": "cifar100", "category": "semantic-image", "metric": "top1",
-                                    "domains": ["object"]}
+    assert result["battery"][4] == {
+        "task": "cifar100",
+        "category": "semantic-image",
+        "metric": "top1",
+        "domains": ["object"],
+    }
     assert encoder["pretrain_images"] == 1281167 and encoder["format"] == "moco"
     assert "MoCov2 ImageNet 200" in (tmp_path / "board" / "LEADERBOARD.md").read_text()

@@ -1,5 +1,6 @@
 """The command line as users type it: every subcommand with only its required arguments, and the
 README's flows end to end without optional flags."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,7 @@ from harness.results import load_result
 from tasks.synthetic import write_cifar100
 
 WORKERS = min(4, max((os.cpu_count() or 1) - 1, 0))
-COMMON = {"data_root": None, "cache": Path("~/.cache/ccbench").expanduser(), "results": Path("results"),
-          "quiet": False}
+COMMON = {"data_root": None, "cache": Path("~/.cache/ccbench").expanduser(), "results": Path("results"), "quiet": False}
 COMPUTE = {"device": "auto", "batch_size": 64, "workers": WORKERS, "image_size": None}
 CHOICE = {"key": None, "prefix": None}
 ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False, **CHOICE}
@@ -32,27 +32,59 @@ ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 # subcommand: (its required arguments, every option's default). image_size None = each task's own size.
 BARE = {
     "tasks": ([], {**COMMON, "json": False}),
-    "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False,
-                                  "trust_checkpoint": False}),
-    "extract": (["--encoder", "random:0", "--task", "cifar100"],
-                {**COMMON, **COMPUTE, **ENCODER, "task": "cifar100", "split": "all", "views": None}),
-    "score": (["--encoder", "random:0", "--task", "cifar100"],
-              {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"}),
+    "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False, "trust_checkpoint": False}),
+    "extract": (
+        ["--encoder", "random:0", "--task", "cifar100"],
+        {**COMMON, **COMPUTE, **ENCODER, "task": "cifar100", "split": "all", "views": None},
+    ),
+    "score": (
+        ["--encoder", "random:0", "--task", "cifar100"],
+        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
+    ),
     "run": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "tasks": "all"}),
-    "submit": (["m.pth", "--name", "mine"],
-               {**COMMON, **COMPUTE, **TRAINING, **DENSE, **BOARD, "checkpoint": Path("m.pth"), "name": "mine",
-                "method": None, "pretrain_data": None, "pretrain_images": None, "pretrain_epochs": None,
-                "trust_checkpoint": False, **CHOICE, "tasks": "all"}),
+    "submit": (
+        ["m.pth", "--name", "mine"],
+        {
+            **COMMON,
+            **COMPUTE,
+            **TRAINING,
+            **DENSE,
+            **BOARD,
+            "checkpoint": Path("m.pth"),
+            "name": "mine",
+            "method": None,
+            "pretrain_data": None,
+            "pretrain_images": None,
+            "pretrain_epochs": None,
+            "trust_checkpoint": False,
+            **CHOICE,
+            "tasks": "all",
+        },
+    ),
     "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
     "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
     "leaderboard": ([], {**COMMON, **BOARD}),
-    "demo": ([], {**COMMON, **COMPUTE, "image_size": 64, "out": None, "train_images": 1000, "test_images": 300,
-                  "epochs": None}),
-    "cka": (["--encoders", "random:0", "random:1"],
-            {**COMMON, **COMPUTE, "image_size": 112, "encoders": ["random:0", "random:1"], "blocks": ALL_BLOCKS,
-             "task": "imagenet", "split": "test", "images": 10_000, "seed": 0, "out": None,
-             "trust_checkpoint": False}),
+    "demo": (
+        [],
+        {**COMMON, **COMPUTE, "image_size": 64, "out": None, "train_images": 1000, "test_images": 300, "epochs": None},
+    ),
+    "cka": (
+        ["--encoders", "random:0", "random:1"],
+        {
+            **COMMON,
+            **COMPUTE,
+            "image_size": 112,
+            "encoders": ["random:0", "random:1"],
+            "blocks": ALL_BLOCKS,
+            "task": "imagenet",
+            "split": "test",
+            "images": 10_000,
+            "seed": 0,
+            "out": None,
+            "trust_checkpoint": False,
+        },
+    ),
 }
 
 
@@ -84,10 +116,12 @@ def test_one_subcommand_s_default_never_leaks_into_another(no_env: None) -> None
 
 def test_help_and_parsing_do_not_load_torch() -> None:
     """`ccbench --help` must answer at once: torch is imported by the command that runs, not by parsing."""
-    code = ("import sys\nfrom harness.cli import build_parser\n"
-            "build_parser().parse_args(['score', '--encoder', 'random:0', '--task', 'cifar100'])\n"
-            "try:\n    build_parser().parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'zarr')))")
+    code = (
+        "import sys\nfrom harness.cli import build_parser\n"
+        "build_parser().parse_args(['score', '--encoder', 'random:0', '--task', 'cifar100'])\n"
+        "try:\n    build_parser().parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'zarr')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -102,8 +136,9 @@ def test_version_is_the_installed_package_s(capsys: pytest.CaptureFixture) -> No
 def typed(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """`ccbench ARGS` in a fresh process from `cwd`, with only the CCBENCH_* variables set."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CCBENCH_")}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**base, **env},
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**base, **env}, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +150,16 @@ def user_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     net = resnet50(weights=None)
     state = {f"module.encoder_q.{k}": v for k, v in net.state_dict().items() if not k.startswith("fc.")}
     torch.save({"epoch": 200, "arch": "resnet50", "state_dict": state}, home / "moco_v2_200ep_pretrain.pth.tar")
-    env = {"CCBENCH_DATA": str(home / "data"), "CCBENCH_CACHE": str(home / "cache"),
-           "CCBENCH_RESULTS": str(home / "results")}
+    env = {
+        "CCBENCH_DATA": str(home / "data"),
+        "CCBENCH_CACHE": str(home / "cache"),
+        "CCBENCH_RESULTS": str(home / "results"),
+    }
     return home, env
 
 
 @pytest.mark.e2e
-def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(
-        user_dir: tuple[Path, dict[str, str]]) -> None:
+def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(user_dir: tuple[Path, dict[str, str]]) -> None:
     home, env = user_dir
     done = typed(home, env, "submit", "moco_v2_200ep_pretrain.pth.tar", "--name", "MoCo v2 ImageNet 200")
     assert done.returncode == 0, done.stderr
@@ -146,8 +183,18 @@ def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(
 def test_score_with_a_study_name_records_its_metadata(user_dir: tuple[Path, dict[str, str]]) -> None:
     home, env = user_dir
     env = {**env, "CCBENCH_RESULTS": str(home / "scored")}
-    done = typed(home, env, "score", "--encoder", "moco_v2_200ep_pretrain.pth.tar", "--task", "cifar100",
-                 "--name", "MoCo v2 ImageNet 200", "--save-heads")
+    done = typed(
+        home,
+        env,
+        "score",
+        "--encoder",
+        "moco_v2_200ep_pretrain.pth.tar",
+        "--task",
+        "cifar100",
+        "--name",
+        "MoCo v2 ImageNet 200",
+        "--save-heads",
+    )
     assert done.returncode == 0, done.stderr
     assert len(list((home / "scored" / "heads").glob("*__cifar100__p1__seed0.pt"))) == 1
     (path,) = (home / "scored").glob("*__cifar100__p1.json")

@@ -1,5 +1,6 @@
 """Dense heads (docs/PROTOCOL.md section 3): the conformance suite per head, exact parameter counts against
 the original code's (docs/PROTOCOL.md section 3), and that a head can fit a target at all."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -9,8 +10,8 @@ import torch
 from torch import nn
 
 from encoders import block_shape
-from harness.heads import build_head
 from harness.decoders import DeepLabV3PlusHead, SiameseUNetHead, UNetHead
+from harness.heads import build_head
 from tests.head_base import HeadTests, native_conv_kernels
 
 
@@ -58,8 +59,11 @@ def test_deeplab_parameter_count(classes: int, count: int) -> None:
 
 
 def test_build_head_makes_each_decoder_by_name_with_its_output_channels() -> None:
-    for name, kind, outputs in (("unet", UNetHead, 1), ("siamese_unet", SiameseUNetHead, 2),
-                                ("deeplabv3plus", DeepLabV3PlusHead, 19)):
+    for name, kind, outputs in (
+        ("unet", UNetHead, 1),
+        ("siamese_unet", SiameseUNetHead, 2),
+        ("deeplabv3plus", DeepLabV3PlusHead, 19),
+    ):
         head = build_head(name, outputs, seed=0)
         assert type(head) is kind
         last = [m for m in head.modules() if isinstance(m, torch.nn.Conv2d)][-1]

@@ -1,5 +1,6 @@
 """The dense path's parts: crop views, stored targets, streamed features, the planner's estimate,
 and a head trained from the cache matching one trained with the encoder in the loop."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import torch
 from encoders import load_encoder
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
-from harness.cli import main
 from harness.calibration import Calibration
+from harness.cli import main
 from harness.costs import estimate
 from harness.errors import CacheError, CorruptChunk
 from harness.evaluate import score_task
@@ -46,8 +47,8 @@ def test_crop_views_cut_image_and_target_alike(tmp_path: Path) -> None:
     assert len(views) == 2 * len(base) and views.image(3).shape == (16, 16, 3) and views.target(3).shape == (16, 16)
     image, depth = base.image(1), base.target(1)
     top, left = views.views.box(depth.shape, 1, 1)
-    assert np.array_equal(views.image(3), image[top:top + 16, left:left + 16])
-    np.testing.assert_array_equal(views.target(3), depth[top:top + 16, left:left + 16])
+    assert np.array_equal(views.image(3), image[top : top + 16, left : left + 16])
+    np.testing.assert_array_equal(views.target(3), depth[top : top + 16, left : left + 16])
     other = crop_views(base, CropViews(size=16, count=2, seed=1))
     assert views.manifest_digest != other.manifest_digest != base.manifest_digest
     assert views.image_ids()[3].endswith("#crop16-1")
@@ -97,10 +98,12 @@ def test_dense_targets_are_built_once_and_never_left_half_written(tmp_path: Path
             if index == 2:
                 raise OSError(28, "No space left on device")
             return np.ones((4, 4), np.float32)
+
     with pytest.raises(CacheError, match="disk full"):
         dense_targets(tmp_path / "cache", "x", 1, Broken(), (4, 4))
     assert sorted(p.name for p in (tmp_path / "cache" / "targets").rglob("*")) == sorted(
-        p.name for p in (tmp_path / "cache" / "targets").rglob("*") if "partial" not in p.name)
+        p.name for p in (tmp_path / "cache" / "targets").rglob("*") if "partial" not in p.name
+    )
     assert len(list((tmp_path / "cache" / "targets").rglob("*.npy"))) == 1
 
 
@@ -108,15 +111,17 @@ def _store(root: Path, block: str, values: np.ndarray) -> FeatureStore:
     store = FeatureStore.open_for_write(root, CacheKey.build("e", "m", len(values), {}, block), values.shape[1:], "x")
     for unit in store.pending_units():
         rows = store.unit_rows(unit)
-        store.write_unit(unit, values[rows.start:rows.stop])
+        store.write_unit(unit, values[rows.start : rows.stop])
     store.mark_complete()
     return store
 
 
 def test_streamed_batches_equal_in_memory_ones_for_images_and_frame_samples(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    blocks = {"layer3": rng.standard_normal((10, 4, 3, 3)).astype(np.float16),
-              "layer4": rng.standard_normal((10, 8, 2, 2)).astype(np.float16)}
+    blocks = {
+        "layer3": rng.standard_normal((10, 4, 3, 3)).astype(np.float16),
+        "layer4": rng.standard_normal((10, 8, 2, 2)).astype(np.float16),
+    }
     stores = {name: _store(tmp_path, name, values) for name, values in blocks.items()}
     samples = torch.tensor([[0, 1], [2, 3], [4, 5], [1, 0]])
     for frames in (None, samples):
@@ -141,14 +146,16 @@ def test_planner_weighs_reading_against_recomputing_and_respects_the_budget() ->
     slow_disk = estimate(task, 1000, 1, (224, 224), 10, Calibration("cpu", 1000.0, {"unet": 500.0}, 10.0), None)
     assert slow_disk.choice == "loop" and slow_disk.cache_epoch_s > slow_disk.loop_epoch_s
     assert estimate(task, 1000, 1, (224, 224), 10, CAL, budget=10**6).choice == "loop"
-    held = estimate(task, 1000, 1, (224, 224), 10, Calibration("cpu", 1000.0, {"unet": 500.0}, 10.0), None,
-                    memory=10**10)
+    held = estimate(
+        task, 1000, 1, (224, 224), 10, Calibration("cpu", 1000.0, {"unet": 500.0}, 10.0), None, memory=10**10
+    )
     assert held.choice == "cache" and held.cache_epoch_s == pytest.approx(2.0) and "in memory" in held.reason
     uncalibrated = estimate(task, 1000, 1, (224, 224), 10, None, None)
     assert uncalibrated.choice == "cache" and "calibrate" in uncalibrated.reason
     older = estimate(get_task("kitti_flow"), 180, 1, (513, 513), 10, CAL, None)
-    assert older.choice == "cache" and "head siamese_unet not calibrated" in older.reason, \
+    assert older.choice == "cache" and "head siamese_unet not calibrated" in older.reason, (
         "a head the saved calibration never measured is planned, not a KeyError"
+    )
 
 
 @pytest.mark.e2e
@@ -163,21 +170,33 @@ def test_head_from_the_cache_matches_the_encoder_in_the_loop(tmp_path: Path) -> 
     trunk, encoder = load_encoder("random:0")
     states, scores, curves = {}, {}, {}
     for mode in ("cache", "loop"):
-        options = ScoreOptions(data_root=data, cache_root=tmp_path / "cache", results_dir=tmp_path / mode,
-                               image_size=32, epochs=2, quiet=True, mode=mode, memory_budget=0, save_heads=True)
+        options = ScoreOptions(
+            data_root=data,
+            cache_root=tmp_path / "cache",
+            results_dir=tmp_path / mode,
+            image_size=32,
+            epochs=2,
+            quiet=True,
+            mode=mode,
+            memory_budget=0,
+            save_heads=True,
+        )
         result, _ = score_task(trunk, encoder, get_task("nyu_depth"), options)
         assert result["hparams"]["mode"] == mode
         assert result["hparams"]["features"] == ({"train": "stream", "test": "stream"} if mode == "cache" else {})
         scores[mode] = result["score"]
         curves[mode] = result["seeds"][0]["val_curve"]
-        states[mode] = load_head(head_path(tmp_path / mode, encoder.fingerprint, "nyu_depth",
-                                           options.protocol_tag(), 0))
+        states[mode] = load_head(
+            head_path(tmp_path / mode, encoder.fingerprint, "nyu_depth", options.protocol_tag(), 0)
+        )
     assert scores["cache"] == pytest.approx(scores["loop"], rel=2e-3)
     assert curves["cache"] == pytest.approx(curves["loop"], rel=1e-2)
     init = {f"head.{name}": value for name, value in build_head("unet", 1, seed=0).state_dict().items()}
     assert torch.equal(states["cache"]["mean"], states["loop"]["mean"]), "both modes scale by the same targets"
-    steps = {mode: torch.cat([(state[name] - init[name]).flatten() for name in init]).double()
-             for mode, state in states.items()}
+    steps = {
+        mode: torch.cat([(state[name] - init[name]).flatten() for name in init]).double()
+        for mode, state in states.items()
+    }
     similarity = torch.nn.functional.cosine_similarity(steps["cache"], steps["loop"], dim=0)
     print(f"cosine of the two runs' weight updates: {similarity:.5f}")
     assert similarity > 0.98 and steps["cache"].norm() > 0
@@ -187,11 +206,33 @@ def test_plan_command_prints_bytes_and_the_choice(tmp_path: Path, capsys) -> Non
     write_nyu(tmp_path / "data", height=24, width=32)
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "calibration.json").write_text(json.dumps({"cpu": {"device": "cpu", "encoder_images_per_s": 10.0,
-                                                                "head_samples_per_s": {"unet": 5.0, "deeplabv3plus": 8.0},
-                                                                "read_mb_per_s": 1000.0}}))
-    code = main(["plan", "--data-root", str(tmp_path / "data"), "--cache", str(cache), "--device", "cpu",
-                 "--encoder", "random:0", "--tasks", "nyu_depth,nyu_walkable,kitti_flow"])
+    (cache / "calibration.json").write_text(
+        json.dumps(
+            {
+                "cpu": {
+                    "device": "cpu",
+                    "encoder_images_per_s": 10.0,
+                    "head_samples_per_s": {"unet": 5.0, "deeplabv3plus": 8.0},
+                    "read_mb_per_s": 1000.0,
+                }
+            }
+        )
+    )
+    code = main(
+        [
+            "plan",
+            "--data-root",
+            str(tmp_path / "data"),
+            "--cache",
+            str(cache),
+            "--device",
+            "cpu",
+            "--encoder",
+            "random:0",
+            "--tasks",
+            "nyu_depth,nyu_walkable,kitti_flow",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "nyu_depth" in out and "nyu_walkable" in out and "cache (faster by the estimate, maps held in memory)" in out
@@ -219,9 +260,28 @@ def test_jittered_views_keep_view_zero_clean_and_the_target(tmp_path: Path) -> N
 
 def test_extract_command_caches_the_crop_views_a_crop_task_trains_on(tmp_path: Path, capsys) -> None:
     write_kitti_flow(tmp_path / "data", pairs=10, height=24, width=40)
-    code = main(["extract", "--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"),
-                 "--device", "cpu", "--workers", "0", "--encoder", "random:0", "--task", "kitti_flow",
-                 "--image-size", "32", "--views", "2", "--quiet"])
+    code = main(
+        [
+            "extract",
+            "--data-root",
+            str(tmp_path / "data"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--encoder",
+            "random:0",
+            "--task",
+            "kitti_flow",
+            "--image-size",
+            "32",
+            "--views",
+            "2",
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and out.count("extracted") == 5 and "KITTI/train" in out and "KITTI/test" not in out
     stores = [FeatureStore.open_path(path) for path in (tmp_path / "cache" / "features").glob("*/*.zarr")]

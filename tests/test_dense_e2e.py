@@ -1,11 +1,12 @@
 """Every dense task scored end to end from official-format fixtures whose targets follow from the
 pixels (colour bands to classes, brightness to depth, a known shift to flow), above its trivial
 baseline: the majority training class everywhere, the mean training depth, zero flow."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -32,8 +33,9 @@ WRITERS: dict[str, Callable[[Path], object]] = {
     "pets_seg": lambda root: write_pets(root, n_classes=2, trainval_per_class=4, test_per_class=2),
     "egohands_seg": lambda root: write_egohands(root, height=48, width=64, hand_size=(20, 16)),
     "thor_depth": lambda root: write_thor_depth(root, height=48, width=64),
-    "taskonomy_depth": lambda root: write_taskonomy(root, height=48, width=64,
-                                                    views=tuple((point, 0) for point in range(4))),
+    "taskonomy_depth": lambda root: write_taskonomy(
+        root, height=48, width=64, views=tuple((point, 0) for point in range(4))
+    ),
     "nyu_depth": lambda root: write_nyu(root, height=48, width=64),
     "nyu_walkable": lambda root: write_nyu(root, height=48, width=64),
     "kitti_flow": lambda root: write_kitti_flow(root, pairs=10, height=32, width=48, constant=(6, -4)),
@@ -42,9 +44,12 @@ GRID = [{"optimizer": "adam", "lr": 1e-3}]
 EPOCHS = {"kitti_flow": 4, "taskonomy_depth": 15}
 """Epochs per task (default 30): flow heads start at the training mean flow (Standardized), which
 the constant-shift fixture makes nearly right, so a few epochs show the path works end to end."""
-SPLIT_DETAILS = {"taskonomy_depth": {
-    "train": {"layout": "original", "buildings": ["allensville", "beechwood"], "chosen_by": "the train/ folder"},
-    "test": {"layout": "original", "buildings": ["ihlen"], "chosen_by": "the test/ folder"}}}
+SPLIT_DETAILS = {
+    "taskonomy_depth": {
+        "train": {"layout": "original", "buildings": ["allensville", "beechwood"], "chosen_by": "the train/ folder"},
+        "test": {"layout": "original", "buildings": ["ihlen"], "chosen_by": "the test/ folder"},
+    }
+}
 """What the result records of the splits the reader chose: only Taskonomy chooses (its buildings)."""
 
 
@@ -56,16 +61,26 @@ def encoder():
 def options(tmp_path: Path, data_root: Path, epochs: int) -> ScoreOptions:
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps(GRID))
-    return ScoreOptions(data_root=data_root, cache_root=tmp_path / "cache", results_dir=tmp_path / "results",
-                        image_size=32, epochs=epochs, views=2, grid=str(grid), quiet=True)
+    return ScoreOptions(
+        data_root=data_root,
+        cache_root=tmp_path / "cache",
+        results_dir=tmp_path / "results",
+        image_size=32,
+        epochs=epochs,
+        views=2,
+        grid=str(grid),
+        quiet=True,
+    )
 
 
 def trivial_baseline(task_id: str, data_root: Path) -> float:
     """The metric of a constant prediction fitted on the training targets."""
     task = get_task(task_id)
     readers = task_readers(task, data_root)
-    train = [target_tensor(readers["train"].target(i), readers["train"].TARGET)
-             for i in range(sample_count(readers["train"]))]
+    train = [
+        target_tensor(readers["train"].target(i), readers["train"].TARGET)
+        for i in range(sample_count(readers["train"]))
+    ]
     metric = build_metric(task.metric, task.num_classes)
     if task.metric == "miou":
         pixels = torch.cat([t[t != 255].flatten() for t in train])
@@ -102,8 +117,16 @@ def test_small_splits_are_held_in_memory_and_score_as_streamed(tmp_path: Path, e
     write_nyu(data_root, height=32, width=32)
     scores = {}
     for budget in (None, 0):
-        options = ScoreOptions(data_root=data_root, cache_root=tmp_path / "cache", results_dir=tmp_path / str(budget),
-                               image_size=32, epochs=2, quiet=True, mode="cache", memory_budget=budget)
+        options = ScoreOptions(
+            data_root=data_root,
+            cache_root=tmp_path / "cache",
+            results_dir=tmp_path / str(budget),
+            image_size=32,
+            epochs=2,
+            quiet=True,
+            mode="cache",
+            memory_budget=budget,
+        )
         result, _ = score_task(*encoder, get_task("nyu_depth"), options)
         scores[result["hparams"]["features"]["train"]] = result["score"]
     assert set(scores) == {"memory", "stream"} and scores["memory"] == pytest.approx(scores["stream"], rel=1e-6)

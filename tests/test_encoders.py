@@ -1,11 +1,13 @@
 """encoders/: every checkpoint layout written for real, strict refusals, trunk blocks, preprocessing."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -108,26 +110,40 @@ def moco_v1(sd: State) -> Any:
 
 
 def moco_v2(sd: State) -> Any:
-    head = {"fc.0.weight": torch.zeros(2048, 2048), "fc.0.bias": torch.zeros(2048),
-            "fc.2.weight": torch.zeros(128, 2048), "fc.2.bias": torch.zeros(128)}
+    head = {
+        "fc.0.weight": torch.zeros(2048, 2048),
+        "fc.0.bias": torch.zeros(2048),
+        "fc.2.weight": torch.zeros(128, 2048),
+        "fc.2.bias": torch.zeros(128),
+    }
     return _moco(sd, head)
 
 
 def swav(sd: State) -> Any:
-    head = {"projection_head.0.weight": torch.zeros(2048, 2048), "projection_head.0.bias": torch.zeros(2048),
-            "projection_head.1.weight": torch.ones(2048), "projection_head.1.bias": torch.zeros(2048),
-            "projection_head.1.running_mean": torch.zeros(2048), "projection_head.1.running_var": torch.ones(2048),
-            "projection_head.1.num_batches_tracked": torch.zeros((), dtype=torch.long),
-            "projection_head.3.weight": torch.zeros(128, 2048), "projection_head.3.bias": torch.zeros(128),
-            "prototypes.weight": torch.randn(3000, 128)}
+    head = {
+        "projection_head.0.weight": torch.zeros(2048, 2048),
+        "projection_head.0.bias": torch.zeros(2048),
+        "projection_head.1.weight": torch.ones(2048),
+        "projection_head.1.bias": torch.zeros(2048),
+        "projection_head.1.running_mean": torch.zeros(2048),
+        "projection_head.1.running_var": torch.ones(2048),
+        "projection_head.1.num_batches_tracked": torch.zeros((), dtype=torch.long),
+        "projection_head.3.weight": torch.zeros(128, 2048),
+        "projection_head.3.bias": torch.zeros(128),
+        "prototypes.weight": torch.randn(3000, 128),
+    }
     return _prefixed("module.", {**_backbone(sd), **head})
 
 
 def vissl(sd: State) -> Any:
     heads = {"0.clf.0.weight": torch.zeros(128, 2048), "1.clf.0.weight": torch.zeros(128, 2048)}
     model = {"trunk": _prefixed("_feature_blocks.", _backbone(sd)), "heads": heads}
-    return {"phase_idx": 799, "iteration": 1000, "loss": {"nce_average.memory": torch.zeros(16, 128)},
-            "classy_state_dict": {"base_model": {"model": model, "meta": {}}}}
+    return {
+        "phase_idx": 799,
+        "iteration": 1000,
+        "loss": {"nce_average.memory": torch.zeros(16, 128)},
+        "classy_state_dict": {"base_model": {"model": model, "meta": {}}},
+    }
 
 
 def simclr_v1(sd: State) -> Any:
@@ -139,40 +155,58 @@ def simsiam(sd: State) -> Any:
     """SimSiam: DDP `module.encoder.` whose fc is the projector, beside `module.predictor.`."""
     projector = _heads("fc.", "0.weight", "1.weight", "1.bias", "6.weight")
     encoder = _prefixed("module.encoder.", {**_backbone(sd), **projector})
-    return {"epoch": 100, "arch": "resnet50", "optimizer": OPTIMIZER,
-            "state_dict": {**encoder, **_heads("module.predictor.", "0.weight", "3.weight", "3.bias")}}
+    return {
+        "epoch": 100,
+        "arch": "resnet50",
+        "optimizer": OPTIMIZER,
+        "state_dict": {**encoder, **_heads("module.predictor.", "0.weight", "3.weight", "3.bias")},
+    }
 
 
 def dino(sd: State) -> Any:
     """DINO's full checkpoint: DDP teacher and student networks (the student other weights) with their heads."""
     head = ("mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.4.weight", "last_layer.weight_g", "last_layer.weight_v")
-    teacher, student = ({**_prefixed("module.backbone.", _backbone(state)), **_heads("module.head.", *head)}
-                        for state in (sd, _twin(sd)))
+    teacher, student = (
+        {**_prefixed("module.backbone.", _backbone(state)), **_heads("module.head.", *head)}
+        for state in (sd, _twin(sd))
+    )
     return {"teacher": teacher, "student": student, "epoch": 100, "dino_loss": {"center": torch.zeros(1, 8)}}
 
 
 def barlow_full(sd: State) -> Any:
     """Barlow Twins' checkpoint.pth: `model` holds module.backbone., module.projector., module.bn."""
-    model = {**_prefixed("module.backbone.", _backbone(sd)),
-             **_heads("module.projector.", "0.weight", "1.weight", "6.weight"),
-             **_heads("module.bn.", "running_mean", "running_var")}
+    model = {
+        **_prefixed("module.backbone.", _backbone(sd)),
+        **_heads("module.projector.", "0.weight", "1.weight", "6.weight"),
+        **_heads("module.bn.", "running_mean", "running_var"),
+    }
     return {"epoch": 1000, "model": model, "optimizer": OPTIMIZER}
 
 
 def solo_byol(sd: State) -> Any:
     """solo-learn BYOL as Lightning saves it: online `backbone.`, its momentum copy, classifier and heads."""
-    state = {**_prefixed("backbone.", _backbone(sd)), **_prefixed("momentum_backbone.", _backbone(_twin(sd))),
-             **_heads("classifier.", "weight", "bias"), **_heads("projector.", "0.weight"),
-             **_heads("momentum_projector.", "0.weight"), **_heads("predictor.", "0.weight")}
+    state = {
+        **_prefixed("backbone.", _backbone(sd)),
+        **_prefixed("momentum_backbone.", _backbone(_twin(sd))),
+        **_heads("classifier.", "weight", "bias"),
+        **_heads("projector.", "0.weight"),
+        **_heads("momentum_projector.", "0.weight"),
+        **_heads("predictor.", "0.weight"),
+    }
     return {"epoch": 399, "global_step": 50000, "pytorch-lightning_version": "1.9.5", "state_dict": state}
 
 
 def solo_legacy(sd: State) -> Any:
     """solo-learn MoCo V2+ before its 2021 rename: `encoder.` and `momentum_encoder.`, with the queue."""
-    state = {**_prefixed("encoder.", _backbone(sd)), **_prefixed("momentum_encoder.", _backbone(sd)),
-             **_heads("classifier.", "weight", "bias"), **_heads("projector.", "0.weight"),
-             **_heads("momentum_projector.", "0.weight"), "queue": torch.zeros(2, 8, 4),
-             "queue_ptr": torch.zeros(1, dtype=torch.long)}
+    state = {
+        **_prefixed("encoder.", _backbone(sd)),
+        **_prefixed("momentum_encoder.", _backbone(sd)),
+        **_heads("classifier.", "weight", "bias"),
+        **_heads("projector.", "0.weight"),
+        **_heads("momentum_projector.", "0.weight"),
+        "queue": torch.zeros(2, 8, 4),
+        "queue_ptr": torch.zeros(1, dtype=torch.long),
+    }
     return {"epoch": 399, "state_dict": state}
 
 
@@ -185,8 +219,12 @@ def lightning(sd: State) -> Any:
 def detection(sd: State) -> Any:
     """torchvision's detection references: `model` of a Faster R-CNN, whose frozen BatchNorms have no counters."""
     body = {key: value for key, value in _backbone(sd).items() if not key.endswith("num_batches_tracked")}
-    model = {**_prefixed("backbone.body.", body), **_heads("backbone.fpn.", "inner_blocks.0.0.weight"),
-             **_heads("rpn.", "head.conv.0.0.weight"), **_heads("roi_heads.", "box_head.fc6.weight")}
+    model = {
+        **_prefixed("backbone.body.", body),
+        **_heads("backbone.fpn.", "inner_blocks.0.0.weight"),
+        **_heads("rpn.", "head.conv.0.0.weight"),
+        **_heads("roi_heads.", "box_head.fc6.weight"),
+    }
     return {"model": model, "optimizer": OPTIMIZER, "epoch": 25}
 
 
@@ -268,12 +306,17 @@ def _save(tmp_path: Path, obj: Any, name: str = "ckpt.pth") -> Path:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_every_layout_loads_the_same_weights(layout: str, checkpoints: dict[str, Path], reference: State,
-                                             reference_features: dict[str, torch.Tensor]) -> None:
+def test_every_layout_loads_the_same_weights(
+    layout: str, checkpoints: dict[str, Path], reference: State, reference_features: dict[str, torch.Tensor]
+) -> None:
     written = LAYOUTS[layout]
     report = load_backbone(checkpoints[layout])
     assert (report.format, report.key, report.tensors, report.ok) == (
-        written.format, written.key, written.tensors, True)
+        written.format,
+        written.key,
+        written.tensors,
+        True,
+    )
     assert list(report.state) == list(_backbone(reference))
     for key, value in report.state.items():
         assert torch.equal(value, reference[key]) or key.endswith("num_batches_tracked"), key
@@ -284,27 +327,50 @@ def test_every_layout_loads_the_same_weights(layout: str, checkpoints: dict[str,
 
 
 def test_formats_are_the_documented_ones() -> None:
-    assert FORMATS == ("torchvision", "virb", "moco", "swav", "vissl", "moco_key", "simsiam", "ddp_backbone",
-                       "backbone", "momentum_backbone", "encoder", "momentum_encoder", "lightning", "detection")
+    assert FORMATS == (
+        "torchvision",
+        "virb",
+        "moco",
+        "swav",
+        "vissl",
+        "moco_key",
+        "simsiam",
+        "ddp_backbone",
+        "backbone",
+        "momentum_backbone",
+        "encoder",
+        "momentum_encoder",
+        "lightning",
+        "detection",
+    )
 
 
-@pytest.mark.parametrize("layout, key, prefix, fmt", [
-    ("dino", "student", None, "ddp_backbone"),
-    ("moco_v2", None, "module.encoder_k.", "moco_key"),
-    ("solo_byol", None, "momentum_backbone.", "momentum_backbone"),
-])
-def test_a_copy_beside_its_original_loads_only_when_named(layout: str, key: str | None, prefix: str | None, fmt: str,
-                                                         checkpoints: dict[str, Path], reference: State,
-                                                         twin_fingerprint: str) -> None:
+@pytest.mark.parametrize(
+    "layout, key, prefix, fmt",
+    [
+        ("dino", "student", None, "ddp_backbone"),
+        ("moco_v2", None, "module.encoder_k.", "moco_key"),
+        ("solo_byol", None, "momentum_backbone.", "momentum_backbone"),
+    ],
+)
+def test_a_copy_beside_its_original_loads_only_when_named(
+    layout: str,
+    key: str | None,
+    prefix: str | None,
+    fmt: str,
+    checkpoints: dict[str, Path],
+    reference: State,
+    twin_fingerprint: str,
+) -> None:
     default = load_backbone(checkpoints[layout])
     assert len(default.candidates) == 2 and fingerprint(default.state) == fingerprint(reference)
     chosen = load_backbone(checkpoints[layout], key=key, prefix=prefix)
     assert chosen.format == fmt and fingerprint(chosen.state) == twin_fingerprint
 
 
-def test_two_containers_holding_a_backbone_are_refused_until_one_is_named(tmp_path: Path, reference: State,
-                                                                         twin_fingerprint: str,
-                                                                         capsys: pytest.CaptureFixture) -> None:
+def test_two_containers_holding_a_backbone_are_refused_until_one_is_named(
+    tmp_path: Path, reference: State, twin_fingerprint: str, capsys: pytest.CaptureFixture
+) -> None:
     path = _save(tmp_path, {"state_dict": dict(reference), "model": _twin(reference)})
     report = read_checkpoint(path)
     assert (report.format, report.key, report.prefix, report.ok) == ("ambiguous", None, None, False)
@@ -325,17 +391,24 @@ def test_a_key_or_prefix_that_fits_nothing_names_what_is_there(checkpoints: dict
     dino_path, moco_path = checkpoints["dino"], checkpoints["moco_v2"]
     with pytest.raises(CheckpointMismatch) as caught:
         load_backbone(dino_path, key="state_dict")
-    assert str(caught.value).startswith(f"{dino_path}: --key state_dict names no dict in this file; "
-                                        f"dicts here: teacher, student, ., dino_loss; fix: pass one of them")
+    assert str(caught.value).startswith(
+        f"{dino_path}: --key state_dict names no dict in this file; "
+        f"dicts here: teacher, student, ., dino_loss; fix: pass one of them"
+    )
     with pytest.raises(CheckpointMismatch) as caught:
         load_backbone(moco_path, prefix="backbone.")
     message = str(caught.value)
-    assert message.startswith(f"{moco_path}: layout not recognised (no ResNet-50 tensor under the prefixes backbone. "
-                              f"in state_dict, .); stem convs at --key state_dict --prefix module.encoder_q., "
-                              f"--key state_dict --prefix module.encoder_k.; fix: ")
-    with pytest.raises(CheckpointMismatch, match=r"--prefix online_encoder\.net\. is not a known layout prefix; "
-                                                 r"stem convs at --key teacher --prefix module\.backbone\., "
-                                                 r".*fix: pass one of '', "):
+    assert message.startswith(
+        f"{moco_path}: layout not recognised (no ResNet-50 tensor under the prefixes backbone. "
+        f"in state_dict, .); stem convs at --key state_dict --prefix module.encoder_q., "
+        f"--key state_dict --prefix module.encoder_k.; fix: "
+    )
+    with pytest.raises(
+        CheckpointMismatch,
+        match=r"--prefix online_encoder\.net\. is not a known layout prefix; "
+        r"stem convs at --key teacher --prefix module\.backbone\., "
+        r".*fix: pass one of '', ",
+    ):
         load_backbone(dino_path, prefix="online_encoder.net.")
     for error in (CheckpointMismatch, EncoderError):
         with pytest.raises(error, match="dicts here: teacher"):
@@ -360,14 +433,17 @@ def test_nonfinite_weights_are_not_loadable(broken: Path) -> None:
     assert (report.format, report.missing, report.unexpected, report.ok) == ("swav", (), (), False)
     with pytest.raises(NonFiniteWeights) as caught:
         load_backbone(broken)
-    assert str(caught.value).startswith(f"{broken}: module.layer3.1.bn2.running_var holds NaN (and 1 more backbone "
-                                        f"tensors), so its features would too; fix: ")
+    assert str(caught.value).startswith(
+        f"{broken}: module.layer3.1.bn2.running_var holds NaN (and 1 more backbone "
+        f"tensors), so its features would too; fix: "
+    )
     with pytest.raises(NonFiniteWeights, match="diverged.pth"):
         load_encoder(str(broken))
 
 
-def test_inspect_gives_one_reason_line_on_stderr(broken: Path, checkpoints: dict[str, Path], twin_fingerprint: str,
-                                                 capsys: pytest.CaptureFixture) -> None:
+def test_inspect_gives_one_reason_line_on_stderr(
+    broken: Path, checkpoints: dict[str, Path], twin_fingerprint: str, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["inspect", str(broken)]) == 1
     out, err = capsys.readouterr()
     assert "format       swav\n" in out and "nonfinite    2\n  layer3.1.bn2.running_var\n" in out
@@ -415,8 +491,10 @@ def test_extra_tensor_is_foreign(tmp_path: Path, reference: State, capsys: pytes
     assert (report.missing, report.unexpected, report.ok) == ((), ("layer5.0.conv1.weight",), False)
     with pytest.raises(CheckpointMismatch) as caught:
         load_backbone(path)
-    assert f"{path}: torchvision layout (--key . --prefix '') does not match torchvision resnet50; 1 foreign: " \
-           f"layer5.0.conv1.weight; fix: " in str(caught.value)
+    assert (
+        f"{path}: torchvision layout (--key . --prefix '') does not match torchvision resnet50; 1 foreign: "
+        f"layer5.0.conv1.weight; fix: " in str(caught.value)
+    )
     assert main(["inspect", str(path)]) == 1
     assert capsys.readouterr().err == f"ccbench: {caught.value}\n"
 
@@ -481,8 +559,15 @@ def test_unknown_layouts_report_everything(tmp_path: Path) -> None:
 
 
 def test_errors_share_one_root() -> None:
-    for error in (CheckpointNotFound, CheckpointUnreadable, UnsafeCheckpoint, CheckpointMismatch, AmbiguousCheckpoint,
-                  NonFiniteWeights, UnknownEncoder):
+    for error in (
+        CheckpointNotFound,
+        CheckpointUnreadable,
+        UnsafeCheckpoint,
+        CheckpointMismatch,
+        AmbiguousCheckpoint,
+        NonFiniteWeights,
+        UnknownEncoder,
+    ):
         assert issubclass(error, EncoderError)
 
 
@@ -490,8 +575,10 @@ def test_errors_share_one_root() -> None:
 
 
 def test_fingerprint_ignores_counters_and_container(reference: State) -> None:
-    counted = {key: torch.full_like(value, 7) if key.endswith("num_batches_tracked") else value
-               for key, value in reference.items()}
+    counted = {
+        key: torch.full_like(value, 7) if key.endswith("num_batches_tracked") else value
+        for key, value in reference.items()
+    }
     assert fingerprint(counted) == fingerprint(_backbone(reference))
 
 
@@ -510,8 +597,13 @@ def test_fingerprint_refuses_a_partial_state(reference: State) -> None:
 
 def test_block_table() -> None:
     assert [(b.name, b.channels, b.stride) for b in BLOCKS] == [
-        ("stem", 64, 2), ("layer1", 256, 4), ("layer2", 512, 8), ("layer3", 1024, 16),
-        ("layer4", 2048, 32), ("pool", 2048, None)]
+        ("stem", 64, 2),
+        ("layer1", 256, 4),
+        ("layer2", 512, 8),
+        ("layer3", 1024, 16),
+        ("layer4", 2048, 32),
+        ("pool", 2048, None),
+    ]
     assert get_block("layer3").channels == 1024
     with pytest.raises(ValueError, match="valid blocks are stem, layer1"):
         get_block("layer5")
@@ -519,7 +611,13 @@ def test_block_table() -> None:
 
 def test_block_shape_at_protocol_sizes() -> None:
     assert [block_shape(name, (224, 224)) for name in BLOCK_NAMES] == [
-        (64, 112, 112), (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7), (2048,)]
+        (64, 112, 112),
+        (256, 56, 56),
+        (512, 28, 28),
+        (1024, 14, 14),
+        (2048, 7, 7),
+        (2048,),
+    ]
     # 513 crops round up at every stride-2 stage (checked against a real forward when written).
     assert [block_shape(name, (513, 513))[1] for name in BLOCK_NAMES[:-1]] == [257, 129, 65, 33, 17]
 
@@ -536,13 +634,16 @@ def trunk(reference: State) -> ResNet50Trunk:
 def test_trunk_shapes_match_block_shape(trunk: ResNet50Trunk, size: tuple[int, int]) -> None:
     features = trunk(_image(*size), BLOCK_NAMES)
     assert {name: tuple(value.shape[1:]) for name, value in features.items()} == {
-        name: block_shape(name, size) for name in BLOCK_NAMES}
+        name: block_shape(name, size) for name in BLOCK_NAMES
+    }
 
 
 def test_trunk_stops_after_the_deepest_block(trunk: ResNet50Trunk) -> None:
     ran: list[str] = []
-    hooks = [getattr(trunk, name).register_forward_hook(lambda *_, name=name: ran.append(name))
-             for name in ("conv1", "maxpool", "layer1", "layer4")]
+    hooks = [
+        getattr(trunk, name).register_forward_hook(lambda *_, name=name: ran.append(name))
+        for name in ("conv1", "maxpool", "layer1", "layer4")
+    ]
     try:
         assert list(trunk(_image(32, 32), ["stem"])) == ["stem"]
         assert ran == ["conv1"]
@@ -592,8 +693,9 @@ def test_random_encoder_takes_no_key_or_prefix() -> None:
             load_encoder("random:0", **options)
 
 
-def test_key_and_prefix_reach_every_command_that_loads_a_checkpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture) -> None:
+def test_key_and_prefix_reach_every_command_that_loads_a_checkpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     seen = []
 
     def stop(source: str, **options: Any) -> None:
@@ -602,9 +704,13 @@ def test_key_and_prefix_reach_every_command_that_loads_a_checkpoint(monkeypatch:
 
     monkeypatch.setattr("harness.commands.load_encoder", stop)
     chosen = ["--data-root", str(tmp_path), "--key", "student", "--prefix", ""]
-    for command in (["score", "--encoder", "f.pth", "--task", "cifar100"], ["extract", "--encoder", "f.pth", "--task",
-                    "cifar100"], ["run", "--encoder", "f.pth"], ["plan", "--encoder", "f.pth"], ["submit", "f.pth",
-                    "--name", "f"]):
+    for command in (
+        ["score", "--encoder", "f.pth", "--task", "cifar100"],
+        ["extract", "--encoder", "f.pth", "--task", "cifar100"],
+        ["run", "--encoder", "f.pth"],
+        ["plan", "--encoder", "f.pth"],
+        ["submit", "f.pth", "--name", "f"],
+    ):
         assert main(command + chosen) == 2
     assert seen == [("f.pth", "student", "")] * 5
     assert capsys.readouterr().err.count("stopped here") == 5
@@ -654,11 +760,14 @@ def test_batch_equals_stacked_images(interpolation: str) -> None:
     assert torch.equal(prep(images[0, ::-1]), prep(np.flip(images[0], axis=0).copy()))
 
 
-@pytest.mark.parametrize("image, got", [
-    (np.zeros((8, 8, 3), dtype=np.float32), "dtype float32"),
-    (np.zeros((8, 8), dtype=np.uint8), "shape (8, 8)"),
-    (np.zeros((8, 8, 4), dtype=np.uint8), "shape (8, 8, 4)"),
-])
+@pytest.mark.parametrize(
+    "image, got",
+    [
+        (np.zeros((8, 8, 3), dtype=np.float32), "dtype float32"),
+        (np.zeros((8, 8), dtype=np.uint8), "shape (8, 8)"),
+        (np.zeros((8, 8, 4), dtype=np.uint8), "shape (8, 8, 4)"),
+    ],
+)
 def test_bad_images_are_refused(image: np.ndarray, got: str) -> None:
     with pytest.raises(ValueError, match=f"uint8 RGB .* got .*{re.escape(got)}"):
         Preprocessing()(image)
@@ -692,8 +801,12 @@ def test_every_study_dataset_has_a_domain_of_the_tasks_vocabulary() -> None:
 
     assert {encoder.pretrain_data for encoder in STUDY if pretrain_domain(encoder.pretrain_data) is None} == {"none"}
     assert set(PRETRAIN_DOMAINS.values()) - set(DOMAINS) == {MIXED}
-    assert (pretrain_domain(" Places365 "), pretrain_domain("imagenet-1/4-LOG"), pretrain_domain("Combination"),
-            pretrain_domain(None)) == ("scene", "object", MIXED, None)
+    assert (
+        pretrain_domain(" Places365 "),
+        pretrain_domain("imagenet-1/4-LOG"),
+        pretrain_domain("Combination"),
+        pretrain_domain(None),
+    ) == ("scene", "object", MIXED, None)
     for data, domain in (("Kinetics", "video"), ("SimCLR-data", None), (None, None)):
         spec = EncoderSpec(name="e", source="e.pth", format="torchvision", fingerprint="ab" * 32, pretrain_data=data)
         assert spec.metadata()["pretrain_domain"] == domain

@@ -1,4 +1,5 @@
 """leaderboard.files: whole-file and whole-folder replacement, temporary names, leftovers of dead writers."""
+
 from __future__ import annotations
 
 import errno
@@ -24,8 +25,9 @@ def test_write_atomic_honours_the_umask_and_leaves_no_temporary(tmp_path: Path) 
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_atomic(tmp_path / "r.json", "old")
 
     def full(*args: object) -> None:

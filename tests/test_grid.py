@@ -1,4 +1,5 @@
 """Hyperparameter grids: the named ones and user files, with errors naming the file."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,16 @@ def test_user_grid_file(tmp_path: Path) -> None:
     assert resolve_grid(str(path), get_task("cifar100")) == (GridPoint("sgd", 0.1), GridPoint("adam", 1e-5))
 
 
-@pytest.mark.parametrize("content, message", [
-    ('[{"optimizer": "rmsprop", "lr": 0.1}]', "optimizer must be one of adam, sgd"),
-    ('[{"optimizer": "adam"}]', "KeyError"),
-    ('[{"optimizer": "adam", "lr": -1}]', "lr a positive number"),
-    ("[]", "at least one point"),
-    ("{not json", "JSONDecodeError"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('[{"optimizer": "rmsprop", "lr": 0.1}]', "optimizer must be one of adam, sgd"),
+        ('[{"optimizer": "adam"}]', "KeyError"),
+        ('[{"optimizer": "adam", "lr": -1}]', "lr a positive number"),
+        ("[]", "at least one point"),
+        ("{not json", "JSONDecodeError"),
+    ],
+)
 def test_bad_grid_files_name_the_file(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "grid.json"
     path.write_text(content)

@@ -2,6 +2,7 @@
 result files only and never imports torch; leaderboard/files.py, which harness/ and leaderboard/ both
 write through, imports nothing of the project and no numerical library. Checked on the source, so a stray
 import fails here."""
+
 from __future__ import annotations
 
 import ast
@@ -11,10 +12,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = {"encoders": {"harness", "leaderboard", "tasks"}, "tasks": {"harness", "leaderboard", "encoders"},
-             "leaderboard": {"harness", "torch", "torchvision", "encoders", "tasks"},
-             "leaderboard/files.py": {"harness", "leaderboard", "encoders", "tasks", "torch", "torchvision", "numpy",
-                                      "pandas", "zarr"}}
+FORBIDDEN = {
+    "encoders": {"harness", "leaderboard", "tasks"},
+    "tasks": {"harness", "leaderboard", "encoders"},
+    "leaderboard": {"harness", "torch", "torchvision", "encoders", "tasks"},
+    "leaderboard/files.py": {
+        "harness",
+        "leaderboard",
+        "encoders",
+        "tasks",
+        "torch",
+        "torchvision",
+        "numpy",
+        "pandas",
+        "zarr",
+    },
+}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -57,7 +70,7 @@ def test_harness_modules_import_one_way() -> None:
     def visit(module: str, trail: tuple[str, ...]) -> None:
         if state.get(module) == "done":
             return
-        assert state.get(module) != "open", "import cycle: " + " -> ".join(trail[trail.index(module):] + (module,))
+        assert state.get(module) != "open", "import cycle: " + " -> ".join(trail[trail.index(module) :] + (module,))
         state[module] = "open"
         for imported in sorted(graph.get(module, ())):
             visit(imported, trail + (module,))
@@ -72,8 +85,11 @@ def string_literals(path: Path) -> set[str]:
     the tree at all)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     bare = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
-    return {node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in bare}
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in bare
+    }
 
 
 def test_leaderboard_holds_no_task_table() -> None:
@@ -92,10 +108,10 @@ def test_leaderboard_holds_no_task_table() -> None:
 def test_every_task_name_maps_to_code() -> None:
     from encoders import BLOCK_NAMES
     from harness.heads import HEADS
-    from tasks.spec import BLOCKS_READ, HEAD_BLOCKS
     from harness.metrics import METRICS
     from harness.train import LOSSES
     from tasks import TASKS
+    from tasks.spec import BLOCKS_READ, HEAD_BLOCKS
 
     for task in TASKS.values():
         assert task.head in HEADS and task.metric in METRICS and task.loss in LOSSES, task.id
@@ -106,19 +122,33 @@ def test_every_task_name_maps_to_code() -> None:
 def tracked_text_files() -> list[Path]:
     import subprocess
 
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
-    return [ROOT / name for name in listed if name.endswith((".py", ".md", ".cfg", ".toml", ".txt"))
-            or name in ("Makefile", ".ci/run")]
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [
+        ROOT / name
+        for name in listed
+        if name.endswith((".py", ".md", ".cfg", ".toml", ".txt")) or name in ("Makefile", ".ci/run")
+    ]
 
 
 def test_nothing_points_outside_the_repository() -> None:
     """Users clone the repository alone: no file may cite the developers' shared notes."""
-    outside = re.compile(r"\.\./shared|shared/PROTOCOL|reference/\w+\.md|\b(?:virb-code|formats|anchors|"
-                         r"virb-fidelity|zarr-cache|style)\.md")
-    hits = [f"{path.relative_to(ROOT)}:{n}" for path in tracked_text_files()
-            if path.is_file() and path != Path(__file__).resolve()
-            for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if outside.search(line)]
+    outside = re.compile(
+        r"\.\./shared|shared/PROTOCOL|reference/\w+\.md|\b(?:virb-code|formats|anchors|"
+        r"virb-fidelity|zarr-cache|style)\.md"
+    )
+    hits = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in tracked_text_files()
+        if path.is_file() and path != Path(__file__).resolve()
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if outside.search(line)
+    ]
     assert hits == []
 
 

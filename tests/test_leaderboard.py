@@ -1,5 +1,6 @@
 """The leaderboard from synthetic result files: values, marks, ranks, the HTML page, safe concurrent
 regeneration, malformed files and speed. No torch, no scoring: result files are written directly."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,36 +23,78 @@ from leaderboard.table import Leaderboard, build_table
 from leaderboard.taxonomy import learn
 from tasks import TASKS
 
-BATTERY = [{"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
-           for t in TASKS.values()]
+BATTERY = [
+    {"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)} for t in TASKS.values()
+]
 """The battery listing harness.evaluate writes into every result (tests/test_cli.py checks a real one)."""
-TASK_SET = ["imagenet", "pets", "cifar100", "clevr_count", "thor_egomotion", "pets_seg", "cityscapes_seg",
-            "nyu_depth", "kitti_flow"]
+TASK_SET = [
+    "imagenet",
+    "pets",
+    "cifar100",
+    "clevr_count",
+    "thor_egomotion",
+    "pets_seg",
+    "cityscapes_seg",
+    "nyu_depth",
+    "kitti_flow",
+]
 
 
 def fp(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
 
-def write_result(folder: Path, name: str, task: str, seed_scores: list[float], method: str | None = None,
-                 overrides: dict[str, Any] | None = None, ci95: list[list[float]] | None = None,
-                 pretrain_data: str = "ImageNet", **extra: Any) -> Path:
+def write_result(
+    folder: Path,
+    name: str,
+    task: str,
+    seed_scores: list[float],
+    method: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    ci95: list[list[float]] | None = None,
+    pretrain_data: str = "ImageNet",
+    **extra: Any,
+) -> Path:
     """One result file as harness.evaluate writes it; `ci95`: each seed's interval (none by default, as for a
     metric without one); `extra` replaces top-level keys."""
     result = {
-        "schema_version": 1, "version": "1", "ccbench_version": "0.1.0",
-        "encoder": {"name": name, "fingerprint": fp(name), "format": "torchvision", "source": f"{name}.pth",
-                    "method": method, "pretrain_data": pretrain_data, "pretrain_domain": pretrain_domain(pretrain_data),
-                    "pretrain_images": 1281167, "pretrain_epochs": 200, "mean": [0.485, 0.456, 0.406],
-                    "std": [0.229, 0.224, 0.225]},
-        "task": task, "task_version": 1, "category": TASKS[task].category, "metric": TASKS[task].metric,
-        "higher_is_better": True, "battery": BATTERY,
-        "score": sum(seed_scores) / len(seed_scores), "val_score": 0.5, "epoch": 3, "seed": 0,
-        "seeds": [{"seed": s, "score": v, "val_score": 0.5, "epoch": 3, "val_curve": [0.5],
-                   "ci95": ci95[s] if ci95 else None} for s, v in enumerate(seed_scores)],
+        "schema_version": 1,
+        "version": "1",
+        "ccbench_version": "0.1.0",
+        "encoder": {
+            "name": name,
+            "fingerprint": fp(name),
+            "format": "torchvision",
+            "source": f"{name}.pth",
+            "method": method,
+            "pretrain_data": pretrain_data,
+            "pretrain_domain": pretrain_domain(pretrain_data),
+            "pretrain_images": 1281167,
+            "pretrain_epochs": 200,
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
+        "task": task,
+        "task_version": 1,
+        "category": TASKS[task].category,
+        "metric": TASKS[task].metric,
+        "higher_is_better": True,
+        "battery": BATTERY,
+        "score": sum(seed_scores) / len(seed_scores),
+        "val_score": 0.5,
+        "epoch": 3,
+        "seed": 0,
+        "seeds": [
+            {"seed": s, "score": v, "val_score": 0.5, "epoch": 3, "val_curve": [0.5], "ci95": ci95[s] if ci95 else None}
+            for s, v in enumerate(seed_scores)
+        ],
         "ci95": ci95[0] if ci95 else None,
-        "splits": {"train": 10, "val": 2, "test": 5}, "hparams": {}, "overrides": overrides or {},
-        "manifests": {}, "cache_key": "0" * 64, "timings": {"extract": 1.0, "train": 1.0, "evaluate": 1.0},
+        "splits": {"train": 10, "val": 2, "test": 5},
+        "hparams": {},
+        "overrides": overrides or {},
+        "manifests": {},
+        "cache_key": "0" * 64,
+        "timings": {"extract": 1.0, "train": 1.0, "evaluate": 1.0},
         "created": "2026-01-01T00:00:00Z",
     }
     result.update(extra)
@@ -168,11 +211,14 @@ def test_concurrent_builds_leave_valid_files(tmp_path: Path) -> None:
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("{not json", "not valid JSON"),
-    (json.dumps({"schema_version": 2}), "schema_version 2"),
-    (json.dumps({"schema_version": 1, "version": "1"}), "missing key(s)"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"schema_version": 2}), "schema_version 2"),
+        (json.dumps({"schema_version": 1, "version": "1"}), "missing key(s)"),
+    ],
+)
 def test_malformed_result_names_the_file(tmp_path: Path, content: str, fragment: str) -> None:
     write_result(tmp_path, "a", "pets", [0.5])
     bad = tmp_path / "broken__pets__p1.json"
@@ -189,8 +235,9 @@ def test_thousand_results_build_fast(tmp_path: Path) -> None:
     tasks = list(TASKS)
     for i in range(50):
         for j, task in enumerate(tasks[:20]):
-            write_result(results, f"e{i:03d}", task, [0.1 + 0.01 * i + 0.001 * j] * 3,
-                         method="supervised" if i == 0 else "swav")
+            write_result(
+                results, f"e{i:03d}", task, [0.1 + 0.01 * i + 0.001 * j] * 3, method="supervised" if i == 0 else "swav"
+            )
     assert len(list(results.glob("*.json"))) == 1000
     start = time.perf_counter()
     paths = build(results, tmp_path / "out")
@@ -201,6 +248,7 @@ def test_thousand_results_build_fast(tmp_path: Path) -> None:
 
 
 # ---- the battery and the domains as the result files record them (no copy of the task table in leaderboard/) ----
+
 
 def old_style(path: Path) -> None:
     """The file as ccbench wrote it before results listed their battery and their encoder's pretrain_domain."""
@@ -221,8 +269,12 @@ def test_old_results_rank_with_what_they_carry(tmp_path: Path) -> None:
     table = pd.read_csv(paths["csv"])
     assert [c for c in table.columns if c in TASK_SET] == sorted(TASK_SET)
     assert [c for c in table.columns if c.endswith("_complete")] == [
-        "semantic-image_complete", "semantic-pixel_complete", "structural-image_complete",
-        "structural-pixel_complete", "overall_complete"]
+        "semantic-image_complete",
+        "semantic-pixel_complete",
+        "structural-image_complete",
+        "structural-pixel_complete",
+        "overall_complete",
+    ]
     row = table.set_index("name")
     assert [n for n in table["name"] if n.startswith("enc")] == [f"enc{i:02d}" for i in range(11, -1, -1)]
     assert not row.at["enc05", "semantic-pixel_complete"] and row.at["enc04", "overall_complete"]
@@ -241,8 +293,12 @@ def test_old_results_learn_from_newer_ones(tmp_path: Path) -> None:
     """Beside one file with a listing, old files' tasks take its order and domains, and an old encoder its
     domain from any newer file naming the same pretrain_data; one whose data no newer file names stays unknown."""
     write_result(tmp_path, "imagenet-new", "pets", [0.6], method="swav")
-    for name, data in (("imagenet-old", "ImageNet"), ("kinetics-new", "Kinetics"), ("kinetics-old", "Kinetics"),
-                       ("places-old", "Places")):
+    for name, data in (
+        ("imagenet-old", "ImageNet"),
+        ("kinetics-new", "Kinetics"),
+        ("kinetics-old", "Kinetics"),
+        ("places-old", "Places"),
+    ):
         for score, task in ((0.4, "sun397"), (0.5, "kinetics"), (0.3, "pets")):
             path = write_result(tmp_path, name, task, [score + 0.01 * len(name)], method="swav", pretrain_data=data)
             if name.endswith("-old"):
@@ -250,8 +306,12 @@ def test_old_results_learn_from_newer_ones(tmp_path: Path) -> None:
     board = build_table(load_results(tmp_path))
     assert board.tasks == ["pets", "sun397", "kinetics"] and not any("battery" in n for n in board.notes)
     domains = board.encoders.set_index("name")["pretrain_domain"]
-    assert domains.drop("places-old").to_dict() == {"imagenet-new": "object", "imagenet-old": "object",
-                                                    "kinetics-new": "video", "kinetics-old": "video"}
+    assert domains.drop("places-old").to_dict() == {
+        "imagenet-new": "object",
+        "imagenet-old": "object",
+        "kinetics-new": "video",
+        "kinetics-old": "video",
+    }
     assert pd.isna(domains["places-old"])
     row = data_similarity(board).set_index("task")
     assert (row.at["kinetics", "similar_n"], row.at["kinetics", "dissimilar_n"]) == (2, 1)  # imagenet-old
@@ -268,12 +328,31 @@ def test_newest_listing_orders_the_battery(tmp_path: Path) -> None:
     """The union of the listings, the newest ccbench_version's (0.10 after 0.9) first, then tasks only an
     older listing names; tasks in no listing follow alphabetically. Its category order orders the category
     columns, and a file's metric the listing contradicts is noted."""
-    write_result(tmp_path, "a", "pets", [0.5], ccbench_version="0.9.0", battery=listing(
-        ("dtd", "semantic-image", "top1", ["texture"]), ("pets", "semantic-image", "top1", ["object"]),
-        ("clevr_count", "structural-image", "top1", ["synthetic"])))
-    write_result(tmp_path, "b", "dtd", [0.5], ccbench_version="0.10.0", battery=listing(
-        ("clevr_count", "structural-image", "top1", ["synthetic"]), ("pets", "semantic-image", "miou", ["texture"]),
-        ("dtd", "semantic-image", "top1", ["texture"]), ("kitti_flow", "structural-pixel", "kitti_fl", ["driving"])))
+    write_result(
+        tmp_path,
+        "a",
+        "pets",
+        [0.5],
+        ccbench_version="0.9.0",
+        battery=listing(
+            ("dtd", "semantic-image", "top1", ["texture"]),
+            ("pets", "semantic-image", "top1", ["object"]),
+            ("clevr_count", "structural-image", "top1", ["synthetic"]),
+        ),
+    )
+    write_result(
+        tmp_path,
+        "b",
+        "dtd",
+        [0.5],
+        ccbench_version="0.10.0",
+        battery=listing(
+            ("clevr_count", "structural-image", "top1", ["synthetic"]),
+            ("pets", "semantic-image", "miou", ["texture"]),
+            ("dtd", "semantic-image", "top1", ["texture"]),
+            ("kitti_flow", "structural-pixel", "kitti_fl", ["driving"]),
+        ),
+    )
     for task in ("sun397", "clevr_count", "cifar100"):
         for name in ("a", "b"):
             old_style(write_result(tmp_path, name, task, [0.5 if name == "a" else 0.7]))
@@ -285,24 +364,40 @@ def test_newest_listing_orders_the_battery(tmp_path: Path) -> None:
     board = build_table(rows)
     assert board.tasks == ["clevr_count", "pets", "dtd", "cifar100", "sun397"]
     assert board.categories == ["structural-image", "semantic-image"]
-    assert ("pets: result files say metric 'top1', the newest battery listing says 'miou'; the files' metric is "
-            "used") in board.notes
+    assert (
+        "pets: result files say metric 'top1', the newest battery listing says 'miou'; the files' metric is used"
+    ) in board.notes
     assert any(n.startswith("cifar100, sun397: in no result file's battery") for n in board.notes)
-    assert ("semantic-image: mean over 0 of the protocol's 2 tasks, plus cifar100, sun397 (no normalized scores "
-            "for pets, dtd)") in board.notes  # pets and dtd have one encoder each
+    assert (
+        "semantic-image: mean over 0 of the protocol's 2 tasks, plus cifar100, sun397 (no normalized scores "
+        "for pets, dtd)"
+    ) in board.notes  # pets and dtd have one encoder each
 
 
 # ---- docs/PROTOCOL.md section 6 items 2 (correlation matrices) and 6 (factorial ANOVA), on in-memory score tables ----
 
+
 def board_of(scores: pd.DataFrame, encoders: pd.DataFrame) -> Leaderboard:
     """A Leaderboard with only what the analyses read: scores (encoder x task) and encoder metadata."""
-    return Leaderboard(table=pd.DataFrame(), tasks=list(scores.columns), categories=[], task_category={},
-                       scores=scores, normalized=None, encoders=encoders, supervised=None)  # type: ignore[arg-type]
+    return Leaderboard(
+        table=pd.DataFrame(),
+        tasks=list(scores.columns),
+        categories=[],
+        task_category={},
+        scores=scores,
+        normalized=None,
+        encoders=encoders,
+        supervised=None,
+    )  # type: ignore[arg-type]
 
 
 # (pretrain_data, pretrain_images): dataset size crossed with balance, as in the paper's subsets
-SUBSETS = [("ImageNet-1/2", 640583), ("ImageNet-1/2-Lin", 640583), ("ImageNet-1/4", 320291),
-           ("ImageNet-1/4-Log", 320291)]
+SUBSETS = [
+    ("ImageNet-1/2", 640583),
+    ("ImageNet-1/2-Lin", 640583),
+    ("ImageNet-1/4", 320291),
+    ("ImageNet-1/4-Log", 320291),
+]
 
 
 def planted_anova(replicates: int, seed: int = 0) -> Leaderboard:
@@ -317,12 +412,28 @@ def planted_anova(replicates: int, seed: int = 0) -> Leaderboard:
             for epochs in (100, 200):
                 for r in range(replicates):
                     name = f"{method}-{data}-{epochs}-{r}"
-                    meta.append({"name": name, "fingerprint": fp(name), "method": method, "pretrain_data": data,
-                                 "pretrain_images": images, "pretrain_epochs": epochs})
+                    meta.append(
+                        {
+                            "name": name,
+                            "fingerprint": fp(name),
+                            "method": method,
+                            "pretrain_data": data,
+                            "pretrain_images": images,
+                            "pretrain_epochs": epochs,
+                        }
+                    )
                     effect = (0.05 if method == "mocov2" else 0.0) - (0.04 if data.endswith(("Lin", "Log")) else 0.0)
                     scores[fp(name)] = {t: base + effect + rng.normal(0, 0.01) for t, base in tasks.items()}
-    meta.append({"name": "places", "fingerprint": fp("places"), "method": "swav", "pretrain_data": "Places205",
-                 "pretrain_images": 2448873, "pretrain_epochs": 200})
+    meta.append(
+        {
+            "name": "places",
+            "fingerprint": fp("places"),
+            "method": "swav",
+            "pretrain_data": "Places205",
+            "pretrain_images": 2448873,
+            "pretrain_epochs": 200,
+        }
+    )
     scores[fp("places")] = {t: 5.0 for t in tasks}
     encoders = pd.DataFrame(meta).set_index("fingerprint", drop=False)
     return board_of(pd.DataFrame.from_dict(scores, orient="index").loc[encoders.index], encoders)
@@ -352,8 +463,9 @@ def test_pingouin_anova_matches_statsmodels() -> None:
     ours = pingouin.anova(data=data, dv="score", between=factors, ss_type=2).set_index("Source")
     fit = ols("score ~ " + " * ".join(f"C({f})" for f in factors), data=data).fit()
     theirs = anova_lm(fit, typ=2)
-    theirs.index = [" * ".join(t[2:-1] for t in name.split(":")) if name != "Residual" else name
-                    for name in theirs.index]
+    theirs.index = [
+        " * ".join(t[2:-1] for t in name.split(":")) if name != "Residual" else name for name in theirs.index
+    ]
     effects = [s for s in theirs.index if s != "Residual"]
     assert len(effects) == 31 and set(effects) <= set(ours.index)
     for source in effects:
@@ -384,12 +496,17 @@ def test_task_correlation_matrices_planted_groups() -> None:
     kitti_flow is independent noise."""
     rng = np.random.default_rng(1)
     quality = rng.uniform(0, 1, 15)
-    scores = pd.DataFrame({"imagenet": quality,
-                           "pets": 0.5 * quality + rng.normal(0, 0.02, 15),
-                           "cifar100": 2 * quality + 1 + rng.normal(0, 0.05, 15),
-                           "clevr_count": -quality + rng.normal(0, 0.03, 15),
-                           "nyu_depth": 0.3 - 0.4 * quality + rng.normal(0, 0.01, 15),
-                           "kitti_flow": rng.normal(0, 1, 15)}, index=[fp(f"e{i}") for i in range(15)])
+    scores = pd.DataFrame(
+        {
+            "imagenet": quality,
+            "pets": 0.5 * quality + rng.normal(0, 0.02, 15),
+            "cifar100": 2 * quality + 1 + rng.normal(0, 0.05, 15),
+            "clevr_count": -quality + rng.normal(0, 0.03, 15),
+            "nyu_depth": 0.3 - 0.4 * quality + rng.normal(0, 0.01, 15),
+            "kitti_flow": rng.normal(0, 1, 15),
+        },
+        index=[fp(f"e{i}") for i in range(15)],
+    )
     encoders = pd.DataFrame({"name": [f"e{i}" for i in range(15)], "method": "swav"}, index=scores.index)
     board = board_of(scores, encoders)
     for method in ("pearson", "spearman"):

@@ -1,6 +1,7 @@
 """docs/PROTOCOL.md section 6 items 5 (pre-training data similarity), 7 (linear CKA) and 8 (seed variance,
 separability) on synthetic result and CKA files with planted structure: the analyses must recover it and
 say what they cannot answer."""
+
 from __future__ import annotations
 
 import json
@@ -73,7 +74,9 @@ def test_similarity_says_what_is_missing(tmp_path: Path) -> None:
     result = data_similarity(build_table(load_results(unknown)))
     assert isinstance(result, NotAvailable) and "known domain" in result.reason
     paths = build(unknown, tmp_path / "out")
-    assert "data_similarity" not in paths and "not available: no encoder's pretrain_data" in paths["markdown"].read_text()
+    assert (
+        "data_similarity" not in paths and "not available: no encoder's pretrain_data" in paths["markdown"].read_text()
+    )
 
 
 def planted_intervals(folder: Path) -> None:
@@ -150,10 +153,18 @@ def write_cka(results: Path, a: str = "alpha", b: str = "beta", matrix: list | N
     """A record with every key harness/cka.py cmd_cka writes, under the name it gives the file."""
     record = {
         "encoders": [{"name": name, "fingerprint": fp(name), "source": f"{name}.pth"} for name in (a, b)],
-        "blocks": BLOCKS, "matrix": CKA_MATRIX if matrix is None else matrix,
-        "spaces": [["gram", "gram", "feature"]] * 3, "estimator": "linear CKA, biased HSIC (not debiased)",
-        "task": "imagenet", "split": "test", "n": 500, "subset_seed": 0, "images": "0" * 64, "image_size": 112,
-        "timings": {"extract": 1.0, "cka": 1.0}, "created": "2026-01-01T00:00:00Z",
+        "blocks": BLOCKS,
+        "matrix": CKA_MATRIX if matrix is None else matrix,
+        "spaces": [["gram", "gram", "feature"]] * 3,
+        "estimator": "linear CKA, biased HSIC (not debiased)",
+        "task": "imagenet",
+        "split": "test",
+        "n": 500,
+        "subset_seed": 0,
+        "images": "0" * 64,
+        "image_size": 112,
+        "timings": {"extract": 1.0, "cka": 1.0},
+        "created": "2026-01-01T00:00:00Z",
     }
     folder = results / "cka"
     folder.mkdir(exist_ok=True)
@@ -166,8 +177,10 @@ def test_cka_matrix_lands_in_every_output(tmp_path: Path) -> None:
     write_result(tmp_path, "a", "pets", [0.5])
     json_path = write_cka(tmp_path)
     paths = build(tmp_path, tmp_path / "out")
-    title = (f"7. linear CKA: alpha ({fp('alpha')[:12]}, rows) vs beta ({fp('beta')[:12]}, columns), "
-             "imagenet test, n=500, 112 px")
+    title = (
+        f"7. linear CKA: alpha ({fp('alpha')[:12]}, rows) vs beta ({fp('beta')[:12]}, columns), "
+        "imagenet test, n=500, 112 px"
+    )
     text = paths["markdown"].read_text()
     assert f"### {title}" in text and "no CKA runs yet" not in text
     assert "| alpha \\ beta | stem | layer1 | pooled |" in text
@@ -179,11 +192,22 @@ def test_cka_matrix_lands_in_every_output(tmp_path: Path) -> None:
     assert f"<h3>{title}</h3>" in page and '<td data-v="0.988">0.988</td>' in page
     assert f'<h3>{stem}</h3><img alt="{stem}" src="data:image/png;base64,iVBORw0KGgo' in page
     table = pd.read_csv(paths["cka_csv"])
-    assert list(table.columns) == ["encoder_a", "encoder_b", "block_a", "block_b", "cka", "n", "image_size",
-                                   "task", "split", "file"]
+    assert list(table.columns) == [
+        "encoder_a",
+        "encoder_b",
+        "block_a",
+        "block_b",
+        "cka",
+        "n",
+        "image_size",
+        "task",
+        "split",
+        "file",
+    ]
     assert len(table) == 9 and set(table["file"]) == {json_path.name}
     assert set(table[["encoder_a", "encoder_b", "n", "image_size", "task", "split"]].itertuples(index=False)) == {
-        ("alpha", "beta", 500, 112, "imagenet", "test")}
+        ("alpha", "beta", 500, 112, "imagenet", "test")
+    }
     cells = table.set_index(["block_a", "block_b"])["cka"]
     for i, block_a in enumerate(BLOCKS):
         for j, block_b in enumerate(BLOCKS):
@@ -195,12 +219,18 @@ def test_cka_matrix_lands_in_every_output(tmp_path: Path) -> None:
     assert pd.read_csv(paths["cka_csv"]).empty
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    (lambda text: text[:-5], "not valid JSON"),
-    (lambda text: text.replace('"n": 500', '"n": "500"'), "n '500' is not a positive integer"),
-    (lambda text: json.dumps({**json.loads(text), "matrix": [[1.0, 0.5]]}), "matrix is not 3 x 3"),
-    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "blocks"}), "missing key(s) blocks"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda text: text[:-5], "not valid JSON"),
+        (lambda text: text.replace('"n": 500', '"n": "500"'), "n '500' is not a positive integer"),
+        (lambda text: json.dumps({**json.loads(text), "matrix": [[1.0, 0.5]]}), "matrix is not 3 x 3"),
+        (
+            lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "blocks"}),
+            "missing key(s) blocks",
+        ),
+    ],
+)
 def test_malformed_cka_names_the_file(tmp_path: Path, damage: Callable[[str], str], fragment: str) -> None:
     write_result(tmp_path, "a", "pets", [0.5])
     path = write_cka(tmp_path)
@@ -218,5 +248,6 @@ def test_no_cka_folder_says_how_to_run_it(tmp_path: Path) -> None:
     line = "not available: no CKA runs yet: run `ccbench cka --encoders A B`"
     assert f"### 7. linear CKA\n\n{line}\n" in paths["markdown"].read_text()
     assert "<h3>7. linear CKA</h3>\n<p>not available: no CKA runs yet: run `ccbench cka --encoders A B`</p>" in (
-        paths["html"].read_text())
+        paths["html"].read_text()
+    )
     assert f"7. linear CKA: {line}" in lines and pd.read_csv(paths["cka_csv"]).empty

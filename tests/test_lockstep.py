@@ -1,5 +1,6 @@
 """Lockstep training: image-level heads of every grid point and seed trained as one HeadStack give
 what each head trained alone, as its own module with a torch optimiser, gives."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,13 @@ from harness.sources import InMemoryFeatures
 from harness.train import HeadStack, TrainConfig, evaluate_heads, stratified_split, train_grid
 from tasks import get_task
 
-GRID = (GridPoint("sgd", 1e-2), GridPoint("adam", 3e-4), GridPoint("adam", 1e-3), GridPoint("sgd", 1e-3),
-        GridPoint("adam", 1e-4))
+GRID = (
+    GridPoint("sgd", 1e-2),
+    GridPoint("adam", 3e-4),
+    GridPoint("adam", 1e-3),
+    GridPoint("sgd", 1e-3),
+    GridPoint("adam", 1e-4),
+)
 """The paper's five points with the optimisers interleaved, so the stack's reordering is exercised."""
 
 
@@ -28,8 +34,9 @@ def separable(n: int, frames: int) -> tuple[InMemoryFeatures, torch.Tensor]:
     """Four Gaussian classes in 2048-d; with frames > 1, samples of consecutive frames sharing a class."""
     generator = torch.Generator().manual_seed(3)
     labels = torch.arange(n * frames) % 4
-    features = torch.randn(4, 2048, generator=generator)[labels] + 3.0 * torch.randn(n * frames, 2048,
-                                                                                   generator=generator)
+    features = torch.randn(4, 2048, generator=generator)[labels] + 3.0 * torch.randn(
+        n * frames, 2048, generator=generator
+    )
     samples = torch.arange(n * frames).reshape(n, frames) if frames > 1 else None
     return InMemoryFeatures({"pool": features}, samples=samples), labels[::frames] if frames > 1 else labels
 
@@ -58,8 +65,9 @@ def test_lockstep_seeds_and_points_equal_each_head_trained_alone(head_name: str,
     curves = set()
     for head, point, seed, outcome in zip(heads, points, seeds, together):
         alone_head = build_head(head_name, 4, seed, frames)
-        (alone,) = train_grid([alone_head], [point], source, labels, train, val,
-                              dataclasses.replace(config, seed=seed), stack=False)
+        (alone,) = train_grid(
+            [alone_head], [point], source, labels, train, val, dataclasses.replace(config, seed=seed), stack=False
+        )
         assert outcome.point == point and outcome.val_curve == alone.val_curve and len(alone.val_curve) == 4
         assert (outcome.best_epoch, outcome.best_val) == (alone.best_epoch, alone.best_val)
         assert outcome.train_loss == pytest.approx(alone.train_loss, rel=1e-5, abs=1e-7)
@@ -84,8 +92,10 @@ def test_stack_holds_each_head_and_computes_its_outputs(head_name: str, frames: 
         logits = stack(batches.flatten(0, 1), len(seeds))
         shared = stack(batches[0], 1)
         for slot, k in enumerate(stack.slots):
-            assert all(torch.equal(value, heads[k].state_dict()[name])
-                       for name, value in stack.state(slot, list(stack.weights)).items())
+            assert all(
+                torch.equal(value, heads[k].state_dict()[name])
+                for name, value in stack.state(slot, list(stack.weights)).items()
+            )
             expected = heads[k]({"pool": batches[seed_of[k]]})
             torch.testing.assert_close(logits[slot], expected, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(shared[slot], heads[k]({"pool": batches[0]}), rtol=1e-5, atol=1e-6)
@@ -105,7 +115,9 @@ def test_host_reads_follow_epochs_not_steps(monkeypatch: pytest.MonkeyPatch) -> 
             if f"torch{os.sep}optim" not in sys._getframe(1).f_code.co_filename:
                 reads.append(method)
             return original(self, *args, **kwargs)
+
         return read
+
     for method in ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"):
         monkeypatch.setattr(torch.Tensor, method, counted(method))
     source, labels = separable(640, 1)
@@ -113,8 +125,16 @@ def test_host_reads_follow_epochs_not_steps(monkeypatch: pytest.MonkeyPatch) -> 
     for train_rows in (128, 512):  # 4 and 16 steps per epoch
         heads = [build_head("linear", 4, seed) for seed in (0, 1) for _ in GRID]
         reads.clear()
-        train_grid(heads, list(GRID) * 2, source, labels, torch.arange(train_rows), torch.arange(512, 640),
-                   TrainConfig(32, 3, "cross_entropy", "top1"), seeds=[seed for seed in (0, 1) for _ in GRID])
+        train_grid(
+            heads,
+            list(GRID) * 2,
+            source,
+            labels,
+            torch.arange(train_rows),
+            torch.arange(512, 640),
+            TrainConfig(32, 3, "cross_entropy", "top1"),
+            seeds=[seed for seed in (0, 1) for _ in GRID],
+        )
         counts[train_rows] = len(reads)
     assert counts[128] == counts[512] > 0, counts
 
@@ -133,15 +153,26 @@ def test_score_with_seeds_in_lockstep_equals_each_seed_scored_alone(tiny_cifar_r
     """`score_task` with three seeds trains all 15 heads of the paper grid in one call; each seed's
     record equals the one scoring that seed alone writes."""
     trunk, encoder = load_encoder("random:0")
-    options = ScoreOptions(data_root=tiny_cifar_root, cache_root=tmp_path / "cache", results_dir=tmp_path / "results",
-                           epochs=3, image_size=32, grid="paper", seeds=(0, 1, 2), quiet=True, force=True)
+    options = ScoreOptions(
+        data_root=tiny_cifar_root,
+        cache_root=tmp_path / "cache",
+        results_dir=tmp_path / "results",
+        epochs=3,
+        image_size=32,
+        grid="paper",
+        seeds=(0, 1, 2),
+        quiet=True,
+        force=True,
+    )
     together, _ = score_task(trunk, encoder, get_task("cifar100"), options)
     for record in together["seeds"]:
-        alone, _ = score_task(trunk, encoder, get_task("cifar100"),
-                              dataclasses.replace(options, seeds=(record["seed"],)))
+        alone, _ = score_task(
+            trunk, encoder, get_task("cifar100"), dataclasses.replace(options, seeds=(record["seed"],))
+        )
         (expected,) = alone["seeds"]
-        assert {key: record[key] for key in ("seed", "epoch", "point", "val_score", "val_curve")} == \
-            {key: expected[key] for key in ("seed", "epoch", "point", "val_score", "val_curve")}
+        assert {key: record[key] for key in ("seed", "epoch", "point", "val_score", "val_curve")} == {
+            key: expected[key] for key in ("seed", "epoch", "point", "val_score", "val_curve")
+        }
         assert record["score"] == pytest.approx(expected["score"], abs=1e-9)
         for mine, theirs in zip(record["grid"], expected["grid"]):
             assert mine["val_curve"] == theirs["val_curve"] and mine["best_epoch"] == theirs["best_epoch"]

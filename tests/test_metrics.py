@@ -1,4 +1,5 @@
 """The split-level metrics: hand-worked cases, and agreement with scikit-learn or plain numpy."""
+
 from __future__ import annotations
 
 import math
@@ -19,6 +20,7 @@ def labels(rows: list[list[int]]) -> torch.Tensor:
 
 
 # ---- registry ---------------------------------------------------------------------------------
+
 
 def test_every_metric_is_higher_is_better_and_named_as_registered() -> None:
     for name in METRICS:
@@ -44,6 +46,7 @@ def test_top1_unchanged() -> None:
 
 
 # ---- mIoU -------------------------------------------------------------------------------------
+
 
 def test_miou_hand_case_ignores_label_and_excludes_absent_class() -> None:
     # target 0 0 1 1 255 / prediction 0 1 1 1 2, 3 classes. The 255 pixel is dropped, so class 2
@@ -136,6 +139,7 @@ def test_miou_refuses_bad_labels_shapes_and_empty_split() -> None:
 
 # ---- negative L1 ------------------------------------------------------------------------------
 
+
 def test_neg_l1_hand_case_skips_invalid_depth() -> None:
     # target   2.0  nan  0.0  1.0 |  inf  -1   3.0  4.0   (valid: 2, 1, 3, 4)
     # output   2.5  9    9    0.0 |  9    9    3.0  6.0
@@ -181,6 +185,7 @@ def test_neg_l1_refuses_no_valid_pixel_and_bad_prediction() -> None:
 
 # ---- KITTI flow -------------------------------------------------------------------------------
 
+
 def flow_target(u: list[float], v: list[float], valid: list[float]) -> torch.Tensor:
     """A (1, 3, 1, W) (u, v, valid) target."""
     return torch.tensor([[[u], [v], [valid]]])
@@ -205,8 +210,10 @@ def test_kitti_sums_pixels_over_images_not_a_mean_of_images() -> None:
     # image 1 (1x1): gt (0, 0), pred (10, 0): outlier. image 2 (1x4): all exact: 4 inliers.
     # Pixel-summed: 1 - 1/5 = 0.8; a mean of per-image rates would give (0 + 1) / 2 = 0.5.
     metric = KittiFlowInlier()
-    metric.update(torch.tensor([[[[10.0]], [[0.0]]]]), {"flow": torch.zeros(1, 2, 1, 1),
-                                                      "valid": torch.ones(1, 1, 1, dtype=torch.bool)})
+    metric.update(
+        torch.tensor([[[[10.0]], [[0.0]]]]),
+        {"flow": torch.zeros(1, 2, 1, 1), "valid": torch.ones(1, 1, 1, dtype=torch.bool)},
+    )
     metric.update(torch.ones(1, 2, 1, 4), {"flow": torch.ones(1, 2, 1, 4), "valid": torch.ones(1, 1, 4)})
     assert metric.compute() == pytest.approx(0.8)
 
@@ -216,7 +223,7 @@ def numpy_fl_inlier(preds: list[np.ndarray], flows: list[np.ndarray], valids: li
     outliers = total = 0
     for pred, flow, valid in zip(preds, flows, valids):
         epe = np.sqrt(((pred - flow) ** 2).sum(axis=1))
-        magnitude = np.sqrt((flow ** 2).sum(axis=1))
+        magnitude = np.sqrt((flow**2).sum(axis=1))
         with np.errstate(divide="ignore", invalid="ignore"):
             outlier = (epe > 3.0) & (epe / magnitude > 0.05)
         outliers += int((outlier & valid).sum())

@@ -1,5 +1,6 @@
 """What installing ccbench promises: it fits a researcher's existing torch, carries its license and
 protocol document, and runs on any OS (no POSIX-only modules)."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """Caltech-101 reader: sorted class folders with BACKGROUND_Google, the seeded 30-per-class split."""
+
 from __future__ import annotations
 
 import tarfile
@@ -54,8 +55,11 @@ def test_split_is_deterministic_and_pinned(tmp_path: Path) -> None:
     assert first == second
     # pinned: a change of seed, draw order or file order would move these
     expected = {"BACKGROUND_Google": (22,), "Faces_easy": (1, 3, 5, 21, 34), "accordion": (7, 21, 23)}
-    assert first == [f"101_ObjectCategories/{category}/image_{number:04d}.jpg"
-                     for category, numbers in expected.items() for number in numbers]
+    assert first == [
+        f"101_ObjectCategories/{category}/image_{number:04d}.jpg"
+        for category, numbers in expected.items()
+        for number in numbers
+    ]
 
 
 def test_class_too_small_for_the_split_is_named(tmp_path: Path) -> None:

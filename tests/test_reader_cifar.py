@@ -1,4 +1,5 @@
 """CIFAR-100 reader: the official pickle layout, Python 2 style bytes keys, and damaged files."""
+
 from __future__ import annotations
 
 import pickle
@@ -27,14 +28,24 @@ def write_official(root: Path, n: int, bytes_keys: bool = False) -> Path:
         return name.encode() if bytes_keys else name
 
     for split in ("train", "test"):
-        content = {key("filenames"): [key(f"img_{split}_{i}.png") for i in range(n)],
-                   key("batch_label"): key(f"{split} batch"), key("fine_labels"): [i % 100 for i in range(n)],
-                   key("coarse_labels"): [i % 20 for i in range(n)], key("data"): planes.reshape(n, 3072)}
+        content = {
+            key("filenames"): [key(f"img_{split}_{i}.png") for i in range(n)],
+            key("batch_label"): key(f"{split} batch"),
+            key("fine_labels"): [i % 100 for i in range(n)],
+            key("coarse_labels"): [i % 20 for i in range(n)],
+            key("data"): planes.reshape(n, 3072),
+        }
         with open(folder / split, "wb") as handle:
             pickle.dump(content, handle, protocol=2)
     with open(folder / "meta", "wb") as handle:
-        pickle.dump({key("fine_label_names"): [key(f"c{i}") for i in range(100)],
-                     key("coarse_label_names"): [key(f"s{i}") for i in range(20)]}, handle, protocol=2)
+        pickle.dump(
+            {
+                key("fine_label_names"): [key(f"c{i}") for i in range(100)],
+                key("coarse_label_names"): [key(f"s{i}") for i in range(20)],
+            },
+            handle,
+            protocol=2,
+        )
     return folder
 
 
@@ -82,8 +93,7 @@ def test_not_a_pickle_names_the_file(tmp_path: Path) -> None:
 def test_cifar10_batch_is_refused_with_the_key_it_lacks(tmp_path: Path) -> None:
     folder = write_official(tmp_path, 3)
     with open(folder / "train", "wb") as handle:
-        pickle.dump({"data": np.zeros((3, 3072), np.uint8), "labels": [0, 1, 2], "filenames": ["a", "b", "c"]},
-                    handle)
+        pickle.dump({"data": np.zeros((3, 3072), np.uint8), "labels": [0, 1, 2], "filenames": ["a", "b", "c"]}, handle)
     with pytest.raises(DataCorrupt, match="fine_labels"):
         Cifar100(folder, "train")
 

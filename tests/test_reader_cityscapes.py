@@ -1,4 +1,5 @@
 """Cityscapes reader: sorted cities and frames, labelId -> trainId mapping, missing maps, damage."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,12 @@ class TestCityscapesSegmentation(ReaderTests):
         folder = root / "cityscapes"
         city = "bochum" if split == "train" else "frankfurt"
         stem = f"{city}_000001_000038"
-        return [folder / "leftImg8bit" / split, folder / "gtFine" / split, folder / "gtFine" / split / city,
-                folder / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png"]
+        return [
+            folder / "leftImg8bit" / split,
+            folder / "gtFine" / split,
+            folder / "gtFine" / split / city,
+            folder / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
+        ]
 
     def mutate_fixture(self, root: Path, split: str) -> bool:
         city = "aachen" if split == "train" else "frankfurt"
@@ -42,18 +47,26 @@ class TestCityscapesSegmentation(ReaderTests):
 def test_samples_are_sorted_by_city_then_frame(tmp_path: Path) -> None:
     folder = write_cityscapes(tmp_path, per_city=2)
     reader = CityscapesSegmentation(folder, "train")
-    assert reader.image_ids() == [f"leftImg8bit/train/{city}/{city}_00000{n}_0000{19 * n + 19:02d}_leftImg8bit.png"
-                                  for city in ("aachen", "bochum") for n in (0, 1)]
+    assert reader.image_ids() == [
+        f"leftImg8bit/train/{city}/{city}_00000{n}_0000{19 * n + 19:02d}_leftImg8bit.png"
+        for city in ("aachen", "bochum")
+        for n in (0, 1)
+    ]
     assert reader.labels().tolist() == [0, 0, 0, 0] and reader.TARGET == "classes"
     assert len(reader.classes) == 19 and reader.classes[0] == "road" and reader.classes[18] == "bicycle"
 
 
 def test_label_ids_map_to_train_ids_and_void_to_255(tmp_path: Path) -> None:
     folder = write_cityscapes(tmp_path, per_city=1)
-    label_ids = np.array([[7, 8, 11, 12, 13, 17, 19, 20, 21, 22],
-                          [23, 24, 25, 26, 27, 28, 31, 32, 33, 0],
-                          [1, 2, 3, 4, 5, 6, 9, 10, 14, 15],
-                          [16, 18, 29, 30, 34, 200, 255, 7, 7, 7]], np.uint8)
+    label_ids = np.array(
+        [
+            [7, 8, 11, 12, 13, 17, 19, 20, 21, 22],
+            [23, 24, 25, 26, 27, 28, 31, 32, 33, 0],
+            [1, 2, 3, 4, 5, 6, 9, 10, 14, 15],
+            [16, 18, 29, 30, 34, 200, 255, 7, 7, 7],
+        ],
+        np.uint8,
+    )
     path = folder / "gtFine" / "val" / "frankfurt" / "frankfurt_000000_000019_gtFine_labelIds.png"
     Image.fromarray(label_ids).save(path)
     target = CityscapesSegmentation(folder, "val").target(0)

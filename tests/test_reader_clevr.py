@@ -1,4 +1,5 @@
 """CLEVR Count reader: scenes matched by file name, count - 3 labels, RGBA renders, broken scenes."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,11 @@ class TestClevrCount(ReaderTests):
 
     def files_required(self, root: Path, split: str) -> list[Path]:
         folder = root / "CLEVR_v1.0"
-        return [folder / "scenes" / f"CLEVR_{split}_scenes.json", folder / "images" / split,
-                folder / "images" / split / f"CLEVR_{split}_000003.png"]
+        return [
+            folder / "scenes" / f"CLEVR_{split}_scenes.json",
+            folder / "images" / split,
+            folder / "images" / split / f"CLEVR_{split}_000003.png",
+        ]
 
     def mutate_fixture(self, root: Path, split: str) -> bool:
         edit_scenes(root / self.DATA_FOLDER, split, lambda content: content["info"].update(date="1/1/2018"))
@@ -87,12 +91,18 @@ def test_image_without_scene_is_refused(tmp_path: Path) -> None:
         ClevrCount(folder, "train")
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"info": {}, "scenes": [', "not a JSON scenes file"),
-    ('{"info": {}}', "no 'scenes' list"),
-    ('{"scenes": [{"image_index": 0, "objects": []}]}', "scene 0 has no image_filename"),
-    ('{"scenes": [{"image_filename": "CLEVR_val_000000.png"}]}', "scene of CLEVR_val_000000.png has no 'objects' list"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"info": {}, "scenes": [', "not a JSON scenes file"),
+        ('{"info": {}}', "no 'scenes' list"),
+        ('{"scenes": [{"image_index": 0, "objects": []}]}', "scene 0 has no image_filename"),
+        (
+            '{"scenes": [{"image_filename": "CLEVR_val_000000.png"}]}',
+            "scene of CLEVR_val_000000.png has no 'objects' list",
+        ),
+    ],
+)
 def test_malformed_scenes_name_the_file(tmp_path: Path, content: str, message: str) -> None:
     folder = write_clevr(tmp_path, n_train=4, n_val=2)
     path = folder / "scenes" / "CLEVR_val_scenes.json"

@@ -1,4 +1,5 @@
 """DTD reader: partition 1 (train = train1 + val1, test = test1), sorted class folders, list errors."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """EgoHands reader: split by video name, frames matched to polygons.mat elements in order, polygon rasterisation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,9 @@ class TestEgoHandsSegmentation(ReaderTests):
 def test_split_is_by_video_and_frames_are_in_frame_order(tmp_path: Path) -> None:
     folder = write_egohands(tmp_path)
     train, test = EgoHandsSegmentation(folder, "train"), EgoHandsSegmentation(folder, "test")
-    assert train.image_ids() == [f"_LABELLED_SAMPLES/{video}/frame_{number:04d}.jpg"
-                                 for video in TRAIN_VIDEOS for number in FRAME_NUMBERS]
+    assert train.image_ids() == [
+        f"_LABELLED_SAMPLES/{video}/frame_{number:04d}.jpg" for video in TRAIN_VIDEOS for number in FRAME_NUMBERS
+    ]
     assert [image_id.split("/")[1] for image_id in test.image_ids()[::2]] == list(TEST_VIDEOS)
     assert not any(VAL_VIDEOS[0] in image_id for image_id in train.image_ids() + test.image_ids())
     assert train.classes == ["background", "yourleft", "yourright", "myleft", "myright"]
@@ -54,8 +56,10 @@ def test_polygons_fill_their_class_from_one_based_vertices(tmp_path: Path) -> No
     folder = write_egohands(tmp_path)
     video = folder / "_LABELLED_SAMPLES" / TRAIN_VIDEOS[0]
     overlap = SQUARE + [4, 0]
-    write_polygons(video / "polygons.mat", [{"myleft": SQUARE}, {"yourleft": SQUARE, "myright": overlap,
-                                                                  "yourright": np.array([[1.0, 1.0], [5.0, 5.0]])}])
+    write_polygons(
+        video / "polygons.mat",
+        [{"myleft": SQUARE}, {"yourleft": SQUARE, "myright": overlap, "yourright": np.array([[1.0, 1.0], [5.0, 5.0]])}],
+    )
     reader = EgoHandsSegmentation(folder, "train")
     first, second = reader.target(0), reader.target(1)
     assert first.dtype == np.int64 and first.shape == reader.image(0).shape[:2] == (24, 32)

@@ -1,4 +1,5 @@
 """EuroSAT reader: both accepted folders, sorted classes and the seeded 80/20 split."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,18 @@ from tests.reader_base import ReaderTests
 from tests.writers.eurosat import write_eurosat
 from tests.writers.images import rewrite_larger
 
-FULL_SIZES = {"AnnualCrop": 3000, "Forest": 3000, "HerbaceousVegetation": 3000, "Highway": 2500, "Industrial": 2500,
-              "Pasture": 2000, "PermanentCrop": 2500, "Residential": 3000, "River": 2500, "SeaLake": 3000}
+FULL_SIZES = {
+    "AnnualCrop": 3000,
+    "Forest": 3000,
+    "HerbaceousVegetation": 3000,
+    "Highway": 2500,
+    "Industrial": 2500,
+    "Pasture": 2000,
+    "PermanentCrop": 2500,
+    "Residential": 3000,
+    "River": 2500,
+    "SeaLake": 3000,
+}
 """Images per class in EuroSAT.zip."""
 
 

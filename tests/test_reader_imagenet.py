@@ -1,5 +1,6 @@
 """ImageNet and ImageNetV2 readers: the packaged ILSVRC2012 table, devkit ID -> WNID -> the train
 folders' class (all 1000 or a subset), both val layouts, V2 folder k -> k-th wnid, unseen classes refused."""
+
 from __future__ import annotations
 
 import configparser
@@ -18,9 +19,16 @@ from tasks.readers.ilsvrc2012 import BY_ID, BY_WNID, CLASSES, WNIDS
 from tasks.readers.imagenet import ImageNet, ImageNetV2
 from tasks.synthetic import draw_shape_image
 from tests.reader_base import ReaderTests, append_blank_line
+from tests.writers.imagenet import (
+    DEVKIT,
+    FIXTURE_WNIDS,
+    V2_FOLDER,
+    real_leaves,
+    write_devkit,
+    write_imagenet,
+    write_imagenet_v2,
+)
 from tests.writers.images import rewrite_larger, save_jpeg
-from tests.writers.imagenet import (DEVKIT, FIXTURE_WNIDS, V2_FOLDER, real_leaves, write_devkit, write_imagenet,
-                                    write_imagenet_v2)
 
 TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
 REPO = Path(__file__).resolve().parents[1]
@@ -39,8 +47,13 @@ class TestImageNet(ReaderTests):
         folder = root / "imagenet"
         if split == "train":
             return [folder / "train"]
-        return [folder / "val", folder / DEVKIT, folder / DEVKIT / "data" / "meta.mat", folder / DEVKIT / TRUTH,
-                folder / "val" / "ILSVRC2012_val_00000003.JPEG"]
+        return [
+            folder / "val",
+            folder / DEVKIT,
+            folder / DEVKIT / "data" / "meta.mat",
+            folder / DEVKIT / TRUTH,
+            folder / "val" / "ILSVRC2012_val_00000003.JPEG",
+        ]
 
     def mutate_fixture(self, root: Path, split: str) -> bool:
         if split == "train":
@@ -82,8 +95,6 @@ class TestImageNetV2(ReaderTests):
     def mutate_fixture(self, root: Path, split: str) -> bool:
         rewrite_larger(root / V2_FOLDER / self.open(root, split).image_ids()[5])
         return True
-
-
 
 
 def write_val(folder: Path, count: int) -> None:
@@ -153,8 +164,10 @@ def test_val_image_of_a_class_train_lacks_is_refused_in_one_line(tmp_path: Path,
     with pytest.raises(UnseenClass) as refused:
         ImageNet(folder, "val")
     message = str(refused.value)
-    assert message.startswith(f"{image}: class n02085620 is not one of the 5 classes of {folder / 'train'} "
-                              "(2 of 12 images are of such classes); extract those classes into")
+    assert message.startswith(
+        f"{image}: class n02085620 is not one of the 5 classes of {folder / 'train'} "
+        "(2 of 12 images are of such classes); extract those classes into"
+    )
     assert "\n" not in message
 
 
@@ -163,8 +176,9 @@ def test_foldered_val_may_lack_a_train_class(tmp_path: Path) -> None:
     folder = write_imagenet(tmp_path, n_train=1, n_val=1, val_layout="folders")
     shutil.rmtree(folder / "val" / "n02085620")
     reader = ImageNet(folder, "val")
-    assert len(reader.classes) == 6 and [reader.classes[label] for label in reader.labels().tolist()] == \
-        [image_id.split("/")[1] for image_id in reader.image_ids()]
+    assert len(reader.classes) == 6 and [reader.classes[label] for label in reader.labels().tolist()] == [
+        image_id.split("/")[1] for image_id in reader.image_ids()
+    ]
     assert reader.classes.index("n02085620") not in reader.labels().tolist()
 
 
@@ -253,8 +267,13 @@ def test_missing_devkit_names_meta_mat(tmp_path: Path) -> None:
         ImageNet(folder, "val")
 
 
-@pytest.mark.parametrize(("content", "message"), [("2\n4\nsix\n1\n", "line 3: expected one ILSVRC2012_ID"),
-                                                   ("2\n1001\n", "line 2: ILSVRC2012_ID 1001 is not a class")])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("2\n4\nsix\n1\n", "line 3: expected one ILSVRC2012_ID"),
+        ("2\n1001\n", "line 2: ILSVRC2012_ID 1001 is not a class"),
+    ],
+)
 def test_malformed_ground_truth_names_file_and_line(tmp_path: Path, content: str, message: str) -> None:
     folder = tmp_path / "imagenet"
     write_val(folder, 4)

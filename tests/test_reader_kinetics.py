@@ -1,4 +1,5 @@
 """Kinetics frame reader: the original code's layout, skipped clips, frame order and label mapping."""
+
 from __future__ import annotations
 
 import json
@@ -106,11 +107,14 @@ def test_validate_uses_the_train_label_order(tmp_path: Path) -> None:
         KineticsFrames(folder, "validate")
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"AAAAAAAAAAA": {"annotations": {}}}', "clip AAAAAAAAAAA has no annotations.label"),
-    ("[1, 2]", "holds a JSON list"),
-    ("{", "not a JSON annotation file"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"AAAAAAAAAAA": {"annotations": {}}}', "clip AAAAAAAAAAA has no annotations.label"),
+        ("[1, 2]", "holds a JSON list"),
+        ("{", "not a JSON annotation file"),
+    ],
+)
 def test_malformed_annotations_name_the_file(tmp_path: Path, content: str, message: str) -> None:
     folder = write_kinetics(tmp_path, clips={"train": 1}, frames=6, size=8, short=0)
     path = folder / "annotations" / "train.json"

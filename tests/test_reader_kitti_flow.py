@@ -1,4 +1,5 @@
 """KITTI 2015 flow reader: seeded 9/10 split, frame pairs, exact 16-bit flow decoding, damage."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,12 @@ class TestKittiFlow2015(ReaderTests):
     def files_required(self, root: Path, split: str) -> list[Path]:
         training = root / "KITTI" / "training"
         scene = "000000" if split == "train" else TEST_SCENE
-        return [training / "image_2", training / "flow_occ", training / "image_2" / f"{scene}_11.png",
-                training / "flow_occ" / f"{scene}_10.png"]
+        return [
+            training / "image_2",
+            training / "flow_occ",
+            training / "image_2" / f"{scene}_11.png",
+            training / "flow_occ" / f"{scene}_10.png",
+        ]
 
     def mutate_fixture(self, root: Path, split: str) -> bool:
         name = "000003_11.png" if split == "train" else f"{TEST_SCENE}_10.png"
@@ -46,7 +51,8 @@ def test_split_is_a_seeded_nine_tenths_draw_and_samples_pair_10_with_11(tmp_path
     test_scenes = sorted(int(n) for n in np.random.default_rng(0).permutation(20)[18:])
     assert test_scenes == [1, 15]
     assert [[ids[a], ids[b]] for a, b in test.samples()] == [
-        [f"training/image_2/{n:06d}_10.png", f"training/image_2/{n:06d}_11.png"] for n in test_scenes]
+        [f"training/image_2/{n:06d}_10.png", f"training/image_2/{n:06d}_11.png"] for n in test_scenes
+    ]
     train_ids = train.image_ids()
     assert {train_ids[a] for a, _ in train.samples()}.isdisjoint(ids)
     assert train.labels().tolist() == [0] * 18 and train.TARGET == "flow" and train.classes == ["flow"]
@@ -72,7 +78,9 @@ def test_fractional_and_negative_flow_use_the_devkit_scale(tmp_path: Path) -> No
     folder = write_kitti_flow(tmp_path, pairs=10)
     u = np.array([[1.5, -0.25], [-511.0, 0.0]])
     v = np.array([[-3.0, 2.125], [0.5, 7.0]])
-    write_png16_rgb(encode_flow(u, v, np.array([[1, 1], [1, 0]])), folder / "training" / "flow_occ" / f"{TEST_SCENE}_10.png")
+    write_png16_rgb(
+        encode_flow(u, v, np.array([[1, 1], [1, 0]])), folder / "training" / "flow_occ" / f"{TEST_SCENE}_10.png"
+    )
     flow = KittiFlow2015(folder, "test").target(0)
     assert np.array_equal(flow[..., 0], np.array([[1.5, -0.25], [-511.0, 0.0]], np.float32))
     assert np.array_equal(flow[..., 1], np.array([[-3.0, 2.125], [0.5, 0.0]], np.float32))

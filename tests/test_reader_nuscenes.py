@@ -1,4 +1,5 @@
 """nuScenes egomotion reader: fixed class order, frames shared between pairs, damaged json."""
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,13 @@ def write_pairs(folder: Path, entries: list[dict], split: str = "train") -> Path
 
 def test_class_order_is_fixed_not_derived_from_the_file(tmp_path: Path) -> None:
     folder = tmp_path / "nuScenes"
-    write_pairs(folder, [{"img_a": "samples/CAM_FRONT/a.jpg", "img_b": "sweeps/CAM_FRONT/b.jpg", "label": "none"},
-                         {"img_a": "samples/CAM_FRONT/a.jpg", "img_b": "sweeps/CAM_FRONT/c.jpg",
-                          "label": "forward-right"}])
+    write_pairs(
+        folder,
+        [
+            {"img_a": "samples/CAM_FRONT/a.jpg", "img_b": "sweeps/CAM_FRONT/b.jpg", "label": "none"},
+            {"img_a": "samples/CAM_FRONT/a.jpg", "img_b": "sweeps/CAM_FRONT/c.jpg", "label": "forward-right"},
+        ],
+    )
     reader = NuScenesEgomotion(folder, "train")
     assert reader.labels().tolist() == [3, 2]
     assert reader.classes == ["forward", "forward-left", "forward-right", "none"] == sorted(MOTIONS)
@@ -77,14 +82,20 @@ def test_other_label_names_follow_the_train_list(tmp_path: Path) -> None:
 
 def test_shared_frames_are_one_image(tmp_path: Path) -> None:
     folder = tmp_path / "nuScenes"
-    pairs = [{"img_a": "samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s1.jpg", "label": "forward"},
-             {"img_a": "./samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s2.jpg", "label": "forward-left"},
-             {"img_a": "sweeps/CAM_FRONT/s2.jpg", "img_b": "samples/CAM_FRONT/k2.jpg", "label": "none"}]
+    pairs = [
+        {"img_a": "samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s1.jpg", "label": "forward"},
+        {"img_a": "./samples/CAM_FRONT/k1.jpg", "img_b": "sweeps/CAM_FRONT/s2.jpg", "label": "forward-left"},
+        {"img_a": "sweeps/CAM_FRONT/s2.jpg", "img_b": "samples/CAM_FRONT/k2.jpg", "label": "none"},
+    ]
     write_pairs(folder, pairs, split="train")
     write_pairs(folder, pairs, split="test")
     reader = NuScenesEgomotion(folder, "test")
-    assert reader.image_ids() == ["samples/CAM_FRONT/k1.jpg", "sweeps/CAM_FRONT/s1.jpg", "sweeps/CAM_FRONT/s2.jpg",
-                                  "samples/CAM_FRONT/k2.jpg"]
+    assert reader.image_ids() == [
+        "samples/CAM_FRONT/k1.jpg",
+        "sweeps/CAM_FRONT/s1.jpg",
+        "sweeps/CAM_FRONT/s2.jpg",
+        "samples/CAM_FRONT/k2.jpg",
+    ]
     assert reader.samples().tolist() == [[0, 1], [0, 2], [2, 3]]
     assert reader.labels().tolist() == [0, 1, 3]
     assert reader.image(3).shape == (9, 16, 3)
@@ -96,17 +107,22 @@ def test_writer_shares_keyframes(tmp_path: Path) -> None:
     assert all(image_id.split("/")[0] in ("samples", "sweeps") for image_id in reader.image_ids())
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": 2}]', "entry 0: label 2 is not a motion name"),
-    ('[{"img_a": "samples/x.jpg", "label": "none"}]', "entry 0: expected an object with keys img_a, img_b, label"),
-    ("[]", "an empty list"),
-    ('{"img_a": "samples/x.jpg"}', "holds a JSON dict, expected a list"),
-    ('[{"img_a": "samples/x.jpg", ', "not valid JSON"),
-    ('[{"img_a": "/abs/x.jpg", "img_b": "sweeps/y.jpg", "label": "none"}]',
-     "entry 0: img_a: names /abs/x.jpg, outside the data folder"),
-    ('[{"img_a": "samples/x.jpg", "img_b": "../y.jpg", "label": "none"}]', "entry 0: img_b: names "),
-    ('[{"img_a": "samples/x.jpg", "img_b": null, "label": "none"}]', "entry 0: img_b is None"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"img_a": "samples/x.jpg", "img_b": "sweeps/y.jpg", "label": 2}]', "entry 0: label 2 is not a motion name"),
+        ('[{"img_a": "samples/x.jpg", "label": "none"}]', "entry 0: expected an object with keys img_a, img_b, label"),
+        ("[]", "an empty list"),
+        ('{"img_a": "samples/x.jpg"}', "holds a JSON dict, expected a list"),
+        ('[{"img_a": "samples/x.jpg", ', "not valid JSON"),
+        (
+            '[{"img_a": "/abs/x.jpg", "img_b": "sweeps/y.jpg", "label": "none"}]',
+            "entry 0: img_a: names /abs/x.jpg, outside the data folder",
+        ),
+        ('[{"img_a": "samples/x.jpg", "img_b": "../y.jpg", "label": "none"}]', "entry 0: img_b: names "),
+        ('[{"img_a": "samples/x.jpg", "img_b": null, "label": "none"}]', "entry 0: img_b is None"),
+    ],
+)
 def test_malformed_index_names_the_file(tmp_path: Path, content: str, message: str) -> None:
     folder = tmp_path / "nuScenes"
     folder.mkdir()
@@ -131,5 +147,9 @@ def test_fixture_is_learnable(tmp_path: Path) -> None:
         red = ramp_means(second)[0] - ramp_means(first)[0]
         white = white_fraction(second) - white_fraction(first)
         motion = MOTIONS[label]
-        assert {"forward": white > 0.03 and abs(red) < 5, "forward-left": white > 0.01 and red < -10,
-                "forward-right": white > 0.01 and red > 10, "none": white == 0 and red == 0}[motion], motion
+        assert {
+            "forward": white > 0.03 and abs(red) < 5,
+            "forward-left": white > 0.01 and red < -10,
+            "forward-right": white > 0.01 and red > 10,
+            "none": white == 0 and red == 0,
+        }[motion], motion

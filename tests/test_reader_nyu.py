@@ -1,5 +1,6 @@
 """NYU readers: the original layout (sorted pairing, depth in metres with holes as NaN, binary walkable masks) and
 the official .mat layout (transposed HDF5 arrays, 1-based splits, layout choice)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from scipy.io import savemat
 
 from tasks.errors import DataCorrupt, DataNotFound
@@ -54,8 +54,14 @@ class TestNyuDepthMat(ReaderTests):
         return [root / "nyu" / "nyu_depth_v2_labeled.mat", root / "nyu" / "splits.mat"]
 
     def mutate_fixture(self, root: Path, split: str) -> bool:
-        savemat(root / "nyu" / "splits.mat", {"trainNdxs": np.array(TRAIN_NUMBERS, float)[:, None],
-                                              "testNdxs": np.array(TEST_NUMBERS, float)[:, None], "note": "edited"})
+        savemat(
+            root / "nyu" / "splits.mat",
+            {
+                "trainNdxs": np.array(TRAIN_NUMBERS, float)[:, None],
+                "testNdxs": np.array(TEST_NUMBERS, float)[:, None],
+                "note": "edited",
+            },
+        )
         return True
 
 
@@ -126,8 +132,10 @@ def test_layout_is_chosen_by_the_files_present(tmp_path: Path) -> None:
     assert NyuDepth(folder, "train").image_ids() == [f"train/images/{number:05d}.png" for number in range(4)]
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataNotFound, match=f"{empty / 'test' / 'images'}: missing, and so is "
-                                           f"{empty / 'nyu_depth_v2_labeled.mat'}; expected nyu/"):
+    with pytest.raises(
+        DataNotFound,
+        match=f"{empty / 'test' / 'images'}: missing, and so is {empty / 'nyu_depth_v2_labeled.mat'}; expected nyu/",
+    ):
         NyuDepth(empty, "test")
 
 

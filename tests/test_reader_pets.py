@@ -1,4 +1,5 @@
 """Oxford-IIIT Pets reader: list-driven samples, 1-based CLASS-IDs, comment lines, trimap-independent identity."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,8 +70,9 @@ def test_edited_image_changes_the_manifest(tmp_path: Path) -> None:
     assert OxfordPets(folder, "test").manifest_digest != before
 
 
-@pytest.mark.parametrize("line", ["Abyssinian_1 1 1", "Abyssinian_1 one 1 1", "Abyssinian_1 38 1 1",
-                                  "Abyssinian_1 0 1 1"])
+@pytest.mark.parametrize(
+    "line", ["Abyssinian_1 1 1", "Abyssinian_1 one 1 1", "Abyssinian_1 38 1 1", "Abyssinian_1 0 1 1"]
+)
 def test_malformed_list_line_names_file_and_line(tmp_path: Path, line: str) -> None:
     folder = write_pets(tmp_path)
     listing = folder / "annotations" / "trainval.txt"

@@ -1,4 +1,5 @@
 """SUN397 reader: ClassName.txt order, nested classes, the seeded 80/20 split and the official Partitions."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -155,6 +156,7 @@ def test_grayscale_and_cmyk_decode_to_rgb_and_corrupt_is_named(tmp_path: Path) -
 def test_class_line_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
     folder = write_sun397(tmp_path, per_class=2, size=16)
     (folder / "ClassName.txt").write_text("/a/abbey\n/../../elsewhere\n")
-    with pytest.raises(DataCorrupt, match=f"{folder / 'ClassName.txt'}: class /../../elsewhere: names .*, outside "
-                                          "the data folder"):
+    with pytest.raises(
+        DataCorrupt, match=f"{folder / 'ClassName.txt'}: class /../../elsewhere: names .*, outside the data folder"
+    ):
         SUN397(folder, "train")

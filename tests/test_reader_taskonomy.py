@@ -1,5 +1,6 @@
 """Taskonomy depth reader: the three official layouts, the split by building (official split file, else
 seeded), pairing by the point/view prefix, value / 512 metres, 65535 as NaN, one-line errors."""
+
 from __future__ import annotations
 
 import re
@@ -39,12 +40,17 @@ class TestOriginalLayout(ReaderTests):
 
     def files_required(self, root: Path, split: str) -> list[Path]:
         depths = self.depth_folder(root, split)
-        return [root / "taskonomy" / split / "rgb", depths.parent, depths,
-                depths / "point_7_view_0_domain_depth_zbuffer.png"]
+        return [
+            root / "taskonomy" / split / "rgb",
+            depths.parent,
+            depths,
+            depths / "point_7_view_0_domain_depth_zbuffer.png",
+        ]
 
     def mutate_fixture(self, root: Path, split: str) -> bool:
-        rewrite_larger(domain_folder(root / "taskonomy", self.LAYOUT, BUILDINGS[split][0], "rgb") /
-                       "point_0_view_1_domain_rgb.png")
+        rewrite_larger(
+            domain_folder(root / "taskonomy", self.LAYOUT, BUILDINGS[split][0], "rgb") / "point_0_view_1_domain_rgb.png"
+        )
         return True
 
 
@@ -78,33 +84,47 @@ def test_views_are_sorted_by_building_and_paired_by_prefix(tmp_path: Path) -> No
     depths = folder / "train" / "depth_zbuffer" / "allensville"
     Image.fromarray(np.full((48, 64), 7, np.uint16)).save(depths / "point_3_view_0_domain_depth_zbuffer.png")
     reader = TaskonomyDepth(folder, "train")
-    assert reader.image_ids() == [f"train/rgb/{building}/point_{point}_view_{view}_domain_rgb.png"
-                                  for building in ("allensville", "beechwood") for point, view in ((0, 1), (7, 0))]
+    assert reader.image_ids() == [
+        f"train/rgb/{building}/point_{point}_view_{view}_domain_rgb.png"
+        for building in ("allensville", "beechwood")
+        for point, view in ((0, 1), (7, 0))
+    ]
     with Image.open(depths / "point_7_view_0_domain_depth_zbuffer.png") as image:
         assert np.array_equal(reader.target(1)[1:], np.asarray(image)[1:] / np.float32(512))
     assert reader.classes == ["depth"] and reader.labels().tolist() == [0] * 4
-    assert reader.split_details() == {"layout": "original", "buildings": ["allensville", "beechwood"],
-                                      "chosen_by": "the train/ folder"}
+    assert reader.split_details() == {
+        "layout": "original",
+        "buildings": ["allensville", "beechwood"],
+        "chosen_by": "the train/ folder",
+    }
 
 
 @pytest.mark.parametrize("split", ("train", "test"))
 def test_every_layout_reads_the_same_views_of_the_same_buildings(tmp_path: Path, split: str) -> None:
     """The same download in each layout (split file present) gives the same samples; only the ids'
     folders differ."""
-    readers = {layout: TaskonomyDepth(write_taskonomy(tmp_path / layout, layout=layout, split_file="tiny"), split)
-               for layout in LAYOUTS}
+    readers = {
+        layout: TaskonomyDepth(write_taskonomy(tmp_path / layout, layout=layout, split_file="tiny"), split)
+        for layout in LAYOUTS
+    }
     building = BUILDINGS[split][0]
     view = "point_0_view_1_domain_rgb.png"
     assert [reader.image_ids()[0] for reader in readers.values()] == [
-        f"{split}/rgb/{building}/{view}", f"rgb/taskonomy/{building}/{view}", f"{building}/rgb/{view}"]
+        f"{split}/rgb/{building}/{view}",
+        f"rgb/taskonomy/{building}/{view}",
+        f"{building}/rgb/{view}",
+    ]
     original = readers["original"]
     for reader in readers.values():
         assert reader.buildings == list(BUILDINGS[split]) and len(reader) == COUNTS[split]
         for index in range(len(reader)):
             assert np.array_equal(reader.image(index), original.image(index))
             assert np.array_equal(reader.target(index), original.target(index), equal_nan=True)
-    assert readers["tars"].split_details() == {"layout": "tars", "buildings": list(BUILDINGS[split]),
-                                               "chosen_by": "splits_taskonomy/train_val_test_tiny.csv"}
+    assert readers["tars"].split_details() == {
+        "layout": "tars",
+        "buildings": list(BUILDINGS[split]),
+        "chosen_by": "splits_taskonomy/train_val_test_tiny.csv",
+    }
 
 
 def test_split_file_gives_train_and_test_rows_of_the_buildings_found(tmp_path: Path) -> None:
@@ -115,8 +135,10 @@ def test_split_file_gives_train_and_test_rows_of_the_buildings_found(tmp_path: P
     shutil.copytree(folder / "ihlen", folder / "zoar")
     train, test = TaskonomyDepth(folder, "train"), TaskonomyDepth(folder, "test")
     assert train.buildings == ["allensville", "beechwood"] and test.buildings == ["ihlen"]
-    write_split_file(folder / "splits_taskonomy" / "train_val_test_fullplus.csv",
-                     {"train": ("allensville", "zoar"), "val": ("beechwood",), "test": ("collierville", "ihlen")})
+    write_split_file(
+        folder / "splits_taskonomy" / "train_val_test_fullplus.csv",
+        {"train": ("allensville", "zoar"), "val": ("beechwood",), "test": ("collierville", "ihlen")},
+    )
     train, test = TaskonomyDepth(folder, "train"), TaskonomyDepth(folder, "test")
     assert train.buildings == ["allensville", "zoar"] and test.buildings == ["collierville", "ihlen"]
     assert train.image_ids()[-1] == "zoar/rgb/point_7_view_0_domain_rgb.png"
@@ -139,8 +161,10 @@ def test_manifest_follows_the_building_split(tmp_path: Path) -> None:
     folder = write_taskonomy(tmp_path / "b", layout="tars", split_file="medium")
     listed = TaskonomyDepth(folder, "train")
     assert seeded.buildings != listed.buildings and seeded.manifest_digest != listed.manifest_digest
-    write_split_file(folder / "splits_taskonomy" / "train_val_test_medium.csv",
-                     {"train": ("allensville",), "val": ("collierville",), "test": ("beechwood", "ihlen")})
+    write_split_file(
+        folder / "splits_taskonomy" / "train_val_test_medium.csv",
+        {"train": ("allensville",), "val": ("collierville",), "test": ("beechwood", "ihlen")},
+    )
     moved = TaskonomyDepth(folder, "train")
     assert moved.buildings == ["allensville"] and moved.manifest_digest != listed.manifest_digest
 
@@ -157,8 +181,10 @@ def test_missing_depth_partner_is_named_with_its_view(tmp_path: Path, layout: st
 
 def test_split_left_without_a_building_fails_naming_the_file(tmp_path: Path) -> None:
     folder = write_taskonomy(tmp_path, layout="tars", split_file="full")
-    path = write_split_file(folder / "splits_taskonomy" / "train_val_test_full.csv",
-                            {"train": BUILDINGS["train"], "val": ("ihlen",), "test": ("muleshoe",)})
+    path = write_split_file(
+        folder / "splits_taskonomy" / "train_val_test_full.csv",
+        {"train": BUILDINGS["train"], "val": ("ihlen",), "test": ("muleshoe",)},
+    )
     with pytest.raises(DataNotFound, match=re.escape(f"{path}: none of its 1 test buildings is in {folder}")) as error:
         TaskonomyDepth(folder, "test")
     assert "\n" not in str(error.value)
@@ -171,15 +197,22 @@ def test_split_left_without_a_building_fails_naming_the_file(tmp_path: Path) -> 
         TaskonomyDepth(lone, "train")
 
 
-@pytest.mark.parametrize("content, problem", [
-    (b"building,train,val,test\rihlen,0,0,1", "the first line is not the header id,train,val,test"),
-    (b"id,train,val,test\rihlen,1,0,1", "line 2: 'ihlen,1,0,1' is not <building>,<train>,<val>,<test>"),
-    (b"id,train,val,test\r\rihlen,0,1", "line 3: 'ihlen,0,1' is not"),
-    (b"id,train,val,test\r../ihlen,0,0,1", "line 2: building '../ihlen' is not a folder name inside the data folder"),
-    (b"id,train,val,test\r/srv/ihlen,0,0,1", "line 2: building '/srv/ihlen' is not a folder name"),
-    (b"id,train,val,test\rihlen,0,0,1\rihlen,1,0,0", "line 3: building 'ihlen' is listed twice"),
-    (b"id,train,val,test\r\xff\xfe,0,0,1", "cannot read it as text"),
-], ids=("header", "two-flags", "short-row", "parent-path", "absolute-path", "listed-twice", "not-utf8"))
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"building,train,val,test\rihlen,0,0,1", "the first line is not the header id,train,val,test"),
+        (b"id,train,val,test\rihlen,1,0,1", "line 2: 'ihlen,1,0,1' is not <building>,<train>,<val>,<test>"),
+        (b"id,train,val,test\r\rihlen,0,1", "line 3: 'ihlen,0,1' is not"),
+        (
+            b"id,train,val,test\r../ihlen,0,0,1",
+            "line 2: building '../ihlen' is not a folder name inside the data folder",
+        ),
+        (b"id,train,val,test\r/srv/ihlen,0,0,1", "line 2: building '/srv/ihlen' is not a folder name"),
+        (b"id,train,val,test\rihlen,0,0,1\rihlen,1,0,0", "line 3: building 'ihlen' is listed twice"),
+        (b"id,train,val,test\r\xff\xfe,0,0,1", "cannot read it as text"),
+    ],
+    ids=("header", "two-flags", "short-row", "parent-path", "absolute-path", "listed-twice", "not-utf8"),
+)
 def test_malformed_split_file_is_one_line_naming_it(tmp_path: Path, content: bytes, problem: str) -> None:
     folder = write_taskonomy(tmp_path, layout="tars")
     path = folder / "splits_taskonomy" / "train_val_test_tiny.csv"
@@ -198,8 +231,11 @@ def test_folder_without_a_layout_names_it_and_the_trees(tmp_path: Path) -> None:
     (folder / "__MACOSX" / "splits_taskonomy").mkdir(parents=True)
     with pytest.raises(DataNotFound, match=re.escape(f"{folder}: no building folders with rgb views")) as error:
         TaskonomyDepth(folder, "train")
-    for tree in ("taskonomy/<building>/{rgb,depth_zbuffer}/", "taskonomy/{rgb,depth_zbuffer}/taskonomy/<building>/",
-                 "taskonomy/{train,test}/{rgb,depth_zbuffer}/<building>/"):
+    for tree in (
+        "taskonomy/<building>/{rgb,depth_zbuffer}/",
+        "taskonomy/{rgb,depth_zbuffer}/taskonomy/<building>/",
+        "taskonomy/{train,test}/{rgb,depth_zbuffer}/<building>/",
+    ):
         assert tree in str(error.value)
     assert "\n" not in str(error.value)
 

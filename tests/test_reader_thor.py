@@ -1,4 +1,5 @@
 """THOR readers: ViRB's label-file keys and action names, image/label matching, frame pairs, damage."""
+
 from __future__ import annotations
 
 import re
@@ -93,8 +94,10 @@ def test_num_steps_accepts_crlf_and_grayscale(tmp_path: Path) -> None:
 def test_num_steps_unlabeled_image_is_named(tmp_path: Path) -> None:
     folder = write_thor_num_steps(tmp_path, n_train=3, n_val=1, size=16)
     solid_jpeg(folder / "train/FloorPlan9/extra_rgb.jpg", (1, 2, 3))
-    message = (f"{folder / 'train/FloorPlan9/extra_rgb.jpg'}: no line 'train/FloorPlan9/extra <steps>' in "
-               f"{folder / 'train_labels.txt'}")
+    message = (
+        f"{folder / 'train/FloorPlan9/extra_rgb.jpg'}: no line 'train/FloorPlan9/extra <steps>' in "
+        f"{folder / 'train_labels.txt'}"
+    )
     with pytest.raises(DataCorrupt, match=re.escape(message)):
         ThorNumSteps(folder, "train")
 
@@ -103,18 +106,25 @@ def test_num_steps_label_line_without_image_names_image_and_line(tmp_path: Path)
     folder = write_thor_num_steps(tmp_path, n_train=3, n_val=1, size=16)
     with open(folder / "train_labels.txt", "a") as handle:
         handle.write("train/FloorPlan1/gone 1\n")
-    with pytest.raises(DataNotFound, match=re.escape(f"{folder / 'train/FloorPlan1/gone_rgb.jpg'}: missing image "
-                                                     f"for line 4 of {folder / 'train_labels.txt'}")):
+    with pytest.raises(
+        DataNotFound,
+        match=re.escape(
+            f"{folder / 'train/FloorPlan1/gone_rgb.jpg'}: missing image for line 4 of {folder / 'train_labels.txt'}"
+        ),
+    ):
         ThorNumSteps(folder, "train")
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("train/FloorPlan1/000000 5", "line 1: steps 5 outside 0..4"),
-    ("train/FloorPlan1/000000 -1", "line 1: steps -1 outside 0..4"),
-    ("train/FloorPlan1/000000 two", "line 1: steps 'two' is not an integer"),
-    ("train/FloorPlan1/000000", "line 1: expected 'key value'"),
-    ("train/FloorPlan1/000000 1 2", "line 1: expected 'key value'"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("train/FloorPlan1/000000 5", "line 1: steps 5 outside 0..4"),
+        ("train/FloorPlan1/000000 -1", "line 1: steps -1 outside 0..4"),
+        ("train/FloorPlan1/000000 two", "line 1: steps 'two' is not an integer"),
+        ("train/FloorPlan1/000000", "line 1: expected 'key value'"),
+        ("train/FloorPlan1/000000 1 2", "line 1: expected 'key value'"),
+    ],
+)
 def test_num_steps_bad_label_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     folder = write_thor_num_steps(tmp_path, n_train=1, n_val=1, size=16)
     write_lines(folder / "train_labels.txt", line)
@@ -151,8 +161,9 @@ def test_num_steps_manifest_follows_labels_and_images(tmp_path: Path) -> None:
 def test_num_steps_fixture_is_learnable(tmp_path: Path) -> None:
     """The yellow area falls with the label, so pooled features separate the classes."""
     reader = ThorNumSteps(write_thor_num_steps(tmp_path, n_train=20, n_val=1, size=32), "train")
-    yellow = np.array([((image := reader.image(i).astype(int))[..., 0] > 180) & (image[..., 2] < 120)
-                       for i in range(len(reader))]).mean(axis=(1, 2))
+    yellow = np.array(
+        [((image := reader.image(i).astype(int))[..., 0] > 180) & (image[..., 2] < 120) for i in range(len(reader))]
+    ).mean(axis=(1, 2))
     means = [yellow[reader.labels() == steps].mean() for steps in range(5)]
     assert all(near > far for near, far in zip(means, means[1:]))
 
@@ -180,8 +191,9 @@ def test_egomotion_unknown_action_names_file_and_line(tmp_path: Path) -> None:
     folder = write_thor_egomotion(tmp_path, n_train=2, n_val=1, size=16)
     with open(folder / "train_labels.txt", "a") as handle:
         handle.write("train/FloorPlan1/000000 Teleport\n")
-    with pytest.raises(DataCorrupt, match=re.escape(f"{folder / 'train_labels.txt'}: line 3: unknown action "
-                                                    "'Teleport'")):
+    with pytest.raises(
+        DataCorrupt, match=re.escape(f"{folder / 'train_labels.txt'}: line 3: unknown action 'Teleport'")
+    ):
         ThorEgomotion(folder, "train")
 
 
@@ -211,5 +223,10 @@ def test_egomotion_fixture_is_learnable(tmp_path: Path) -> None:
         red, green = np.subtract(ramp_means(second), ramp_means(first))
         white = white_fraction(second) - white_fraction(first)
         action = ACTIONS[label]
-        assert {"MoveAhead": white > 0.03 and abs(red) < 5 and abs(green) < 5, "RotateLeft": red < -10,
-                "RotateRight": red > 10, "LookUp": green < -10, "LookDown": green > 10}[action], action
+        assert {
+            "MoveAhead": white > 0.03 and abs(red) < 5 and abs(green) < 5,
+            "RotateLeft": red < -10,
+            "RotateRight": red > 10,
+            "LookUp": green < -10,
+            "LookDown": green > 10,
+        }[action], action

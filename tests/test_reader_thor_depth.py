@@ -1,4 +1,5 @@
 """THOR depth reader: scenes and views in sorted order, pairing per scene, depth as value / 255."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,9 @@ class TestThorDepth(ReaderTests):
 
 def test_views_are_sorted_by_scene_then_name(tmp_path: Path) -> None:
     reader = ThorDepth(write_thor_depth(tmp_path), "train")
-    assert reader.image_ids() == [f"train/{scene}/{number:06d}_rgb.jpg"
-                                  for scene in ("FloorPlan1", "FloorPlan10") for number in (0, 1)]
+    assert reader.image_ids() == [
+        f"train/{scene}/{number:06d}_rgb.jpg" for scene in ("FloorPlan1", "FloorPlan10") for number in (0, 1)
+    ]
     assert reader.classes == ["depth"] and reader.TARGET == "depth" and reader.labels().tolist() == [0] * 4
 
 

@@ -1,4 +1,5 @@
 """Head training: cache/encoder-in-the-loop parity, determinism, validation split, metric."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +11,9 @@ from encoders import Preprocessing, load_encoder
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from harness.extract import extract
+from harness.grid import GridPoint
 from harness.heads import build_head
 from harness.metrics import Top1, build_metric
-from harness.grid import GridPoint
 from harness.sources import EncoderFeatures, InMemoryFeatures
 from harness.train import TrainConfig, evaluate_heads, select, stratified_split, train_grid
 from tasks.readers import Cifar100
@@ -45,7 +46,7 @@ def test_top1_bootstrap_interval_brackets_the_score_and_narrows_with_samples() -
         targets = torch.zeros(n, dtype=torch.long)
         outputs = torch.zeros(n, 2)
         outputs[: int(0.7 * n), 0] = 1.0  # 70% correct
-        outputs[int(0.7 * n):, 1] = 1.0
+        outputs[int(0.7 * n) :, 1] = 1.0
         metric.update(outputs, targets)
         return metric
 
@@ -115,8 +116,13 @@ def test_head_from_cache_matches_encoder_in_the_loop(tiny_cifar_root: Path, tmp_
     assert agree >= 0.95
 
 
-PAPER = (GridPoint("adam", 3e-4), GridPoint("adam", 1e-4), GridPoint("adam", 1e-3), GridPoint("sgd", 1e-2),
-         GridPoint("sgd", 1e-3))
+PAPER = (
+    GridPoint("adam", 3e-4),
+    GridPoint("adam", 1e-4),
+    GridPoint("adam", 1e-3),
+    GridPoint("sgd", 1e-2),
+    GridPoint("sgd", 1e-3),
+)
 
 
 @pytest.mark.parametrize("head_name, frames", [("linear", 1), ("fusion", 2)])

@@ -1,6 +1,17 @@
 """One reader class per dataset; each docstring is the on-disk tree it expects."""
-from tasks.readers.base import (IGNORE, DenseFrameReader, DenseReader, FrameReader, Reader, file_sha256,
-                                labels_by_name, listing_digest, load_map, load_rgb)
+
+from tasks.readers.base import (
+    IGNORE,
+    DenseFrameReader,
+    DenseReader,
+    FrameReader,
+    Reader,
+    file_sha256,
+    labels_by_name,
+    listing_digest,
+    load_map,
+    load_rgb,
+)
 from tasks.readers.caltech import Caltech101
 from tasks.readers.cifar import Cifar100
 from tasks.readers.cityscapes import CityscapesSegmentation
@@ -19,8 +30,36 @@ from tasks.readers.taskonomy import TaskonomyDepth
 from tasks.readers.thor import ThorEgomotion, ThorNumSteps
 from tasks.readers.thor_depth import ThorDepth
 
-__all__ = ["DTD", "IGNORE", "SUN397", "Caltech101", "Cifar100", "CityscapesSegmentation", "ClevrCount",
-           "DenseFrameReader", "DenseReader", "EgoHandsSegmentation", "EuroSAT", "FrameReader", "ImageNet",
-           "ImageNetV2", "KineticsFrames", "KittiFlow2015", "NuScenesEgomotion", "NyuDepth", "NyuWalkable",
-           "OxfordPets", "OxfordPetsSegmentation", "Reader", "TaskonomyDepth", "ThorDepth", "ThorEgomotion",
-           "ThorNumSteps", "file_sha256", "labels_by_name", "listing_digest", "load_map", "load_rgb"]
+__all__ = [
+    "DTD",
+    "IGNORE",
+    "SUN397",
+    "Caltech101",
+    "Cifar100",
+    "CityscapesSegmentation",
+    "ClevrCount",
+    "DenseFrameReader",
+    "DenseReader",
+    "EgoHandsSegmentation",
+    "EuroSAT",
+    "FrameReader",
+    "ImageNet",
+    "ImageNetV2",
+    "KineticsFrames",
+    "KittiFlow2015",
+    "NuScenesEgomotion",
+    "NyuDepth",
+    "NyuWalkable",
+    "OxfordPets",
+    "OxfordPetsSegmentation",
+    "Reader",
+    "TaskonomyDepth",
+    "ThorDepth",
+    "ThorEgomotion",
+    "ThorNumSteps",
+    "file_sha256",
+    "labels_by_name",
+    "listing_digest",
+    "load_map",
+    "load_rgb",
+]

@@ -3,14 +3,16 @@
 Also the pieces several readers share: listing folders, the seeded per-class split, frame indexing,
 digests, and FileListReader for readers whose images are files chosen at construction.
 """
+
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -61,8 +63,10 @@ class Reader(ABC):
         targets, so symlinks inside the folder (a user's own layout) are still followed."""
         root = os.path.abspath(self.root)
         if os.path.commonpath([root, os.path.abspath(path)]) != root:
-            raise DataCorrupt(f"{where}: names {path}, outside the data folder {self.root}; a list may only name "
-                              "files inside it, re-download or re-extract it")
+            raise DataCorrupt(
+                f"{where}: names {path}, outside the data folder {self.root}; a list may only name "
+                "files inside it, re-download or re-extract it"
+            )
         return path
 
     @abstractmethod
@@ -211,8 +215,10 @@ def load_rgb(path: Path) -> np.ndarray:
     except FileNotFoundError:
         raise DataNotFound(f"{path}: missing image; the dataset folder is incomplete, re-extract it") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DataCorrupt(f"{path}: cannot decode image ({error}); re-download the file or remove it "
-                          "together with its entry in the split list") from None
+        raise DataCorrupt(
+            f"{path}: cannot decode image ({error}); re-download the file or remove it "
+            "together with its entry in the split list"
+        ) from None
 
 
 def subfolders(folder: Path) -> list[str]:
@@ -227,8 +233,11 @@ def image_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> lis
     sorted by name: the stable order splits are drawn in. Other files (leftover inner tars, notes,
     Thumbs.db) are skipped."""
     with os.scandir(folder) as entries:
-        names = sorted(entry.name for entry in entries if entry.is_file() and not entry.name.startswith(".")
-                       and entry.name.lower().endswith(suffixes))
+        names = sorted(
+            entry.name
+            for entry in entries
+            if entry.is_file() and not entry.name.startswith(".") and entry.name.lower().endswith(suffixes)
+        )
     return [folder / name for name in names]
 
 
@@ -275,8 +284,9 @@ def seeded_members(per_class: Sequence[Sequence[Path]], seed: int, train: bool) 
     return paths, labels
 
 
-def labels_by_name(names: Sequence[str], classes: Sequence[str], where: Sequence[Path | str], among: str,
-                   fix: str) -> np.ndarray:
+def labels_by_name(
+    names: Sequence[str], classes: Sequence[str], where: Sequence[Path | str], among: str, fix: str
+) -> np.ndarray:
     """Each sample's label as the position of its class name in `classes` (what a head was trained
     on), so splits whose class lists differ in size or order still agree. A sample of a class that
     `classes` lacks could only be scored wrong: it is refused, naming the first such sample
@@ -285,8 +295,10 @@ def labels_by_name(names: Sequence[str], classes: Sequence[str], where: Sequence
     unseen = [sample for sample, name in enumerate(names) if name not in position]
     if unseen:
         first = unseen[0]
-        raise UnseenClass(f"{where[first]}: class {names[first]} is not one of the {len(classes)} classes {among} "
-                          f"({len(unseen)} of {len(names)} images are of such classes); {fix}")
+        raise UnseenClass(
+            f"{where[first]}: class {names[first]} is not one of the {len(classes)} classes {among} "
+            f"({len(unseen)} of {len(names)} images are of such classes); {fix}"
+        )
     return np.asarray([position[name] for name in names], dtype=np.int64)
 
 
@@ -365,8 +377,9 @@ def load_map(path: Path, grey: bool = False) -> np.ndarray:
             if grey and image.mode in ("RGB", "RGBA", "CMYK", "YCbCr"):
                 image = image.convert("L")
             if image.mode not in ("L", "P", "I", "I;16", "I;16B", "F", "1"):
-                raise DataCorrupt(f"{path}: a {image.mode} image, expected a single-channel map; re-extract "
-                                  "the annotations")
+                raise DataCorrupt(
+                    f"{path}: a {image.mode} image, expected a single-channel map; re-extract the annotations"
+                )
             array = np.asarray(image)
     except FileNotFoundError:
         raise DataNotFound(f"{path}: missing target; the dataset folder is incomplete, re-extract it") from None

@@ -1,4 +1,5 @@
 """Caltech-101 (`101_ObjectCategories`, from caltech-101.zip or the standalone tar.gz, extracted)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,8 +54,10 @@ class Caltech101(FileListReader):
         for label, category in enumerate(self.classes):
             images = image_files(folder / category, suffixes=(".jpg",))
             if len(images) <= TRAIN_PER_CLASS:
-                raise DataCorrupt(f"{folder / category}: {len(images)} images, but {TRAIN_PER_CLASS} train images "
-                                  "plus at least one test image are needed; re-extract the archive")
+                raise DataCorrupt(
+                    f"{folder / category}: {len(images)} images, but {TRAIN_PER_CLASS} train images "
+                    "plus at least one test image are needed; re-extract the archive"
+                )
             train = np.zeros(len(images), dtype=bool)
             train[rng.choice(len(images), TRAIN_PER_CLASS, replace=False)] = True
             keep = train if split == "train" else ~train

@@ -1,4 +1,5 @@
 """CIFAR-100, python version (the official `cifar-100-python.tar.gz`, extracted)."""
+
 from __future__ import annotations
 
 import pickle
@@ -24,14 +25,18 @@ def load_pickle(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
         with open(path, "rb") as handle:
             raw = pickle.load(handle, encoding="latin1")
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as error:
-        raise DataCorrupt(f"{path}: not a CIFAR-100 python pickle ({error}); re-extract cifar-100-python.tar.gz") from None
+        raise DataCorrupt(
+            f"{path}: not a CIFAR-100 python pickle ({error}); re-extract cifar-100-python.tar.gz"
+        ) from None
     if not isinstance(raw, dict):
         raise DataCorrupt(f"{path}: holds a {type(raw).__name__}, expected the CIFAR-100 dict; re-extract the archive")
     content = {_text(key): value for key, value in raw.items()}
     absent = [key for key in required if key not in content]
     if absent:
-        raise DataCorrupt(f"{path}: missing key(s) {', '.join(absent)}; is this CIFAR-10 or another file? "
-                          "re-extract cifar-100-python.tar.gz")
+        raise DataCorrupt(
+            f"{path}: missing key(s) {', '.join(absent)}; is this CIFAR-10 or another file? "
+            "re-extract cifar-100-python.tar.gz"
+        )
     return content
 
 
@@ -65,8 +70,10 @@ class Cifar100(Reader):
         self._labels = np.asarray(content["fine_labels"], dtype=np.int64)
         self._ids = [_text(name) for name in content["filenames"]]
         if not len(data) == len(self._labels) == len(self._ids):
-            raise DataCorrupt(f"{self.path}: {len(data)} images, {len(self._labels)} labels and "
-                              f"{len(self._ids)} filenames; the file is damaged, re-extract the archive")
+            raise DataCorrupt(
+                f"{self.path}: {len(data)} images, {len(self._labels)} labels and "
+                f"{len(self._ids)} filenames; the file is damaged, re-extract the archive"
+            )
         if len(self._labels) and not (0 <= self._labels.min() and self._labels.max() < len(self.classes)):
             raise DataCorrupt(f"{self.path}: fine labels outside 0..{len(self.classes) - 1}")
         self._images = data.reshape(-1, *IMAGE_SHAPE).transpose(0, 2, 3, 1)

@@ -1,4 +1,5 @@
 """Cityscapes fine semantic segmentation (the official leftImg8bit and gtFine trainvaltest zips, extracted)."""
+
 from __future__ import annotations
 
 import os
@@ -9,10 +10,27 @@ import numpy as np
 from tasks.errors import DataCorrupt, DataNotFound
 from tasks.readers.base import IGNORE, DenseReader, FileListReader, image_files, load_map, subfolders
 
-TRAIN_LABELS = ((7, "road"), (8, "sidewalk"), (11, "building"), (12, "wall"), (13, "fence"), (17, "pole"),
-                (19, "traffic light"), (20, "traffic sign"), (21, "vegetation"), (22, "terrain"), (23, "sky"),
-                (24, "person"), (25, "rider"), (26, "car"), (27, "truck"), (28, "bus"), (31, "train"),
-                (32, "motorcycle"), (33, "bicycle"))
+TRAIN_LABELS = (
+    (7, "road"),
+    (8, "sidewalk"),
+    (11, "building"),
+    (12, "wall"),
+    (13, "fence"),
+    (17, "pole"),
+    (19, "traffic light"),
+    (20, "traffic sign"),
+    (21, "vegetation"),
+    (22, "terrain"),
+    (23, "sky"),
+    (24, "person"),
+    (25, "rider"),
+    (26, "car"),
+    (27, "truck"),
+    (28, "bus"),
+    (31, "train"),
+    (32, "motorcycle"),
+    (33, "bicycle"),
+)
 """(labelId, name) of the 19 evaluated classes in trainId order (cityscapesScripts labels.py); every
 other labelId (void, ignoreInEval) is IGNORE."""
 
@@ -40,8 +58,10 @@ class CityscapesSegmentation(DenseReader, FileListReader):
 
     SPLITS = ("train", "val")
     TARGET = "classes"
-    LAYOUT = ("cityscapes/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png and "
-              "cityscapes/gtFine/{train,val}/<city>/*_gtFine_labelIds.png (both trainvaltest zips, extracted)")
+    LAYOUT = (
+        "cityscapes/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png and "
+        "cityscapes/gtFine/{train,val}/<city>/*_gtFine_labelIds.png (both trainvaltest zips, extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -52,7 +72,7 @@ class CityscapesSegmentation(DenseReader, FileListReader):
         for city in subfolders(images):
             present = set(os.listdir(self.require(labels / city)))
             for path in image_files(images / city, (IMAGE_SUFFIX.lower(),)):
-                target = labels / city / (path.name[:-len(IMAGE_SUFFIX)] + LABEL_SUFFIX)
+                target = labels / city / (path.name[: -len(IMAGE_SUFFIX)] + LABEL_SUFFIX)
                 if target.name not in present:
                     raise DataNotFound(f"{target}: missing, though {path} exists; re-extract gtFine_trainvaltest.zip")
                 self._paths.append(path)
@@ -64,6 +84,7 @@ class CityscapesSegmentation(DenseReader, FileListReader):
         path = self._target_paths[index]
         label_ids = load_map(path)
         if label_ids.dtype != np.uint8:
-            raise DataCorrupt(f"{path}: {label_ids.dtype} values, expected 8-bit labelIds; re-extract "
-                              "gtFine_trainvaltest.zip")
+            raise DataCorrupt(
+                f"{path}: {label_ids.dtype} values, expected 8-bit labelIds; re-extract gtFine_trainvaltest.zip"
+            )
         return TRAIN_ID[label_ids]

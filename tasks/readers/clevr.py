@@ -1,4 +1,5 @@
 """CLEVR v1.0 object counting (the official `CLEVR_v1.0.zip`, extracted)."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def read_object_counts(path: Path) -> dict[str, int]:
         raise DataCorrupt(f"{path}: not a JSON scenes file ({error}); re-extract CLEVR_v1.0.zip") from None
     scenes = content.get("scenes") if isinstance(content, dict) else None
     if not isinstance(scenes, list):
-        raise DataCorrupt(f"{path}: no 'scenes' list; expected {{'info': ..., 'scenes': [...]}}, "
-                          "re-extract CLEVR_v1.0.zip")
+        raise DataCorrupt(
+            f"{path}: no 'scenes' list; expected {{'info': ..., 'scenes': [...]}}, re-extract CLEVR_v1.0.zip"
+        )
     counts: dict[str, int] = {}
     for position, scene in enumerate(scenes):
         if not isinstance(scene, Scene) or not isinstance(scene.filename, str):
@@ -48,8 +50,10 @@ def read_object_counts(path: Path) -> dict[str, int]:
         if scene.objects is None:
             raise DataCorrupt(f"{path}: scene of {scene.filename} has no 'objects' list; re-extract CLEVR_v1.0.zip")
         if not MIN_OBJECTS <= scene.objects <= MAX_OBJECTS:
-            raise DataCorrupt(f"{path}: scene of {scene.filename} has {scene.objects} objects, outside "
-                              f"{MIN_OBJECTS}..{MAX_OBJECTS}; not an official CLEVR v1.0 scene, re-extract the zip")
+            raise DataCorrupt(
+                f"{path}: scene of {scene.filename} has {scene.objects} objects, outside "
+                f"{MIN_OBJECTS}..{MAX_OBJECTS}; not an official CLEVR v1.0 scene, re-extract the zip"
+            )
         if scene.filename in counts:
             raise DataCorrupt(f"{path}: image {scene.filename} has two scenes; re-extract CLEVR_v1.0.zip")
         counts[scene.filename] = scene.objects
@@ -78,8 +82,10 @@ class ClevrCount(FileListReader):
     """
 
     SPLITS = ("train", "val")
-    LAYOUT = ("CLEVR_v1.0/images/{train,val}/CLEVR_<split>_NNNNNN.png and "
-              "CLEVR_v1.0/scenes/CLEVR_{train,val}_scenes.json (CLEVR_v1.0.zip extracted)")
+    LAYOUT = (
+        "CLEVR_v1.0/images/{train,val}/CLEVR_<split>_NNNNNN.png and "
+        "CLEVR_v1.0/scenes/CLEVR_{train,val}_scenes.json (CLEVR_v1.0.zip extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -91,11 +97,14 @@ class ClevrCount(FileListReader):
         names = sorted(counts)
         for name in names:
             if name not in on_disk:
-                raise DataNotFound(f"{folder / name}: missing image of a scene in {self.scenes_path}; "
-                                   f"expected {self.LAYOUT}")
+                raise DataNotFound(
+                    f"{folder / name}: missing image of a scene in {self.scenes_path}; expected {self.LAYOUT}"
+                )
         unmatched = sorted(on_disk.difference(counts))
         if unmatched:
-            raise DataCorrupt(f"{folder / unmatched[0]}: no scene in {self.scenes_path} ({len(unmatched)} image(s) "
-                              "without one); re-extract CLEVR_v1.0.zip")
+            raise DataCorrupt(
+                f"{folder / unmatched[0]}: no scene in {self.scenes_path} ({len(unmatched)} image(s) "
+                "without one); re-extract CLEVR_v1.0.zip"
+            )
         self._paths = [folder / name for name in names]
         self._labels = np.array([counts[name] - MIN_OBJECTS for name in names], dtype=np.int64)

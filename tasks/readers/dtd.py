@@ -1,4 +1,5 @@
 """Describable Textures Dataset (the official dtd-r1.0.1.tar.gz, extracted)."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,9 @@ class DTD(FileListReader):
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         images = self.require(self.root / "images")
-        self.lists = [self.require_index(self.root / "labels" / f"{name}{PARTITION}.txt")
-                      for name in SPLIT_LISTS[split]]
+        self.lists = [
+            self.require_index(self.root / "labels" / f"{name}{PARTITION}.txt") for name in SPLIT_LISTS[split]
+        ]
         self.classes = subfolders(images)
         index = {name: label for label, name in enumerate(self.classes)}
         entries = [entry for path in self.lists for entry in self._read_list(path)]
@@ -50,8 +52,9 @@ class DTD(FileListReader):
         for category, name in entries:
             path = images / category / name
             if name not in present.get(category, ()):
-                raise DataNotFound(f"{path}: missing, though the {self.split} lists name it; re-extract "
-                                   "dtd-r1.0.1.tar.gz")
+                raise DataNotFound(
+                    f"{path}: missing, though the {self.split} lists name it; re-extract dtd-r1.0.1.tar.gz"
+                )
             self._paths.append(path)
             labels.append(index[category])
         self._labels = np.asarray(labels, dtype=np.int64)
@@ -66,7 +69,8 @@ class DTD(FileListReader):
                 continue
             category, _, name = entry.partition("/")
             if not category or not name or "/" in name:
-                raise DataCorrupt(f"{path}: line {number}: expected '<class>/<file>.jpg', got {entry!r}; "
-                                  "re-extract dtd-r1.0.1.tar.gz")
+                raise DataCorrupt(
+                    f"{path}: line {number}: expected '<class>/<file>.jpg', got {entry!r}; re-extract dtd-r1.0.1.tar.gz"
+                )
             entries.append((category, name))
         return entries

@@ -1,4 +1,5 @@
 """EgoHands hand segmentation (the official egohands_data.zip, extracted), rasterised from its polygons."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,16 @@ from tasks.readers.base import DenseReader, FileListReader, image_files, load_rg
 CLASSES = ("background", "yourleft", "yourright", "myleft", "myright")
 """Class i of the target, the original code's order; each hand class is the polygons.mat field of its name."""
 
-TEST_VIDEOS = ("CARDS_COURTYARD_B_T", "CARDS_OFFICE_S_B", "CHESS_COURTYARD_B_T", "CHESS_LIVINGROOM_T_H",
-               "JENGA_LIVINGROOM_S_T", "JENGA_OFFICE_H_T", "PUZZLE_COURTYARD_H_T", "PUZZLE_LIVINGROOM_T_B")
+TEST_VIDEOS = (
+    "CARDS_COURTYARD_B_T",
+    "CARDS_OFFICE_S_B",
+    "CHESS_COURTYARD_B_T",
+    "CHESS_LIVINGROOM_T_H",
+    "JENGA_LIVINGROOM_S_T",
+    "JENGA_OFFICE_H_T",
+    "PUZZLE_COURTYARD_H_T",
+    "PUZZLE_LIVINGROOM_T_B",
+)
 VAL_VIDEOS = ("CARDS_LIVINGROOM_S_H", "CHESS_COURTYARD_H_S", "JENGA_COURTYARD_T_S", "PUZZLE_OFFICE_S_T")
 """The original code's 48-entry split masks (the 2015 paper's 8 test and 4 validation videos), applied
 to the sorted video names; its validation videos were never used, so they are in neither split."""
@@ -66,8 +75,10 @@ class EgoHandsSegmentation(DenseReader, FileListReader):
             frames = image_files(samples / video, (".jpg",))
             count = len(read_polygons(polygons))
             if count != len(frames):
-                raise DataCorrupt(f"{polygons}: {count} polygon sets but {len(frames)} frames beside it; they pair "
-                                  "in frame order, so the counts must match; re-extract egohands_data.zip")
+                raise DataCorrupt(
+                    f"{polygons}: {count} polygon sets but {len(frames)} frames beside it; they pair "
+                    "in frame order, so the counts must match; re-extract egohands_data.zip"
+                )
             self._paths += frames
             self._polygons += [(polygons, element) for element in range(count)]
 
@@ -82,8 +93,10 @@ class EgoHandsSegmentation(DenseReader, FileListReader):
         for label, name in enumerate(CLASSES[1:], start=1):
             vertices = np.asarray(hands[name], dtype=np.float64)
             if vertices.size and (vertices.ndim != 2 or vertices.shape[1] != 2):
-                raise DataCorrupt(f"{path}: polygons({element + 1}).{name} has shape {vertices.shape}, expected "
-                                  "(N, 2) x, y vertices; re-extract egohands_data.zip")
+                raise DataCorrupt(
+                    f"{path}: polygons({element + 1}).{name} has shape {vertices.shape}, expected "
+                    "(N, 2) x, y vertices; re-extract egohands_data.zip"
+                )
             if len(vertices) >= 3:
                 draw.polygon([(x - 1.0, y - 1.0) for x, y in vertices], fill=label)
         return np.asarray(mask).astype(np.int64)
@@ -97,6 +110,7 @@ def read_polygons(path: Path) -> np.ndarray:
     except (MatReadError, NotImplementedError, OSError, ValueError) as error:
         raise DataCorrupt(f"{path}: cannot read as a MATLAB .mat ({error}); re-extract egohands_data.zip") from None
     if polygons is None or polygons.dtype.names is None or not set(CLASSES[1:]) <= set(polygons.dtype.names):
-        raise DataCorrupt(f"{path}: no `polygons` struct array with fields {', '.join(CLASSES[1:])}; "
-                          "re-extract egohands_data.zip")
+        raise DataCorrupt(
+            f"{path}: no `polygons` struct array with fields {', '.join(CLASSES[1:])}; re-extract egohands_data.zip"
+        )
     return polygons.ravel()

@@ -1,4 +1,5 @@
 """EuroSAT RGB land-cover classification (the official `EuroSAT.zip`, extracted)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,18 @@ SPLIT_SEED = 2750
 IMAGE_FOLDERS = ("2750", "EuroSAT/2750")
 """Where the class folders may sit under the data folder, tried in this order."""
 
-CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture", "PermanentCrop",
-           "Residential", "River", "SeaLake")
+CLASSES = (
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
+)
 """The 10 classes of the full dataset, in label order (sorted names)."""
 
 
@@ -42,15 +53,19 @@ class EuroSAT(FileListReader):
     """
 
     SPLITS = ("train", "test")
-    LAYOUT = ("eurosat/2750/<Class>/<Class>_<n>.jpg or eurosat/EuroSAT/2750/<Class>/<Class>_<n>.jpg "
-              "(EuroSAT.zip, the RGB version, extracted into the data folder)")
+    LAYOUT = (
+        "eurosat/2750/<Class>/<Class>_<n>.jpg or eurosat/EuroSAT/2750/<Class>/<Class>_<n>.jpg "
+        "(EuroSAT.zip, the RGB version, extracted into the data folder)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         found = [self.root / name for name in IMAGE_FOLDERS if (self.root / name).is_dir()]
         if not found:
-            raise DataNotFound(f"{self.root / IMAGE_FOLDERS[0]}: missing (and no {self.root / IMAGE_FOLDERS[1]}); "
-                               f"expected {self.LAYOUT}")
+            raise DataNotFound(
+                f"{self.root / IMAGE_FOLDERS[0]}: missing (and no {self.root / IMAGE_FOLDERS[1]}); "
+                f"expected {self.LAYOUT}"
+            )
         self.image_root = found[0]
         folders = [self.image_root / name for name in subfolders(self.image_root)]
         if not folders:

@@ -8,6 +8,7 @@ snake", which is index 65 of the standard order. The rows are the ILSVRC2012 dev
 leaves, cross-checked against the ILSVRC2015 devkit's map_clsloc.txt (same ids) and Kaggle's
 LOC_synset_mapping.txt (same sorted order and names).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Every label is found by wnid, through the packaged ILSVRC2012 table (tasks.reade
 never by position: a train set of fewer classes (a subset, a fixture) still labels val and
 ImageNetV2 correctly, and an image whose class the head never saw is refused rather than scored.
 """
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,9 @@ def check_meta(data: bytes, source: str) -> None:
         raise DataCorrupt(f"{source}: not a MATLAB v5 meta.mat ({error}); re-extract {DEVKIT}.tar.gz") from None
     rows = synset_rows(synsets)
     if not rows or any(name not in (row.dtype.names or ()) for row in rows for name in SYNSET_FIELDS):
-        raise DataCorrupt(f"{source}: no 'synsets' struct array with fields {', '.join(SYNSET_FIELDS)}; "
-                          f"re-extract {DEVKIT}.tar.gz")
+        raise DataCorrupt(
+            f"{source}: no 'synsets' struct array with fields {', '.join(SYNSET_FIELDS)}; re-extract {DEVKIT}.tar.gz"
+        )
     leaves: dict[int, str] = {}
     for row in rows:
         if int(row["num_children"]) == 0:
@@ -63,8 +65,10 @@ def check_meta(data: bytes, source: str) -> None:
     if leaves != expected:
         synset_id = min(set(leaves.items()) ^ set(expected.items()))[0]
         official = f"{BY_ID[synset_id].wnid} ({BY_ID[synset_id].name})" if synset_id in BY_ID else "no class"
-        raise DataCorrupt(f"{source}: leaf ILSVRC2012_ID {synset_id} is {leaves.get(synset_id, 'missing')}, where "
-                          f"ILSVRC2012 has {official}; not the ILSVRC2012 devkit, re-download {DEVKIT}.tar.gz")
+        raise DataCorrupt(
+            f"{source}: leaf ILSVRC2012_ID {synset_id} is {leaves.get(synset_id, 'missing')}, where "
+            f"ILSVRC2012 has {official}; not the ILSVRC2012 devkit, re-download {DEVKIT}.tar.gz"
+        )
 
 
 def parse_ground_truth(text: str, source: str) -> list[str]:
@@ -77,11 +81,14 @@ def parse_ground_truth(text: str, source: str) -> list[str]:
         try:
             synset_id = int(line)
         except ValueError:
-            raise DataCorrupt(f"{source}: line {number}: expected one ILSVRC2012_ID, got {line!r}; "
-                              f"re-extract {DEVKIT}.tar.gz") from None
+            raise DataCorrupt(
+                f"{source}: line {number}: expected one ILSVRC2012_ID, got {line!r}; re-extract {DEVKIT}.tar.gz"
+            ) from None
         if synset_id not in BY_ID:
-            raise DataCorrupt(f"{source}: line {number}: ILSVRC2012_ID {synset_id} is not a class (1..{len(BY_ID)}); "
-                              f"re-extract {DEVKIT}.tar.gz")
+            raise DataCorrupt(
+                f"{source}: line {number}: ILSVRC2012_ID {synset_id} is not a class (1..{len(BY_ID)}); "
+                f"re-extract {DEVKIT}.tar.gz"
+            )
         wnids.append(BY_ID[synset_id].wnid)
     return wnids
 
@@ -121,8 +128,10 @@ class ImageNet(FileListReader):
 
     SPLITS = ("train", "val")
     LISTING_FIRST = True
-    LAYOUT = ("imagenet/train/<wnid>/*.JPEG and imagenet/val/ (ILSVRC2012_val_*.JPEG flat with "
-              f"imagenet/{DEVKIT}/{META} and {GROUND_TRUTH}, or val/<wnid>/*.JPEG)")
+    LAYOUT = (
+        "imagenet/train/<wnid>/*.JPEG and imagenet/val/ (ILSVRC2012_val_*.JPEG flat with "
+        f"imagenet/{DEVKIT}/{META} and {GROUND_TRUTH}, or val/<wnid>/*.JPEG)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -130,8 +139,10 @@ class ImageNet(FileListReader):
         wnids = subfolders(folder)
         flat = [path for path in image_files(folder) if path.name.startswith("ILSVRC2012_val_")]
         if wnids and flat:
-            raise DataCorrupt(f"{folder}: holds both wnid folders and flat ILSVRC2012_val_*.JPEG images; "
-                              "finish moving the images into wnid folders or re-extract ILSVRC2012_img_val.tar flat")
+            raise DataCorrupt(
+                f"{folder}: holds both wnid folders and flat ILSVRC2012_val_*.JPEG images; "
+                "finish moving the images into wnid folders or re-extract ILSVRC2012_img_val.tar flat"
+            )
         if split == "val" and not wnids:
             self._paths, image_wnids = self._index_flat_val(folder)
         else:
@@ -141,9 +152,13 @@ class ImageNet(FileListReader):
             self.classes = wnids
         else:  # val is labelled with the classes heads train on: train/'s, else all 1000
             self.classes = subfolders(train) if train.is_dir() else list(WNIDS)
-        self._labels = labels_by_name(image_wnids, self.classes, self._paths, f"of {train}",
-                                      f"extract those classes into {train}, or keep in {folder} only the "
-                                      "trained classes (as <wnid> folders)")
+        self._labels = labels_by_name(
+            image_wnids,
+            self.classes,
+            self._paths,
+            f"of {train}",
+            f"extract those classes into {train}, or keep in {folder} only the trained classes (as <wnid> folders)",
+        )
 
     def _index_folders(self, folder: Path, wnids: list[str]) -> tuple[list[Path], list[str]]:
         """One folder per wnid: the images, and each image's wnid."""
@@ -151,8 +166,9 @@ class ImageNet(FileListReader):
             raise DataCorrupt(f"{folder}: no wnid folders; expected {self.LAYOUT}")
         for wnid in wnids:
             if wnid not in BY_WNID:
-                raise DataCorrupt(f"{folder / wnid}: not a class folder (one of the 1000 ILSVRC2012 wnids); "
-                                  f"move it out of {folder}")
+                raise DataCorrupt(
+                    f"{folder / wnid}: not a class folder (one of the 1000 ILSVRC2012 wnids); move it out of {folder}"
+                )
         paths: list[Path] = []
         image_wnids: list[str] = []
         for wnid in wnids:
@@ -170,8 +186,10 @@ class ImageNet(FileListReader):
         paths = [folder / f"ILSVRC2012_val_{number:08d}.JPEG" for number in range(1, len(truth) + 1)]
         for path in paths:
             if path.name not in present:
-                raise DataNotFound(f"{path}: missing; the ground truth lists {len(truth)} val images, "
-                                   "re-extract ILSVRC2012_img_val.tar into val/")
+                raise DataNotFound(
+                    f"{path}: missing; the ground truth lists {len(truth)} val images, "
+                    "re-extract ILSVRC2012_img_val.tar into val/"
+                )
         return paths, truth
 
     def _read_devkit(self) -> list[str]:
@@ -192,8 +210,10 @@ class ImageNet(FileListReader):
             self.require_index(archive)
             meta_bytes, truth_bytes = self._archive_members(archive)
             return meta_bytes, truth_bytes, (f"{archive}:{DEVKIT}/{META}", f"{archive}:{DEVKIT}/{GROUND_TRUTH}")
-        raise DataNotFound(f"{self.root / DEVKIT / META}: missing; a flat val/ needs the devkit: extract "
-                           f"{DEVKIT}.tar.gz into {self.root} (or put the .tar.gz there); expected {self.LAYOUT}")
+        raise DataNotFound(
+            f"{self.root / DEVKIT / META}: missing; a flat val/ needs the devkit: extract "
+            f"{DEVKIT}.tar.gz into {self.root} (or put the .tar.gz there); expected {self.LAYOUT}"
+        )
 
     @staticmethod
     def _archive_members(archive: Path) -> tuple[bytes, bytes]:

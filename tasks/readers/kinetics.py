@@ -3,6 +3,7 @@
 Kinetics ships YouTube ids, not pixels; the only frame layout the paper's code reads is its own
 (`data/kinetics400/`), so this reader follows that code's paths and annotation format exactly.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -42,8 +43,10 @@ def read_annotations(path: Path) -> dict[str, str]:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataCorrupt(f"{path}: not a JSON annotation file ({error}); expected the kinetics-downloader "
-                          "format {id: {'annotations': {'label': ...}}}") from None
+        raise DataCorrupt(
+            f"{path}: not a JSON annotation file ({error}); expected the kinetics-downloader "
+            "format {id: {'annotations': {'label': ...}}}"
+        ) from None
     if not isinstance(content, dict):
         raise DataCorrupt(f"{path}: holds a JSON {type(content).__name__}, expected an object keyed by clip id")
     labels = {}
@@ -51,8 +54,10 @@ def read_annotations(path: Path) -> dict[str, str]:
         annotations = entry.get("annotations") if isinstance(entry, dict) else None
         label = annotations.get("label") if isinstance(annotations, dict) else None
         if not isinstance(label, str) or not label:
-            raise DataCorrupt(f"{path}: clip {clip} has no annotations.label string; expected "
-                              "{id: {'annotations': {'label': ...}}}")
+            raise DataCorrupt(
+                f"{path}: clip {clip} has no annotations.label string; expected "
+                "{id: {'annotations': {'label': ...}}}"
+            )
         labels[clip] = label
     return labels
 
@@ -91,8 +96,10 @@ class KineticsFrames(FileListFrameReader):
 
     SPLITS = ("train", "validate")
     FRAMES = CLIP_FRAMES
-    LAYOUT = ("kinetics400/annotations/{train,validate}.json ({id: {'annotations': {'label': ...}}}) and frames "
-              "kinetics400/{train,validate}/<id[:2]>/<id>_<n>.jpg (the original ViRB code's layout)")
+    LAYOUT = (
+        "kinetics400/annotations/{train,validate}.json ({id: {'annotations': {'label': ...}}}) and frames "
+        "kinetics400/{train,validate}/<id[:2]>/<id>_<n>.jpg (the original ViRB code's layout)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -110,8 +117,10 @@ class KineticsFrames(FileListFrameReader):
         for clip in sorted(clip_labels):
             label = clip_labels[clip]
             if label not in class_index:
-                raise DataCorrupt(f"{self.annotations}: clip {clip} has label {label!r}, which no clip in "
-                                  f"{self.train_annotations} has; the two files must come from the same release")
+                raise DataCorrupt(
+                    f"{self.annotations}: clip {clip} has label {label!r}, which no clip in "
+                    f"{self.train_annotations} has; the two files must come from the same release"
+                )
             self.inside(folder / clip[:2], f"{self.annotations}: clip {clip!r}")
             frames = self._frames(folder, clip, listings)
             if len(frames) < CLIP_FRAMES:
@@ -132,7 +141,7 @@ class KineticsFrames(FileListFrameReader):
         names = listings[prefix]
         start = clip + "_"
         frames = []
-        for name in names[bisect.bisect_left(names, start):]:
+        for name in names[bisect.bisect_left(names, start) :]:
             if not name.startswith(start):
                 break
             if name.lower().endswith(FRAME_SUFFIXES):

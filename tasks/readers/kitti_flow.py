@@ -1,4 +1,5 @@
 """KITTI 2015 optical flow (the official data_scene_flow.zip, extracted)."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from torchvision.io import ImageReadMode, decode_png
 from tasks.errors import DataCorrupt, DataNotFound
 from tasks.readers.base import DenseFrameReader, FileListFrameReader
 
-FLOW_OFFSET, FLOW_SCALE = 2 ** 15, 64.0
+FLOW_OFFSET, FLOW_SCALE = 2**15, 64.0
 """A flow PNG stores u and v as 2^15 + 64 * pixels in 16 bits (devkit readme)."""
 
 TRAIN_TENTHS = 9
@@ -46,8 +47,10 @@ class KittiFlow2015(DenseFrameReader, FileListFrameReader):
     SPLITS = ("train", "test")
     FRAMES = 2
     TARGET = "flow"
-    LAYOUT = ("KITTI/training/image_2/<NNNNNN>_{10,11}.png and KITTI/training/flow_occ/<NNNNNN>_10.png "
-              "(data_scene_flow.zip, extracted)")
+    LAYOUT = (
+        "KITTI/training/image_2/<NNNNNN>_{10,11}.png and KITTI/training/flow_occ/<NNNNNN>_10.png "
+        "(data_scene_flow.zip, extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -55,7 +58,7 @@ class KittiFlow2015(DenseFrameReader, FileListFrameReader):
         frames = self.require(self.root / "training" / "image_2")
         flows = self.require(self.root / "training" / "flow_occ")
         names = set(os.listdir(frames))
-        ids = sorted(name[:-len(SUFFIX_T0)] for name in names if name.endswith(SUFFIX_T0))
+        ids = sorted(name[: -len(SUFFIX_T0)] for name in names if name.endswith(SUFFIX_T0))
         if not ids:
             raise DataNotFound(f"{frames}: no *{SUFFIX_T0} frames; expected {self.LAYOUT}")
         order = np.random.default_rng(SPLIT_SEED).permutation(len(ids))
@@ -66,10 +69,13 @@ class KittiFlow2015(DenseFrameReader, FileListFrameReader):
             needed = ((frames, scene + SUFFIX_T1, names), (flows, scene + SUFFIX_T0, present_flows))
             for folder, name, present in needed:
                 if name not in present:
-                    raise DataNotFound(f"{folder / name}: missing, though {frames / (scene + SUFFIX_T0)} exists; "
-                                       f"expected {self.LAYOUT}")
-        self.index_frames([(f"training/image_2/{scene}{SUFFIX_T0}", f"training/image_2/{scene}{SUFFIX_T1}")
-                           for scene in ids])
+                    raise DataNotFound(
+                        f"{folder / name}: missing, though {frames / (scene + SUFFIX_T0)} exists; "
+                        f"expected {self.LAYOUT}"
+                    )
+        self.index_frames(
+            [(f"training/image_2/{scene}{SUFFIX_T0}", f"training/image_2/{scene}{SUFFIX_T1}") for scene in ids]
+        )
         self._flow_paths = [flows / (scene + SUFFIX_T0) for scene in ids]
 
     def target(self, index: int) -> np.ndarray:
@@ -90,8 +96,10 @@ def read_flow_png(path: Path) -> np.ndarray:
     except RuntimeError as error:
         raise DataCorrupt(f"{path}: cannot decode flow PNG ({error}); re-extract data_scene_flow.zip") from None
     if raw.dtype != torch.uint16 or raw.shape[0] != 3:
-        raise DataCorrupt(f"{path}: a {raw.shape[0]}-channel {raw.dtype} PNG, expected 16-bit RGB flow; "
-                          "re-extract data_scene_flow.zip")
+        raise DataCorrupt(
+            f"{path}: a {raw.shape[0]}-channel {raw.dtype} PNG, expected 16-bit RGB flow; "
+            "re-extract data_scene_flow.zip"
+        )
     channels = raw.numpy().astype(np.float32)
     valid = (channels[2] > 0).astype(np.float32)
     u = (channels[0] - FLOW_OFFSET) / FLOW_SCALE * valid

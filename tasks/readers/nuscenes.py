@@ -1,4 +1,5 @@
 """nuScenes egomotion: ViRB's frame-pair lists over the official nuScenes camera images."""
+
 from __future__ import annotations
 
 import json
@@ -46,16 +47,20 @@ class NuScenesEgomotion(FileListFrameReader):
 
     SPLITS = ("train", "test")
     FRAMES = 2
-    LAYOUT = ("nuScenes/nuScenes_{train,test}.json (ViRB's lists of {img_a, img_b, label}) next to the official "
-              "nuScenes samples/ and sweeps/ folders, extracted from the nuScenes blobs")
+    LAYOUT = (
+        "nuScenes/nuScenes_{train,test}.json (ViRB's lists of {img_a, img_b, label}) next to the official "
+        "nuScenes samples/ and sweeps/ folders, extracted from the nuScenes blobs"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         self.index_path = self.require_index(self.root / f"nuScenes_{split}.json")
         entries = self._entries(self.index_path)
         train_path = self.require_index(self.root / "nuScenes_train.json")
-        train_labels = {self._label(train_path, n, e["label"])
-                        for n, e in enumerate(entries if split == "train" else self._entries(train_path))}
+        train_labels = {
+            self._label(train_path, n, e["label"])
+            for n, e in enumerate(entries if split == "train" else self._entries(train_path))
+        }
         self.classes = list(MOTIONS) if train_labels <= set(MOTIONS) else sorted(train_labels)
         pairs = self._pairs(entries)
         self.index_frames(frames for frames, _ in pairs)
@@ -74,8 +79,10 @@ class NuScenesEgomotion(FileListFrameReader):
         for number, entry in enumerate(entries):
             label = self._label(self.index_path, number, entry["label"])
             if label not in class_index:
-                raise DataCorrupt(f"{self.index_path}: entry {number}: label {label!r} never occurs in the train "
-                                  f"list (classes: {', '.join(self.classes)}); re-download both lists")
+                raise DataCorrupt(
+                    f"{self.index_path}: entry {number}: label {label!r} never occurs in the train "
+                    f"list (classes: {', '.join(self.classes)}); re-download both lists"
+                )
             img_a = self._frame_path(number, "img_a", entry["img_a"])
             pairs.append(((img_a, self._frame_path(number, "img_b", entry["img_b"])), class_index[label]))
         if not pairs:
@@ -91,12 +98,16 @@ class NuScenesEgomotion(FileListFrameReader):
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise DataCorrupt(f"{path}: not valid JSON ({error}); re-download it") from None
         if not isinstance(entries, list):
-            raise DataCorrupt(f"{path}: holds a JSON {type(entries).__name__}, expected a list of "
-                              "{img_a, img_b, label} objects; re-download it")
+            raise DataCorrupt(
+                f"{path}: holds a JSON {type(entries).__name__}, expected a list of "
+                "{img_a, img_b, label} objects; re-download it"
+            )
         for number, entry in enumerate(entries):
             if not isinstance(entry, dict) or any(key not in entry for key in PAIR_KEYS):
-                raise DataCorrupt(f"{path}: entry {number}: expected an object with keys "
-                                  f"{', '.join(PAIR_KEYS)}, got {str(entry)[:80]}; re-download it")
+                raise DataCorrupt(
+                    f"{path}: entry {number}: expected an object with keys "
+                    f"{', '.join(PAIR_KEYS)}, got {str(entry)[:80]}; re-download it"
+                )
         return entries
 
     def _frame_path(self, number: int, key: str, value: Any) -> str:

@@ -1,5 +1,6 @@
 """NYU Depth V2 depth and walkable-surface tasks (the original code's nyu.zip, extracted), and depth
 also from the official labelled dataset (nyu_depth_v2_labeled.mat with splits.mat)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -42,9 +43,11 @@ class _NyuReader(DenseReader, FileListReader):
         self._paths = image_files(images, (".png",))
         self._target_paths = image_files(targets, self.TARGET_SUFFIXES)
         if len(self._paths) != len(self._target_paths) or not self._paths:
-            raise DataCorrupt(f"{images} holds {len(self._paths)} images but {targets} {len(self._target_paths)} "
-                              f"maps; they pair in sorted order, so the counts must match and be non-zero "
-                              f"(expected {LAYOUT})")
+            raise DataCorrupt(
+                f"{images} holds {len(self._paths)} images but {targets} {len(self._target_paths)} "
+                f"maps; they pair in sorted order, so the counts must match and be non-zero "
+                f"(expected {LAYOUT})"
+            )
 
 
 class _NyuDepthFolders(_NyuReader):
@@ -77,10 +80,17 @@ class _NyuDepthMat(DenseReader):
         with open_mat(self.mat_path) as mat:
             images, depths = mat_variable(mat, self.mat_path, "images"), mat_variable(mat, self.mat_path, "depths")
             count = images.shape[0]
-            if (images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3
-                    or depths.dtype.kind != "f" or depths.shape != (count, *images.shape[2:])):
-                raise DataCorrupt(f"{self.mat_path}: images {images.dtype} {images.shape} and depths {depths.dtype} "
-                                  f"{depths.shape}, expected uint8 (N, 3, W, H) and float (N, W, H); re-download it")
+            if (
+                images.dtype != np.uint8
+                or images.ndim != 4
+                or images.shape[1] != 3
+                or depths.dtype.kind != "f"
+                or depths.shape != (count, *images.shape[2:])
+            ):
+                raise DataCorrupt(
+                    f"{self.mat_path}: images {images.dtype} {images.shape} and depths {depths.dtype} "
+                    f"{depths.shape}, expected uint8 (N, 3, W, H) and float (N, W, H); re-download it"
+                )
         self._numbers = read_split(self.splits_path, SPLIT_VARIABLES[split], count)
 
     def __len__(self) -> int:
@@ -215,8 +225,10 @@ def read_split(path: Path, name: str, count: int) -> np.ndarray:
         raise DataCorrupt(f"{path}: no numeric `{name}`; re-download {SPLITS_NAME}")
     numbers = values.ravel()
     if np.any(numbers != np.round(numbers)) or numbers.min() < 1 or numbers.max() > count:
-        raise DataCorrupt(f"{path}: `{name}` holds values outside the whole numbers 1..{count} of {MAT_NAME}; "
-                          f"re-download {SPLITS_NAME}")
+        raise DataCorrupt(
+            f"{path}: `{name}` holds values outside the whole numbers 1..{count} of {MAT_NAME}; "
+            f"re-download {SPLITS_NAME}"
+        )
     return numbers.astype(np.int64)
 
 

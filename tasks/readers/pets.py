@@ -1,4 +1,5 @@
 """Oxford-IIIT Pets (the official images.tar.gz and annotations.tar.gz, extracted side by side)."""
+
 from __future__ import annotations
 
 import os
@@ -9,12 +10,45 @@ import numpy as np
 from tasks.errors import DataCorrupt, DataNotFound
 from tasks.readers.base import IGNORE, DenseReader, FileListReader, load_map
 
-BREEDS = ("Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal",
-          "Birman", "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel",
-          "english_setter", "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond",
-          "leonberger", "Maine_Coon", "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug", "Ragdoll",
-          "Russian_Blue", "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu", "Siamese", "Sphynx",
-          "staffordshire_bull_terrier", "wheaten_terrier", "yorkshire_terrier")
+BREEDS = (
+    "Abyssinian",
+    "american_bulldog",
+    "american_pit_bull_terrier",
+    "basset_hound",
+    "beagle",
+    "Bengal",
+    "Birman",
+    "Bombay",
+    "boxer",
+    "British_Shorthair",
+    "chihuahua",
+    "Egyptian_Mau",
+    "english_cocker_spaniel",
+    "english_setter",
+    "german_shorthaired",
+    "great_pyrenees",
+    "havanese",
+    "japanese_chin",
+    "keeshond",
+    "leonberger",
+    "Maine_Coon",
+    "miniature_pinscher",
+    "newfoundland",
+    "Persian",
+    "pomeranian",
+    "pug",
+    "Ragdoll",
+    "Russian_Blue",
+    "saint_bernard",
+    "samoyed",
+    "scottish_terrier",
+    "shiba_inu",
+    "Siamese",
+    "Sphynx",
+    "staffordshire_bull_terrier",
+    "wheaten_terrier",
+    "yorkshire_terrier",
+)
 """The 37 breeds in CLASS-ID order, spelled as in the image names; cat breeds are capitalised (SPECIES 1),
 dog breeds not (SPECIES 2)."""
 
@@ -41,8 +75,10 @@ def read_split_list(path: Path) -> tuple[list[str], list[int]]:
             continue
         numbers = fields[1:]
         if len(fields) != 4 or not all(value.isdigit() for value in numbers) or not 1 <= int(numbers[0]) <= NUM_CLASSES:
-            raise DataCorrupt(f"{path}: line {number}: expected 'Image CLASS-ID SPECIES BREED-ID' with CLASS-ID "
-                              f"1..{NUM_CLASSES}, got {line.strip()!r}; re-extract annotations.tar.gz")
+            raise DataCorrupt(
+                f"{path}: line {number}: expected 'Image CLASS-ID SPECIES BREED-ID' with CLASS-ID "
+                f"1..{NUM_CLASSES}, got {line.strip()!r}; re-extract annotations.tar.gz"
+            )
         names.append(fields[0])
         class_ids.append(int(numbers[0]))
     if len(set(names)) != len(names):
@@ -75,8 +111,10 @@ class OxfordPets(FileListReader):
 
     SPLITS = ("trainval", "test")
     LISTING_FIRST = True
-    LAYOUT = ("oxford-iiit-pet/images/<Image>.jpg and oxford-iiit-pet/annotations/{trainval,test}.txt "
-              "(images.tar.gz and annotations.tar.gz, extracted)")
+    LAYOUT = (
+        "oxford-iiit-pet/images/<Image>.jpg and oxford-iiit-pet/annotations/{trainval,test}.txt "
+        "(images.tar.gz and annotations.tar.gz, extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)

@@ -1,4 +1,5 @@
 """SUN397 scene classification (the official `SUN397.tar.gz`, extracted; optional `Partitions.zip`)."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.errors import DataCorrupt, DataNotFound
-from tasks.readers.base import (FileListReader, combined_digest, file_sha256, image_files, listing_digest,
-                                seeded_members)
+from tasks.readers.base import FileListReader, combined_digest, file_sha256, image_files, listing_digest, seeded_members
 
 SPLIT_SEED = 397
 """Seed of the paper-style 80/20 split; changing it changes every SUN397 score."""
@@ -49,8 +49,10 @@ class SUN397(FileListReader):
     """
 
     SPLITS = ("train", "test")
-    LAYOUT = ("SUN397/ClassName.txt (lines '/a/abbey') and SUN397/<letter>/<class>/sun_*.jpg "
-              "(SUN397.tar.gz extracted; Partitions.zip's Training_NN.txt/Testing_NN.txt only with partitions=)")
+    LAYOUT = (
+        "SUN397/ClassName.txt (lines '/a/abbey') and SUN397/<letter>/<class>/sun_*.jpg "
+        "(SUN397.tar.gz extracted; Partitions.zip's Training_NN.txt/Testing_NN.txt only with partitions=)"
+    )
 
     def __init__(self, root: str | Path, split: str, partitions: str | Path | None = None, fold: int = 1) -> None:
         super().__init__(root, split)
@@ -77,8 +79,10 @@ class SUN397(FileListReader):
             if not line:
                 continue
             if not CLASS_LINE.fullmatch(line):
-                raise DataCorrupt(f"{self.class_file}: line {number}: {line!r} is not a class like '/a/abbey'; "
-                                  "re-extract SUN397.tar.gz")
+                raise DataCorrupt(
+                    f"{self.class_file}: line {number}: {line!r} is not a class like '/a/abbey'; "
+                    "re-extract SUN397.tar.gz"
+                )
             if line in lines:
                 raise DataCorrupt(f"{self.class_file}: line {number}: class {line} listed twice")
             lines.append(line)
@@ -104,8 +108,10 @@ class SUN397(FileListReader):
                 continue
             folder, _, name = line.rpartition("/")
             if folder not in class_index or not name:
-                raise DataCorrupt(f"{split_file}: line {number}: {line!r} is not '/<letter>/<class>/<file>.jpg' "
-                                  f"of a class in {self.class_file}; re-extract Partitions.zip")
+                raise DataCorrupt(
+                    f"{split_file}: line {number}: {line!r} is not '/<letter>/<class>/<file>.jpg' "
+                    f"of a class in {self.class_file}; re-extract Partitions.zip"
+                )
             if line in seen:
                 raise DataCorrupt(f"{split_file}: line {number}: {line} listed twice")
             seen.add(line)

@@ -1,5 +1,6 @@
 """Taskonomy depth (z-buffer) prediction, read as the data downloads (per-building tars, the Omnidata
 downloader's tree) or as the original code arranged it, and split by building."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ NO_DEPTH = 65535
 RGB, DEPTH = "rgb", "depth_zbuffer"
 RGB_SUFFIX, DEPTH_SUFFIX = f"_domain_{RGB}.png", f"_domain_{DEPTH}.png"
 
-TREES = {"original": "{split}/{domain}/{building}", "omnidata": "{domain}/taskonomy/{building}",
-         "tars": "{building}/{domain}"}
+TREES = {
+    "original": "{split}/{domain}/{building}",
+    "omnidata": "{domain}/taskonomy/{building}",
+    "tars": "{building}/{domain}",
+}
 """Each layout's folder of one building's views of one domain, relative to the data folder."""
 
 SPLITS_FOLDER = "splits_taskonomy"
@@ -33,11 +37,13 @@ SPLIT_HEADER = ["id", "train", "val", "test"]
 SPLIT_SEED = 537
 """Seed of the building split drawn when there is no split file (537: Taskonomy's building count)."""
 
-LAYOUT = ("taskonomy/<building>/{rgb,depth_zbuffer}/point_<P>_view_<V>_domain_{rgb,depth_zbuffer}.png "
-          "(per-building tars extracted in their building's folder), taskonomy/{rgb,depth_zbuffer}/taskonomy/"
-          "<building>/... (omnitools.download --dest <data-root>/taskonomy) or taskonomy/{train,test}/"
-          "{rgb,depth_zbuffer}/<building>/... (the original code's), with optional "
-          f"taskonomy/{SPLITS_FOLDER}/train_val_test_<size>.csv (splits_taskonomy.zip, extracted)")
+LAYOUT = (
+    "taskonomy/<building>/{rgb,depth_zbuffer}/point_<P>_view_<V>_domain_{rgb,depth_zbuffer}.png "
+    "(per-building tars extracted in their building's folder), taskonomy/{rgb,depth_zbuffer}/taskonomy/"
+    "<building>/... (omnitools.download --dest <data-root>/taskonomy) or taskonomy/{train,test}/"
+    "{rgb,depth_zbuffer}/<building>/... (the original code's), with optional "
+    f"taskonomy/{SPLITS_FOLDER}/train_val_test_<size>.csv (splits_taskonomy.zip, extracted)"
+)
 
 
 class TaskonomyDepth(DenseReader, FileListReader):
@@ -115,8 +121,10 @@ class TaskonomyDepth(DenseReader, FileListReader):
         for building in self.buildings:
             self._pair(self._folder(RGB, building), self.require(self._folder(DEPTH, building)))
         if not self._paths:
-            raise DataNotFound(f"{self.root}: no *{RGB_SUFFIX} views in the {len(self.buildings)} {split} "
-                               f"building(s); expected {LAYOUT}")
+            raise DataNotFound(
+                f"{self.root}: no *{RGB_SUFFIX} views in the {len(self.buildings)} {split} "
+                f"building(s); expected {LAYOUT}"
+            )
 
     def _folder(self, domain: str, building: str) -> Path:
         return self.root / TREES[self.layout].format(split=self.split, domain=domain, building=building)
@@ -130,13 +138,17 @@ class TaskonomyDepth(DenseReader, FileListReader):
                 listed = read_split_file(self.require_index(path))[self.split]
                 chosen = [building for building in found if building in listed]
                 if not chosen:
-                    raise DataNotFound(f"{path}: none of its {len(listed)} {self.split} buildings is in {self.root}; "
-                                       f"download one of them, or remove {SPLITS_FOLDER}/ to split the buildings "
-                                       "found by seed")
+                    raise DataNotFound(
+                        f"{path}: none of its {len(listed)} {self.split} buildings is in {self.root}; "
+                        f"download one of them, or remove {SPLITS_FOLDER}/ to split the buildings "
+                        "found by seed"
+                    )
                 return chosen, path.relative_to(self.root).as_posix()
         if len(found) < 2:
-            raise DataNotFound(f"{self.root}: one building ({found[0]}), but a split needs one per side; download "
-                               f"another, or add {SPLITS_FOLDER}/ (splits_taskonomy.zip, extracted)")
+            raise DataNotFound(
+                f"{self.root}: one building ({found[0]}), but a split needs one per side; download "
+                f"another, or add {SPLITS_FOLDER}/ (splits_taskonomy.zip, extracted)"
+            )
         in_train = seeded_split([len(found)], SPLIT_SEED)[0]
         chosen = [building for building, train in zip(found, in_train) if train == (self.split == "train")]
         return chosen, f"seed {SPLIT_SEED} over the {len(found)} buildings found"
@@ -145,10 +157,11 @@ class TaskonomyDepth(DenseReader, FileListReader):
         """Add a building's views, each with the depth file of its prefix."""
         present = set(os.listdir(depths))
         for path in image_files(self.require(images), (RGB_SUFFIX,)):
-            target = depths / (path.name[:-len(RGB_SUFFIX)] + DEPTH_SUFFIX)
+            target = depths / (path.name[: -len(RGB_SUFFIX)] + DEPTH_SUFFIX)
             if target.name not in present:
-                raise DataNotFound(f"{target}: missing, though {path} exists; extract or download the building's "
-                                   "depth_zbuffer")
+                raise DataNotFound(
+                    f"{target}: missing, though {path} exists; extract or download the building's depth_zbuffer"
+                )
             self._paths.append(path)
             self._target_paths.append(target)
 
@@ -159,8 +172,9 @@ class TaskonomyDepth(DenseReader, FileListReader):
         path = self._target_paths[index]
         raw = load_map(path)
         if raw.dtype.kind not in "ui" or raw.dtype.itemsize < 2:
-            raise DataCorrupt(f"{path}: {raw.dtype} values, expected a 16-bit depth PNG; re-extract the building's "
-                              "depth_zbuffer tar")
+            raise DataCorrupt(
+                f"{path}: {raw.dtype} values, expected a 16-bit depth PNG; re-extract the building's depth_zbuffer tar"
+            )
         depth = raw.astype(np.float32) / DEPTH_UNITS_PER_METRE
         depth[raw == NO_DEPTH] = np.nan
         return depth
@@ -183,12 +197,15 @@ def read_split_file(path: Path) -> dict[str, set[str]]:
     for number, line in rows[1:]:
         cells = [cell.strip() for cell in line.split(",")]
         if len(cells) != len(SPLIT_HEADER) or sorted(cells[1:]) != ["0", "0", "1"]:
-            raise DataCorrupt(f"{path}: line {number}: {line!r} is not <building>,<train>,<val>,<test> with one "
-                              f"flag 1 and two 0; {fix}")
+            raise DataCorrupt(
+                f"{path}: line {number}: {line!r} is not <building>,<train>,<val>,<test> with one "
+                f"flag 1 and two 0; {fix}"
+            )
         building = cells[0]
         if building in ("", ".", "..") or Path(building).name != building:
-            raise DataCorrupt(f"{path}: line {number}: building {building!r} is not a folder name inside the data "
-                              f"folder; {fix}")
+            raise DataCorrupt(
+                f"{path}: line {number}: building {building!r} is not a folder name inside the data folder; {fix}"
+            )
         if building in seen:
             raise DataCorrupt(f"{path}: line {number}: building {building!r} is listed twice; {fix}")
         seen.add(building)

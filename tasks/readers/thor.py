@@ -3,6 +3,7 @@
 These datasets were only ever published in the original ViRB code's own layout, so the readers
 follow that code's paths, key conventions and label maps exactly.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,28 +62,36 @@ class ThorNumSteps(FileListReader):
     """
 
     SPLITS = ("train", "val")
-    LAYOUT = ("thor_num_steps/{train,val}/<dir>/<id>_rgb.jpg and thor_num_steps/{train,val}_labels.txt "
-              "with lines '<split>/<dir>/<id> <steps>' (ViRB's thor_num_steps.zip, extracted)")
+    LAYOUT = (
+        "thor_num_steps/{train,val}/<dir>/<id>_rgb.jpg and thor_num_steps/{train,val}_labels.txt "
+        "with lines '<split>/<dir>/<id> <steps>' (ViRB's thor_num_steps.zip, extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
         self.classes = list(NUM_STEPS_CLASSES)
         folder = self.require(self.root / split)
         self.labels_path = self.require_index(self.root / f"{split}_labels.txt")
-        self._paths = sorted((path for path in folder.glob("*/*rgb.jpg") if path.is_file()),
-                             key=lambda path: path.relative_to(self.root).as_posix())
+        self._paths = sorted(
+            (path for path in folder.glob("*/*rgb.jpg") if path.is_file()),
+            key=lambda path: path.relative_to(self.root).as_posix(),
+        )
         if not self._paths:
             raise DataNotFound(f"{folder}: no <dir>/*rgb.jpg images; expected {self.LAYOUT}")
         table = self._label_table()
         keys = {image_id[: -len(RGB_SUFFIX)]: image_id for image_id in self._ids}
         for key, (number, _) in table.items():
             if key not in keys:
-                raise DataNotFound(f"{self.root / (key + RGB_SUFFIX)}: missing image for line {number} of "
-                                   f"{self.labels_path}; expected {self.LAYOUT}")
+                raise DataNotFound(
+                    f"{self.root / (key + RGB_SUFFIX)}: missing image for line {number} of "
+                    f"{self.labels_path}; expected {self.LAYOUT}"
+                )
         unlabeled = [image_id for key, image_id in keys.items() if key not in table]
         if unlabeled:
-            raise DataCorrupt(f"{self.root / unlabeled[0]}: no line '{unlabeled[0][: -len(RGB_SUFFIX)]} <steps>' in "
-                              f"{self.labels_path} ({len(unlabeled)} image(s) unlabeled); re-extract the zip")
+            raise DataCorrupt(
+                f"{self.root / unlabeled[0]}: no line '{unlabeled[0][: -len(RGB_SUFFIX)]} <steps>' in "
+                f"{self.labels_path} ({len(unlabeled)} image(s) unlabeled); re-extract the zip"
+            )
         self._labels = np.array([table[image_id[: -len(RGB_SUFFIX)]][1] for image_id in self._ids], dtype=np.int64)
 
     def _label_table(self) -> dict[str, tuple[int, int]]:
@@ -94,11 +103,14 @@ class ThorNumSteps(FileListReader):
             except ValueError:
                 raise DataCorrupt(f"{self.labels_path}: line {number}: steps {value!r} is not an integer") from None
             if not 0 <= steps < len(NUM_STEPS_CLASSES):
-                raise DataCorrupt(f"{self.labels_path}: line {number}: steps {steps} outside "
-                                  f"0..{len(NUM_STEPS_CLASSES) - 1}")
+                raise DataCorrupt(
+                    f"{self.labels_path}: line {number}: steps {steps} outside 0..{len(NUM_STEPS_CLASSES) - 1}"
+                )
             if key in table and table[key][1] != steps:
-                raise DataCorrupt(f"{self.labels_path}: line {number}: {key} labelled {steps}, but "
-                                  f"{table[key][1]} on line {table[key][0]}")
+                raise DataCorrupt(
+                    f"{self.labels_path}: line {number}: {key} labelled {steps}, but "
+                    f"{table[key][1]} on line {table[key][0]}"
+                )
             table.setdefault(key, (number, steps))
         return table
 
@@ -123,8 +135,10 @@ class ThorEgomotion(FileListFrameReader):
 
     SPLITS = ("train", "val")
     FRAMES = 2
-    LAYOUT = ("thor_action_prediction/{train,val}_labels.txt with lines '<prefix> <Action>' and frames "
-              "thor_action_prediction/<prefix>_rgb_a.jpg, <prefix>_rgb_b.jpg (ViRB's thor_egomotion.zip, extracted)")
+    LAYOUT = (
+        "thor_action_prediction/{train,val}_labels.txt with lines '<prefix> <Action>' and frames "
+        "thor_action_prediction/<prefix>_rgb_a.jpg, <prefix>_rgb_b.jpg (ViRB's thor_egomotion.zip, extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -140,8 +154,10 @@ class ThorEgomotion(FileListFrameReader):
         pairs = []
         for number, prefix, action in read_pairs(self.labels_path):
             if action not in action_index:
-                raise DataCorrupt(f"{self.labels_path}: line {number}: unknown action {action!r}; "
-                                  f"expected one of {', '.join(ACTIONS)}")
+                raise DataCorrupt(
+                    f"{self.labels_path}: line {number}: unknown action {action!r}; "
+                    f"expected one of {', '.join(ACTIONS)}"
+                )
             self.inside(self.root / prefix, f"{self.labels_path}: line {number}")
             pairs.append((prefix, action_index[action]))
         if not pairs:

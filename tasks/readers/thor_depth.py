@@ -1,4 +1,5 @@
 """AI2-THOR depth prediction in the layout of the ViRB-hosted `thor_depth.zip`, the only one it was published in."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,10 @@ class ThorDepth(DenseReader, FileListReader):
 
     SPLITS = ("train", "test")
     TARGET = "depth"
-    LAYOUT = ("thor_depth_prediction/{train,test}/<scene>/*rgb.jpg and *depth.jpg, paired by sorted name "
-              "(ViRB's thor_depth.zip, extracted)")
+    LAYOUT = (
+        "thor_depth_prediction/{train,test}/<scene>/*rgb.jpg and *depth.jpg, paired by sorted name "
+        "(ViRB's thor_depth.zip, extracted)"
+    )
 
     def __init__(self, root: str | Path, split: str) -> None:
         super().__init__(root, split)
@@ -46,8 +49,10 @@ class ThorDepth(DenseReader, FileListReader):
             views = sorted(path for path in (folder / scene).glob("*rgb.jpg") if path.is_file())
             depths = sorted(path for path in (folder / scene).glob("*depth.jpg") if path.is_file())
             if len(views) != len(depths):
-                raise DataCorrupt(f"{folder / scene}: {len(views)} *rgb.jpg views but {len(depths)} *depth.jpg maps; "
-                                  f"they pair in sorted order, so the counts must match; re-extract thor_depth.zip")
+                raise DataCorrupt(
+                    f"{folder / scene}: {len(views)} *rgb.jpg views but {len(depths)} *depth.jpg maps; "
+                    f"they pair in sorted order, so the counts must match; re-extract thor_depth.zip"
+                )
             self._paths += views
             self._target_paths += depths
         if not self._paths:

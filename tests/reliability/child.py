@@ -10,6 +10,7 @@ on device" (and with `every` on each later match too); `log` writes every event 
 which is how a trial picks a point. `tmpfs` mounts a size-limited tmpfs over a folder first, in a
 private user and mount namespace (a real full disk, where the system permits one).
 """
+
 from __future__ import annotations
 
 import builtins
@@ -24,9 +25,10 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -36,8 +38,10 @@ import leaderboard.render  # noqa: F401
 
 _open = builtins.open  # the unwrapped call, for the trial's own report
 
-MASKS = ((re.compile(r"\.[0-9a-f]{32}\.partial"), ".*.partial"),
-         (re.compile(r"\.[A-Za-z0-9_-]+\.\d+\.[0-9a-f]{8}\.tmp"), ".*.tmp"))
+MASKS = (
+    (re.compile(r"\.[0-9a-f]{32}\.partial"), ".*.partial"),
+    (re.compile(r"\.[A-Za-z0-9_-]+\.\d+\.[0-9a-f]{8}\.tmp"), ".*.tmp"),
+)
 WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -60,7 +64,7 @@ def event_name(op: str, path: Any, base: str) -> str | None:
     except TypeError:  # a descriptor
         return None
     if text.startswith(base):
-        text = text[len(base):].lstrip("/")
+        text = text[len(base) :].lstrip("/")
     for mask, replacement in MASKS:
         text = mask.sub(replacement, text)
     return f"{op} {text}"
@@ -90,12 +94,14 @@ class Injector:
         if self.fault.action == "enospc":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fsdecode(path))
 
-    def wrap(self, op: str, call: Callable, position: int = 0, writes: Callable[..., bool] = lambda *a, **k: True
-             ) -> Callable:
+    def wrap(
+        self, op: str, call: Callable, position: int = 0, writes: Callable[..., bool] = lambda *a, **k: True
+    ) -> Callable:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if writes(*args, **kwargs):
                 self.event(op, args[position])
             return call(*args, **kwargs)
+
         return wrapped
 
     def install(self) -> None:
@@ -153,7 +159,7 @@ def run(commands: list[list[str]], base: str, fault: Fault, report: str, umask: 
         with open(os.path.join(folder, "filler"), "wb") as handle:
             handle.write(b"\0" * max(free.f_bavail * free.f_frsize - fault.fill_to, 0))
     if folder and not mounted:
-        relative = re.escape(folder[len(base):].lstrip("/"))
+        relative = re.escape(folder[len(base) :].lstrip("/"))
         fault = Fault("enospc", pattern=rf"(open|replace|rename|mkdir) {relative}/.*", every=True)
     if fault.action != "none":
         Injector(fault, base).install()

@@ -4,6 +4,7 @@ Every test here carries the `reliability` marker (`pytest -m reliability` runs t
 `-m "not reliability"` skips it). With CCBENCH_FAULT_TABLE=README.md the table of what was
 injected, how often and what the user saw replaces the README's one between its markers.
 """
+
 from __future__ import annotations
 
 import json

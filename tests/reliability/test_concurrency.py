@@ -1,4 +1,5 @@
 """Two processes on one store, and the leftovers of writers that died."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,26 @@ WAITING = "another ccbench process is writing this store; waiting for it to fini
 
 
 def extract_command(base: Path, data: Path) -> list[str]:
-    return ["extract", "--task", "cifar100", "--encoder", "random:0", "--data-root", data, "--cache", base / "cache",
-            "--image-size", "32", "--batch-size", "32", "--workers", "0", "--device", "cpu", "--quiet"]
+    return [
+        "extract",
+        "--task",
+        "cifar100",
+        "--encoder",
+        "random:0",
+        "--data-root",
+        data,
+        "--cache",
+        base / "cache",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "32",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
 
 
 def wait_for(condition, what: str) -> None:
@@ -30,23 +49,35 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_second_writer_waits_then_skips_the_finished_units(ccbench: Ccbench, data: Path, reference: Reference,
-                                                           tmp_path: Path) -> None:
+def test_second_writer_waits_then_skips_the_finished_units(
+    ccbench: Ccbench, data: Path, reference: Reference, tmp_path: Path
+) -> None:
     train = next(p for p in list_stores(reference.base / "cache") if FeatureStore.open_path(p).key.n_images == 300)
     held = store_lock(tmp_path / train.relative_to(reference.base))  # a first writer, from the children's view
     children = [ccbench.start(tmp_path, extract_command(tmp_path, data)) for _ in range(2)]
-    wait_for(lambda: all(WAITING in Path(f"{report}.err").read_text() for _, report in children),
-             "both children waiting for the store")
+    wait_for(
+        lambda: all(WAITING in Path(f"{report}.err").read_text() for _, report in children),
+        "both children waiting for the store",
+    )
     held.release()
     outcomes = [ccbench.finish(*child) for child in children]
     extracted = sum(o.out.count("extracted in") for o in outcomes)
     cached = sum(o.out.count("already cached") for o in outcomes)
-    stores_equal = all(np.array_equal(FeatureStore.open_path(tmp_path / p.relative_to(reference.base)).read_all(),
-                                      FeatureStore.open_path(p).read_all()) for p in list_stores(reference.base / "cache"))
+    stores_equal = all(
+        np.array_equal(
+            FeatureStore.open_path(tmp_path / p.relative_to(reference.base)).read_all(),
+            FeatureStore.open_path(p).read_all(),
+        )
+        for p in list_stores(reference.base / "cache")
+    )
     verified = all(not FeatureStore.open_path(p).verify() for p in list_stores(tmp_path / "cache"))
     survived = [o.code for o in outcomes] == [0, 0] and (extracted, cached) == (2, 2) and stores_equal and verified
-    record("two `extract` processes on one store", 1, int(survived),
-           f"the second logs `…: {WAITING}`, then reports `already cached` for what the first extracted")
+    record(
+        "two `extract` processes on one store",
+        1,
+        int(survived),
+        f"the second logs `…: {WAITING}`, then reports `already cached` for what the first extracted",
+    )
     assert ([o.code for o in outcomes], extracted, cached, stores_equal, verified) == ([0, 0], 2, 2, True, True)
 
 
@@ -56,11 +87,16 @@ def dead_pid() -> int:
     return process.pid
 
 
-def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(ccbench: Ccbench, data: Path,
-                                                                   reference: Reference, tmp_path: Path) -> None:
+def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(
+    ccbench: Ccbench, data: Path, reference: Reference, tmp_path: Path
+) -> None:
     dead = dead_pid()
-    folders = [tmp_path / "results", tmp_path / "results" / "heads", tmp_path / "cache" / "labels" / "cifar100",
-               *{tmp_path / p.parent.relative_to(reference.base) for p in list_stores(reference.base / "cache")}]
+    folders = [
+        tmp_path / "results",
+        tmp_path / "results" / "heads",
+        tmp_path / "cache" / "labels" / "cifar100",
+        *{tmp_path / p.parent.relative_to(reference.base) for p in list_stores(reference.base / "cache")},
+    ]
     stale, live = [], []
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
@@ -73,10 +109,15 @@ def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(ccbench: Ccb
     for path in live:
         path.write_text("a writer still at work")
     scored = ccbench(tmp_path, score_command(tmp_path, data))
-    result_ok = scored.code == 0 and same_score(json.loads(next((tmp_path / "results").glob("*.json")).read_text()),
-                                                reference.result)
+    result_ok = scored.code == 0 and same_score(
+        json.loads(next((tmp_path / "results").glob("*.json")).read_text()), reference.result
+    )
     gone = [path for path in stale if not path.exists()]
     kept = [path for path in live if path.exists()]
-    record("temporary files of a dead writer in every folder ccbench writes", len(stale), len(gone),
-           "removed by the next writer of the folder; a live writer's are kept")
+    record(
+        "temporary files of a dead writer in every folder ccbench writes",
+        len(stale),
+        len(gone),
+        "removed by the next writer of the folder; a live writer's are kept",
+    )
     assert (result_ok, len(gone), len(kept)) == (True, len(stale), len(live))

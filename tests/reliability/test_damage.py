@@ -2,12 +2,13 @@
 extracted again (only their units), never read as zeros or as wrong numbers; changed or truncated
 label and target files are refused with one line; `cache verify` names every bad chunk of every
 store, carries on past an unreadable one, and `--repair` leaves what the next run rebuilds."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -21,7 +22,9 @@ from tests.reliability.trials import Ccbench, Outcome, Reference, copy_run, reco
 
 def stores(base: Path) -> dict[str, Path]:
     """The run's two stores: 'train' (300 rows, chunks of 256) and 'test' (60 rows, one chunk)."""
-    return {"train" if FeatureStore.open_path(p).key.n_images == 300 else "test": p for p in list_stores(base / "cache")}
+    return {
+        "train" if FeatureStore.open_path(p).key.n_images == 300 else "test": p for p in list_stores(base / "cache")
+    }
 
 
 def chunk(store: Path, index: int) -> Path:
@@ -55,30 +58,46 @@ def stamp(path: Path) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("kind", DAMAGE)
-def test_damaged_chunk_is_named_then_only_its_unit_is_extracted_again(kind: str, ccbench: Ccbench, data: Path,
-                                                                      reference: Reference, tmp_path: Path) -> None:
+def test_damaged_chunk_is_named_then_only_its_unit_is_extracted_again(
+    kind: str, ccbench: Ccbench, data: Path, reference: Reference, tmp_path: Path
+) -> None:
     damage, split, index, named = DAMAGE[kind]
     base = copy_run(reference, tmp_path / "run")
     store = stores(base)[split]
-    untouched = {p: stamp(p) for name, s in stores(base).items() for p in (s / "features" / "c").rglob("*")
-                 if p.is_file() and p != chunk(store, index)}
+    untouched = {
+        p: stamp(p)
+        for name, s in stores(base).items()
+        for p in (s / "features" / "c").rglob("*")
+        if p.is_file() and p != chunk(store, index)
+    }
     damage(chunk(store, index))
     found = verify(ccbench, base)
     scored = ccbench(base, score_command(base, data, "--force"))
     result = json.loads(next((base / "results").glob("*.json")).read_text())
     again = verify(ccbench, base)
-    checks = [found.code == 1, f"{store.name[:16]}  {named}" in found.out, scored.code == 0,
-              same_score(result, reference.result), f"{store}: {named}" in scored.err,
-              "extracting those rows again" in scored.err, again.code == 0,
-              {p: stamp(p) for p in untouched} == untouched]
-    record(f"{kind} feature chunk ({split} split)", 1, int(all(checks)),
-           f"`cache verify`: {shown(next((line for line in found.out.splitlines() if named in line), found.out), base)}; `score` "
-           "warns, extracts that unit again, writes the clean result")
+    checks = [
+        found.code == 1,
+        f"{store.name[:16]}  {named}" in found.out,
+        scored.code == 0,
+        same_score(result, reference.result),
+        f"{store}: {named}" in scored.err,
+        "extracting those rows again" in scored.err,
+        again.code == 0,
+        {p: stamp(p) for p in untouched} == untouched,
+    ]
+    record(
+        f"{kind} feature chunk ({split} split)",
+        1,
+        int(all(checks)),
+        f"`cache verify`: {shown(next((line for line in found.out.splitlines() if named in line), found.out), base)}; `score` "
+        "warns, extracts that unit again, writes the clean result",
+    )
     assert checks == [True] * len(checks)
 
 
-def test_verify_names_every_bad_chunk_of_every_store_and_repair_resets_them(ccbench: Ccbench, data: Path,
-                                                                           reference: Reference, tmp_path: Path) -> None:
+def test_verify_names_every_bad_chunk_of_every_store_and_repair_resets_them(
+    ccbench: Ccbench, data: Path, reference: Reference, tmp_path: Path
+) -> None:
     base = copy_run(reference, tmp_path / "run")
     found = stores(base)
     for damage, split, index, _ in DAMAGE.values():
@@ -92,18 +111,30 @@ def test_verify_names_every_bad_chunk_of_every_store_and_repair_resets_them(ccbe
     result = json.loads(next((base / "results").glob("*.json")).read_text())
     again = verify(ccbench, base)
     lines = listed.out.splitlines()
-    checks = [listed.code == 1, all(f"{found[split].name[:16]}  {named}" in listed.out for _, split, _, named in DAMAGE.values()),
-              any(line.startswith(f"{'f' * 16}  unreadable:") for line in lines), repaired.code == 1,
-              not unreadable.exists(), scored.code == 0, same_score(result, reference.result), again.code == 0]
-    record("three damaged chunks in two stores, plus an unreadable store", 1, int(all(checks)),
-           "`cache verify` prints one line per damaged range and goes on; `--repair` resets them, `score` then "
-           "rebuilds exactly them")
+    checks = [
+        listed.code == 1,
+        all(f"{found[split].name[:16]}  {named}" in listed.out for _, split, _, named in DAMAGE.values()),
+        any(line.startswith(f"{'f' * 16}  unreadable:") for line in lines),
+        repaired.code == 1,
+        not unreadable.exists(),
+        scored.code == 0,
+        same_score(result, reference.result),
+        again.code == 0,
+    ]
+    record(
+        "three damaged chunks in two stores, plus an unreadable store",
+        1,
+        int(all(checks)),
+        "`cache verify` prints one line per damaged range and goes on; `--repair` resets them, `score` then "
+        "rebuilds exactly them",
+    )
     assert checks == [True] * len(checks)
 
 
 @pytest.mark.parametrize("kind", ["changed byte", "truncated"])
-def test_changed_or_truncated_label_file_is_refused_with_one_line(kind: str, ccbench: Ccbench, data: Path,
-                                                                  reference: Reference, tmp_path: Path) -> None:
+def test_changed_or_truncated_label_file_is_refused_with_one_line(
+    kind: str, ccbench: Ccbench, data: Path, reference: Reference, tmp_path: Path
+) -> None:
     base = copy_run(reference, tmp_path / "run")
     label = max((base / "cache" / "labels").rglob("*.npy"), key=lambda p: p.stat().st_size)  # the train labels
     raw = bytearray(label.read_bytes())
@@ -115,8 +146,13 @@ def test_changed_or_truncated_label_file_is_refused_with_one_line(kind: str, ccb
     result_file = next((base / "results").glob("*.json"))
     before = result_file.read_bytes()
     refused = ccbench(base, score_command(base, data, "--force"))
-    checks = [refused.code == 2, len(refused.error_lines()) == 1, str(label) in refused.err,
-              "checksum mismatch" in refused.err, result_file.read_bytes() == before]
+    checks = [
+        refused.code == 2,
+        len(refused.error_lines()) == 1,
+        str(label) in refused.err,
+        "checksum mismatch" in refused.err,
+        result_file.read_bytes() == before,
+    ]
     listed = verify(ccbench, base)
     repaired = verify(ccbench, base, "--repair")
     checks += [listed.code == 1, f"{label}  changed or cut short" in listed.out, repaired.code == 1, not label.exists()]
@@ -138,13 +174,20 @@ def test_changed_or_truncated_target_file_is_refused(tmp_path: Path) -> None:
         damage(path)
         with pytest.raises(CacheError) as refused:
             build()
-        outcomes.append(str(path) in str(refused.value) and "checksum mismatch" in str(refused.value)
-                        and "\n" not in str(refused.value))
+        outcomes.append(
+            str(path) in str(refused.value)
+            and "checksum mismatch" in str(refused.value)
+            and "\n" not in str(refused.value)
+        )
         path.write_bytes(original)
     checksum_path(path).unlink()  # written by an older ccbench, or killed before its checksum: rebuilt
     os.utime(path, (0, 0))
     np.testing.assert_array_equal(build(), rows)
     outcomes.append(checksum_path(path).exists() and path.stat().st_mtime > 0)
-    record("dense target file: changed byte, truncated, checksum missing", 3, sum(outcomes),
-           "changed or truncated: refused with one line; no checksum: rebuilt from the dataset")
+    record(
+        "dense target file: changed byte, truncated, checksum missing",
+        3,
+        sum(outcomes),
+        "changed or truncated: refused with one line; no checksum: rebuilt from the dataset",
+    )
     assert outcomes == [True] * 3

@@ -1,10 +1,11 @@
 """Bad inputs end in one line naming the file, never a traceback: a corrupt image decoded in a
 DataLoader worker, and split lists whose entries point outside the dataset folder."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -17,8 +18,25 @@ from tests.writers.thor import write_thor_egomotion
 
 
 def extract(base: Path, task: str, *extra: str) -> list[str]:
-    return ["extract", "--task", task, "--encoder", "random:0", "--data-root", base / "data", "--cache",
-            base / "cache", "--image-size", "32", "--batch-size", "4", "--device", "cpu", "--quiet", *extra]
+    return [
+        "extract",
+        "--task",
+        task,
+        "--encoder",
+        "random:0",
+        "--data-root",
+        base / "data",
+        "--cache",
+        base / "cache",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_corrupt_image_in_a_dataloader_worker_is_one_line(ccbench: Ccbench, tmp_path: Path) -> None:
@@ -28,8 +46,12 @@ def test_corrupt_image_in_a_dataloader_worker_is_one_line(ccbench: Ccbench, tmp_
     outcome = ccbench(tmp_path, extract(tmp_path, "pets", "--workers", "2"))
     lines = outcome.error_lines()
     survived = outcome.code == 2 and len(lines) == 1 and str(broken) in lines[0] and "Traceback" not in outcome.err
-    record("corrupt JPEG decoded in a DataLoader worker (`--workers 2`)", 1, int(survived),
-           f"{shown(lines[0], tmp_path)}" if lines else "(nothing)")
+    record(
+        "corrupt JPEG decoded in a DataLoader worker (`--workers 2`)",
+        1,
+        int(survived),
+        f"{shown(lines[0], tmp_path)}" if lines else "(nothing)",
+    )
     assert survived, outcome.err
 
 
@@ -66,14 +88,24 @@ def nuscenes(base: Path) -> tuple[str, Path]:
 
 
 @pytest.mark.parametrize("make", [pets, thor, nuscenes], ids=["pets", "thor_egomotion", "nuscenes"])
-def test_list_entry_outside_the_data_folder_is_refused(make: Callable[[Path], tuple[str, Path]], ccbench: Ccbench,
-                                                       tmp_path: Path) -> None:
+def test_list_entry_outside_the_data_folder_is_refused(
+    make: Callable[[Path], tuple[str, Path]], ccbench: Ccbench, tmp_path: Path
+) -> None:
     outside(tmp_path)
     task, listing = make(tmp_path)
     outcome = ccbench(tmp_path, extract(tmp_path, task, "--workers", "0"))
     lines = outcome.error_lines()
-    survived = (outcome.code == 2 and len(lines) == 1 and str(listing) in lines[0]
-                and "outside the data folder" in lines[0] and not (tmp_path / "cache" / "features").exists())
-    record(f"{task} split list naming a file outside the data folder", 1, int(survived),
-           f"{shown(lines[0], tmp_path)}" if lines else "(nothing)")
+    survived = (
+        outcome.code == 2
+        and len(lines) == 1
+        and str(listing) in lines[0]
+        and "outside the data folder" in lines[0]
+        and not (tmp_path / "cache" / "features").exists()
+    )
+    record(
+        f"{task} split list naming a file outside the data folder",
+        1,
+        int(survived),
+        f"{shown(lines[0], tmp_path)}" if lines else "(nothing)",
+    )
     assert survived, outcome.err

@@ -1,6 +1,7 @@
 """kill -9 at seeded random points of `ccbench score` (store creation, unit writes, completion,
 labels, heads, results) and of `ccbench leaderboard`: the rerun always ends where a clean run ends,
 bit for bit, and a killed leaderboard build leaves the old outputs or the new, never a mix."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,11 @@ def matches_reference(base: Path, reference: Reference) -> list[str]:
     for path in list_stores(reference.base / "cache"):
         twin = base / path.relative_to(reference.base)
         store = FeatureStore.open_path(twin) if twin.exists() else None
-        if store is None or store.verify() or not np.array_equal(store.read_all(),
-                                                                 FeatureStore.open_path(path).read_all()):
+        if (
+            store is None
+            or store.verify()
+            or not np.array_equal(store.read_all(), FeatureStore.open_path(path).read_all())
+        ):
             wrong.append(f"store {path.name[:8]}")
     for path in checked_files(reference.base / "cache"):
         twin = base / path.relative_to(reference.base)
@@ -67,8 +71,9 @@ def matches_reference(base: Path, reference: Reference) -> list[str]:
     return wrong + leftovers(base)
 
 
-def test_score_killed_anywhere_resumes_to_the_clean_result(ccbench: Ccbench, data: Path, reference: Reference,
-                                                          tmp_path: Path) -> None:
+def test_score_killed_anywhere_resumes_to_the_clean_result(
+    ccbench: Ccbench, data: Path, reference: Reference, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(SEED)
     outcomes = []
     for trial, index in enumerate(kill_points(reference.events, rng, TRIALS, PHASES)):
@@ -78,9 +83,12 @@ def test_score_killed_anywhere_resumes_to_the_clean_result(ccbench: Ccbench, dat
         wrong = matches_reference(base, reference) if resumed.code == 0 else [f"exit {resumed.code}: {resumed.err}"]
         outcomes.append((reference.events[index], killed.status, wrong))
     survived = sum(status == -9 and not wrong for _, status, wrong in outcomes)
-    record("kill -9 during `score` (store creation, unit writes, completion, labels, heads, result; seeded)",
-           len(outcomes), survived, "the rerun resumes and writes the clean run's result, stores and labels bit "
-           "for bit; nothing left behind")
+    record(
+        "kill -9 during `score` (store creation, unit writes, completion, labels, heads, result; seeded)",
+        len(outcomes),
+        survived,
+        "the rerun resumes and writes the clean run's result, stores and labels bit for bit; nothing left behind",
+    )
     assert [outcome for outcome in outcomes if outcome[1:] != (-9, [])] == []
 
 
@@ -103,8 +111,9 @@ def outputs(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
 
 
-def test_leaderboard_killed_anywhere_leaves_old_or_new_outputs(ccbench: Ccbench, reference: Reference,
-                                                               tmp_path: Path) -> None:
+def test_leaderboard_killed_anywhere_leaves_old_or_new_outputs(
+    ccbench: Ccbench, reference: Reference, tmp_path: Path
+) -> None:
     old_results = planted_results(reference, tmp_path / "old-results", ["a", "b"])
     new_results = planted_results(reference, tmp_path / "new-results", ["a", "b", "c"])
     old_out, clean, log = tmp_path / "old", tmp_path / "clean", tmp_path / "events"
@@ -122,9 +131,19 @@ def test_leaderboard_killed_anywhere_leaves_old_or_new_outputs(ccbench: Ccbench,
         killed = ccbench(base, leaderboard(new_results, base / "board"), fault=fault_at(events, index))
         after_kill = outputs(base / "board")
         rebuilt = ccbench(base, leaderboard(new_results, base / "board"))
-        outcomes.append((killed.status, after_kill in (old, new), outputs(base / "board") == new and rebuilt.code == 0,
-                         leftovers(base)))
+        outcomes.append(
+            (
+                killed.status,
+                after_kill in (old, new),
+                outputs(base / "board") == new and rebuilt.code == 0,
+                leftovers(base),
+            )
+        )
     survived = sum(outcome == (-9, True, True, []) for outcome in outcomes)
-    record("kill -9 during `leaderboard` (seeded)", len(outcomes), survived,
-           "the folder holds the previous build or the new one, never a mix; the next build replaces it")
+    record(
+        "kill -9 during `leaderboard` (seeded)",
+        len(outcomes),
+        survived,
+        "the folder holds the previous build or the new one, never a mix; the next build replaces it",
+    )
     assert outcomes == [(-9, True, True, [])] * len(outcomes)

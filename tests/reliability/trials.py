@@ -1,6 +1,7 @@
 """Helpers of the fault-injection suite: ccbench runs in forked children (tests.reliability.child),
 the command every trial scores with, comparisons with the clean reference run, and the rows of
 the fault table the README shows (conftest writes it)."""
+
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.reliability.child import Fault, run
+
+
 @dataclass
 class Outcome:
     """What a child left: its exit status (-9 when killed), each command's code, its output."""
@@ -28,8 +31,11 @@ class Outcome:
 
     def error_lines(self) -> list[str]:
         """stderr without the log lines the CLI prints while it works."""
-        return [line for line in self.err.splitlines() if line.startswith(("ccbench: error", "Traceback"))
-                or line.startswith("  File ")]
+        return [
+            line
+            for line in self.err.splitlines()
+            if line.startswith(("ccbench: error", "Traceback")) or line.startswith("  File ")
+        ]
 
 
 class Ccbench:
@@ -40,13 +46,16 @@ class Ccbench:
         self.context.set_forkserver_preload(["tests.reliability.child"])
         self.reports, self.count = reports, 0
 
-    def start(self, base: Path, *commands: list[str], fault: Fault = Fault(), umask: int = 0o022,
-              seed: Path | None = None) -> tuple[multiprocessing.process.BaseProcess, Path]:
+    def start(
+        self, base: Path, *commands: list[str], fault: Fault = Fault(), umask: int = 0o022, seed: Path | None = None
+    ) -> tuple[multiprocessing.process.BaseProcess, Path]:
         """Start a child running `commands` under `fault`; `finish` waits for it."""
         self.count += 1
         report = self.reports / f"run{self.count}"
-        process = self.context.Process(target=run, args=([list(map(str, c)) for c in commands], str(base), fault,
-                                                         str(report), umask, str(seed or "")))
+        process = self.context.Process(
+            target=run,
+            args=([list(map(str, c)) for c in commands], str(base), fault, str(report), umask, str(seed or "")),
+        )
         process.start()
         return process, report
 
@@ -54,8 +63,14 @@ class Ccbench:
     def finish(process: multiprocessing.process.BaseProcess, report: Path) -> Outcome:
         process.join()
         found = json.loads(report.read_text()) if report.exists() else {}
-        return Outcome(process.exitcode, found.get("codes", []), Path(f"{report}.out").read_text(),
-                       Path(f"{report}.err").read_text(), found.get("tmpfs", False), found.get("listing", {}))
+        return Outcome(
+            process.exitcode,
+            found.get("codes", []),
+            Path(f"{report}.out").read_text(),
+            Path(f"{report}.err").read_text(),
+            found.get("tmpfs", False),
+            found.get("listing", {}),
+        )
 
     def __call__(self, base: Path, *commands: list[str], **options: object) -> Outcome:
         return self.finish(*self.start(base, *commands, **options))
@@ -64,9 +79,32 @@ class Ccbench:
 def score_command(base: Path, data: Path, *extra: str) -> list[str]:
     """`ccbench score` of random:0 on CIFAR-100 at 32 px, two epochs, cache and results under `base`;
     with --save-heads, so every kind of file a score writes (heads too) is exercised."""
-    return ["score", "--task", "cifar100", "--encoder", "random:0", "--data-root", data, "--cache", base / "cache",
-            "--results", base / "results", "--image-size", "32", "--epochs", "2", "--batch-size", "32",
-            "--workers", "0", "--device", "cpu", "--quiet", "--save-heads", *extra]
+    return [
+        "score",
+        "--task",
+        "cifar100",
+        "--encoder",
+        "random:0",
+        "--data-root",
+        data,
+        "--cache",
+        base / "cache",
+        "--results",
+        base / "results",
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--save-heads",
+        *extra,
+    ]
 
 
 @dataclass
@@ -116,5 +154,3 @@ def shown(line: str, *bases: Path) -> str:
         line = line.replace(str(base), "…")
     line = re.sub(r"[0-9a-f]{64}", "<digest>", line)
     return f"`` {re.sub(r'[0-9a-f]{16}', '<id>', line)} ``"
-
-

@@ -3,10 +3,11 @@
 
 Every image of the category with sorted index c is `draw_shape_image(c % 10)`, so the classes are learnable.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -17,8 +18,13 @@ FIXTURE_CATEGORIES = ("accordion", "BACKGROUND_Google", "Faces_easy", "ant")
 """Python's sorted order puts the capitalised ones first: BACKGROUND_Google 0, Faces_easy 1, accordion 2, ant 3."""
 
 
-def write_caltech101(root: Path, categories: Sequence[str] = FIXTURE_CATEGORIES,
-                     per_class: int | Mapping[str, int] = 32, seed: int = 0, size: int = 16) -> Path:
+def write_caltech101(
+    root: Path,
+    categories: Sequence[str] = FIXTURE_CATEGORIES,
+    per_class: int | Mapping[str, int] = 32,
+    seed: int = 0,
+    size: int = 16,
+) -> Path:
     """`root/caltech-101/101_ObjectCategories` with `per_class` images per category (an int, or a count
     per category). Returns the data folder `root/caltech-101`."""
     folder = root / "caltech-101"

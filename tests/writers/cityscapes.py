@@ -4,6 +4,7 @@ and `gtFine/{train,val}/<city>/..._gtFine_labelIds.png` (with the `_color.png` s
 Each image is vertical bands, one per labelId drawn from a mix of evaluated and void ids; a band's
 colour is a function of its id, so the classes are learnable from the pixels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,9 +32,11 @@ def write_cityscapes(root: Path, per_city: int = 2, height: int = 16, width: int
                 ids = rng.choice(BAND_IDS, size=4)
                 label_ids = np.repeat(ids, width // 4)[None, :].repeat(height, axis=0).astype(np.uint8)
                 image = np.stack([colour(i) for i in ids]).repeat(width // 4, axis=0)[None].repeat(height, axis=0)
-                for kind, name, array in (("leftImg8bit", f"{stem}_leftImg8bit.png", image),
-                                          ("gtFine", f"{stem}_gtFine_labelIds.png", label_ids),
-                                          ("gtFine", f"{stem}_gtFine_color.png", image)):
+                for kind, name, array in (
+                    ("leftImg8bit", f"{stem}_leftImg8bit.png", image),
+                    ("gtFine", f"{stem}_gtFine_labelIds.png", label_ids),
+                    ("gtFine", f"{stem}_gtFine_color.png", image),
+                ):
                     path = folder / kind / split / city / name
                     path.parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(array).save(path)

@@ -4,27 +4,72 @@ plus `labels_joint_anno.txt`.
 
 Every image of the class with sorted index c is `draw_shape_image(c % 10)`, so the classes are learnable.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from tasks.synthetic import N_CLASSES, draw_shape_image
 from tests.writers.images import save_jpeg
 
-DTD_CLASSES = ("banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked",
-               "crosshatched", "crystalline", "dotted", "fibrous", "flecked", "freckled", "frilly", "gauzy", "grid",
-               "grooved", "honeycombed", "interlaced", "knitted", "lacelike", "lined", "marbled", "matted", "meshed",
-               "paisley", "perforated", "pitted", "pleated", "polka-dotted", "porous", "potholed", "scaly", "smeared",
-               "spiralled", "sprinkled", "stained", "stratified", "striped", "studded", "swirly", "veined", "waffled",
-               "woven", "wrinkled", "zigzagged")
+DTD_CLASSES = (
+    "banded",
+    "blotchy",
+    "braided",
+    "bubbly",
+    "bumpy",
+    "chequered",
+    "cobwebbed",
+    "cracked",
+    "crosshatched",
+    "crystalline",
+    "dotted",
+    "fibrous",
+    "flecked",
+    "freckled",
+    "frilly",
+    "gauzy",
+    "grid",
+    "grooved",
+    "honeycombed",
+    "interlaced",
+    "knitted",
+    "lacelike",
+    "lined",
+    "marbled",
+    "matted",
+    "meshed",
+    "paisley",
+    "perforated",
+    "pitted",
+    "pleated",
+    "polka-dotted",
+    "porous",
+    "potholed",
+    "scaly",
+    "smeared",
+    "spiralled",
+    "sprinkled",
+    "stained",
+    "stratified",
+    "striped",
+    "studded",
+    "swirly",
+    "veined",
+    "waffled",
+    "woven",
+    "wrinkled",
+    "zigzagged",
+)
 """The 47 classes, sorted."""
 
 
-def write_dtd(root: Path, classes: Sequence[str] = DTD_CLASSES[:3], per_class: int = 6, seed: int = 0,
-              size: int = 24) -> Path:
+def write_dtd(
+    root: Path, classes: Sequence[str] = DTD_CLASSES[:3], per_class: int = 6, seed: int = 0, size: int = 24
+) -> Path:
     """`root/dtd` with `per_class` images per class (a multiple of 3: each partition puts a third of a
     class in train, val and test). Returns the data folder."""
     if per_class % 3:
@@ -45,7 +90,7 @@ def write_dtd(root: Path, classes: Sequence[str] = DTD_CLASSES[:3], per_class: i
         for name in sorted(classes):
             order = rng.permutation(per_class)
             for part, chosen in enumerate(lists.values()):
-                chosen += sorted(entries[name][i] for i in order[part * third:(part + 1) * third])
+                chosen += sorted(entries[name][i] for i in order[part * third : (part + 1) * third])
         for split, chosen in lists.items():
             (folder / "labels" / f"{split}{partition}.txt").write_text("".join(f"{entry}\n" for entry in chosen))
     joint = "".join(f"{entry} {name} \n" for name in sorted(classes) for entry in entries[name])

@@ -6,6 +6,7 @@ Each frame shows some of the four hands as quadrilaterals, each hand in its own 
 table, so the classes are learnable from the pixels. Frame numbers are sparse and zero-padded, as
 in the zip.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ COLOURS = {"yourleft": (200, 60, 60), "yourright": (60, 200, 60), "myleft": (60,
 
 def polygon_struct(frames: list[dict[str, np.ndarray]]) -> np.ndarray:
     """A 1xN MATLAB struct array with the four hand fields, as scipy.io.savemat writes one."""
-    polygons = np.empty((1, len(frames)), dtype=[(hand, object) for hand in ("myleft", "myright", "yourleft",
-                                                                               "yourright")])
+    polygons = np.empty(
+        (1, len(frames)), dtype=[(hand, object) for hand in ("myleft", "myright", "yourleft", "yourright")]
+    )
     for element, hands in enumerate(frames):
         for hand in polygons.dtype.names:
             polygons[0, element][hand] = hands.get(hand, np.zeros((0, 0)))
@@ -41,8 +43,9 @@ def write_polygons(path: Path, frames: list[dict[str, np.ndarray]]) -> None:
     savemat(path, {"polygons": polygon_struct(frames)})
 
 
-def write_egohands(root: Path, height: int = 24, width: int = 32, seed: int = 0,
-                   hand_size: tuple[int, int] = (8, 6)) -> Path:
+def write_egohands(
+    root: Path, height: int = 24, width: int = 32, seed: int = 0, hand_size: tuple[int, int] = (8, 6)
+) -> Path:
     """`root/egohands` with FRAME_NUMBERS frames in each of VIDEOS, each with two `hand_size`
     (width, height) rectangles; returns the data folder."""
     folder = root / "egohands"

@@ -1,8 +1,9 @@
 """EuroSAT (RGB) in its official layout: 2750/<Class>/<Class>_<n>.jpg."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -11,8 +12,14 @@ from tasks.synthetic import draw_shape_image
 from tests.writers.images import save_jpeg
 
 
-def write_eurosat(root: Path, per_class: int = 5, size: int = 16, seed: int = 0, classes: Sequence[str] = CLASSES,
-                  nested: bool = False) -> Path:
+def write_eurosat(
+    root: Path,
+    per_class: int = 5,
+    size: int = 16,
+    seed: int = 0,
+    classes: Sequence[str] = CLASSES,
+    nested: bool = False,
+) -> Path:
     """Write `root/eurosat/2750/` (or `root/eurosat/EuroSAT/2750/` with `nested`) as EuroSAT.zip
     extracts, and return the data folder `root/eurosat`.
 

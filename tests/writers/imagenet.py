@@ -8,13 +8,14 @@ internal synsets, and a ground truth of the val images' real ILSVRC2012_IDs. Ima
 of a wnid is `draw_shape_image(p % 10)`, p its position among the sorted fixture wnids (its label
 with those train folders), in ImageNet and V2 alike, so a head trained on ImageNet scores V2.
 """
+
 from __future__ import annotations
 
 import hashlib
 import shutil
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.io import savemat
@@ -27,14 +28,25 @@ FIXTURE_WNIDS = ("n02119789", "n01751748", "n04599235", "n01440764", "n03000134"
 """Real classes: kit fox (ILSVRC2012_ID 1), sea snake (490), wool (815), tench (449), chainlink fence
 (721), Chihuahua (173); sorted, n01440764 is their class 0 (and class 0 of the 1000)."""
 
-INTERNAL = ((1001, "n00001740", "entity", (1002, 1847)), (1227, "n02118333", "fox", (1, 62, 67, 159)),
-            (1346, "n01726692", "snake, serpent, ophidian", (490, 1347, 1348, 1351, 1355)))
+INTERNAL = (
+    (1001, "n00001740", "entity", (1002, 1847)),
+    (1227, "n02118333", "fox", (1, 62, 67, 159)),
+    (1346, "n01726692", "snake, serpent, ophidian", (490, 1347, 1348, 1351, 1355)),
+)
 """Three of the real meta.mat's 860 internal synsets (ILSVRC2012_ID, WNID, words, children), which
 follow the leaves; n00001740 sorts before every leaf."""
 
 DEVKIT = "ILSVRC2012_devkit_t12"
-SYNSET_FIELDS = ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
-                 "num_train_images")
+SYNSET_FIELDS = (
+    "ILSVRC2012_ID",
+    "WNID",
+    "words",
+    "gloss",
+    "num_children",
+    "children",
+    "wordnet_height",
+    "num_train_images",
+)
 
 
 def real_leaves() -> list[tuple[int, str]]:
@@ -48,19 +60,36 @@ def write_meta_mat(path: Path, leaves: Sequence[tuple[int, str]] | None = None) 
     leaves = real_leaves() if leaves is None else leaves
     rows = np.zeros((len(leaves) + len(INTERNAL), 1), dtype=[(name, object) for name in SYNSET_FIELDS])
     for i, (synset_id, wnid) in enumerate(leaves):
-        rows[i, 0] = (float(synset_id), wnid, BY_WNID[wnid].name, "a leaf synset", 0.0, np.zeros((1, 0)),
-                      float(i % 3), 1300.0)
+        rows[i, 0] = (
+            float(synset_id),
+            wnid,
+            BY_WNID[wnid].name,
+            "a leaf synset",
+            0.0,
+            np.zeros((1, 0)),
+            float(i % 3),
+            1300.0,
+        )
     for j, (synset_id, wnid, words, children) in enumerate(INTERNAL):
-        rows[len(leaves) + j, 0] = (float(synset_id), wnid, words, "an internal synset", float(len(children)),
-                                    np.asarray(children, dtype=float).reshape(1, -1), 5.0, 0.0)
+        rows[len(leaves) + j, 0] = (
+            float(synset_id),
+            wnid,
+            words,
+            "an internal synset",
+            float(len(children)),
+            np.asarray(children, dtype=float).reshape(1, -1),
+            5.0,
+            0.0,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     savemat(path, {"synsets": rows})
     with open(path, "r+b") as handle:  # savemat stamps the time into the 116-byte text header: fix it,
         handle.write(b"MATLAB 5.0 MAT-file, ccbench test fixture".ljust(116))  # so equal fixtures are equal bytes
 
 
-def write_devkit(folder: Path, truth: Sequence[int], form: str = "folder",
-                 leaves: Sequence[tuple[int, str]] | None = None) -> None:
+def write_devkit(
+    folder: Path, truth: Sequence[int], form: str = "folder", leaves: Sequence[tuple[int, str]] | None = None
+) -> None:
     """The devkit for val images whose ILSVRC2012_IDs are `truth`, in val-file order. `form`: "folder"
     (extracted inside the data folder `folder`), "beside" (extracted next to it) or "tarball"
     (`ILSVRC2012_devkit_t12.tar.gz` inside it); `leaves` as in `write_meta_mat`."""
@@ -79,8 +108,16 @@ def shapes(wnids: Sequence[str]) -> dict[str, int]:
     return {wnid: position % N_CLASSES for position, wnid in enumerate(sorted(wnids))}
 
 
-def write_imagenet(root: Path, wnids: Sequence[str] = FIXTURE_WNIDS, n_train: int = 3, n_val: int = 2,
-                   val_layout: str = "flat", devkit: str | None = "folder", seed: int = 0, size: int = 24) -> Path:
+def write_imagenet(
+    root: Path,
+    wnids: Sequence[str] = FIXTURE_WNIDS,
+    n_train: int = 3,
+    n_val: int = 2,
+    val_layout: str = "flat",
+    devkit: str | None = "folder",
+    seed: int = 0,
+    size: int = 24,
+) -> Path:
     """`root/imagenet` with `n_train` train and `n_val` val images per class of `wnids` (real ILSVRC2012
     wnids; labels follow their sorted order). `val_layout` "flat" (as the val tar ships) or "folders"
     (val/<wnid>/); `devkit` as in `write_devkit`, or None. Returns the data folder."""
@@ -90,8 +127,9 @@ def write_imagenet(root: Path, wnids: Sequence[str] = FIXTURE_WNIDS, n_train: in
     shape = shapes(wnids)
     for wnid in wnids:
         for i in range(n_train):
-            save_jpeg(draw_shape_image(rng, shape[wnid], size),
-                      folder / "train" / wnid / f"{wnid}_{10026 + 7 * i}.JPEG")
+            save_jpeg(
+                draw_shape_image(rng, shape[wnid], size), folder / "train" / wnid / f"{wnid}_{10026 + 7 * i}.JPEG"
+            )
     val_wnids = [wnids[position] for position in rng.permutation(np.repeat(np.arange(len(wnids)), n_val))]
     for number, wnid in enumerate(val_wnids, start=1):
         name = f"ILSVRC2012_val_{number:08d}.JPEG"
@@ -105,8 +143,9 @@ def write_imagenet(root: Path, wnids: Sequence[str] = FIXTURE_WNIDS, n_train: in
 V2_FOLDER = "imagenetv2-matched-frequency-format-val"
 
 
-def write_imagenet_v2(root: Path, wnids: Sequence[str] = FIXTURE_WNIDS, per_class: int = 2, seed: int = 0,
-                      size: int = 24) -> Path:
+def write_imagenet_v2(
+    root: Path, wnids: Sequence[str] = FIXTURE_WNIDS, per_class: int = 2, seed: int = 0, size: int = 24
+) -> Path:
     """`root/imagenetv2-matched-frequency-format-val/<k>/<sha1>.jpeg` for each of `wnids`, k its index
     in the standard order of the 1000 (n01751748 is folder 65)."""
     folder = root / V2_FOLDER

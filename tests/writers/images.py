@@ -1,4 +1,5 @@
 """Image files for fixtures, shared by the writers and the reader tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

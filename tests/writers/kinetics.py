@@ -1,10 +1,11 @@
 """Kinetics frames in the original ViRB code's layout: kinetics-downloader annotation JSONs and
 `<split>/<id[:2]>/<id>_<n>.jpg` frame files."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -33,8 +34,16 @@ def draw_frame(rng: np.random.Generator, label: int, t: float, size: int) -> np.
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_kinetics(root: Path, labels: Sequence[str] = LABELS, clips: dict[str, int] | None = None, frames: int = 8,
-                   short: int = 1, size: int = 32, seed: int = 0, frame_name: str = "{id}_{n:06d}.jpg") -> Path:
+def write_kinetics(
+    root: Path,
+    labels: Sequence[str] = LABELS,
+    clips: dict[str, int] | None = None,
+    frames: int = 8,
+    short: int = 1,
+    size: int = 32,
+    seed: int = 0,
+    frame_name: str = "{id}_{n:06d}.jpg",
+) -> Path:
     """Write `root/kinetics400/` as the original code reads it and return that folder.
 
     Per split (`clips` maps train/validate to clips per label, default 3 and 2) every label gets
@@ -56,8 +65,12 @@ def write_kinetics(root: Path, labels: Sequence[str] = LABELS, clips: dict[str, 
         for label, count in plan:
             clip = youtube_id(rng)
             start = int(rng.integers(0, 200))
-            annotations[clip] = {"annotations": {"label": labels[label], "segment": [float(start), start + 10.0]},
-                                 "duration": 10.0, "subset": split, "url": f"https://www.youtube.com/watch?v={clip}"}
+            annotations[clip] = {
+                "annotations": {"label": labels[label], "segment": [float(start), start + 10.0]},
+                "duration": 10.0,
+                "subset": split,
+                "url": f"https://www.youtube.com/watch?v={clip}",
+            }
             (folder / split / clip[:2]).mkdir(parents=True, exist_ok=True)
             for n in range(1, count + 1):
                 frame = draw_frame(rng, label, (n - 1) / max(count - 1, 1), size)

@@ -4,6 +4,7 @@
 Frame 10 is smooth random texture; frame 11 is frame 10 moved by a per-pair integer (du, dv), so the
 flow is exact: u = du, v = dv wherever the moved pixel stays in the image, invalid elsewhere.
 """
+
 from __future__ import annotations
 
 import struct
@@ -26,13 +27,14 @@ def write_png16_rgb(array: np.ndarray, path: Path) -> None:
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def encode_flow(u: np.ndarray, v: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """KITTI's 16-bit encoding: channels 2^15 + 64 u, 2^15 + 64 v, valid."""
-    return np.stack([np.round(u * 64 + 2 ** 15), np.round(v * 64 + 2 ** 15), valid], axis=-1).astype(np.uint16)
+    return np.stack([np.round(u * 64 + 2**15), np.round(v * 64 + 2**15), valid], axis=-1).astype(np.uint16)
 
 
 def shift(scene: int) -> tuple[int, int]:
@@ -40,8 +42,14 @@ def shift(scene: int) -> tuple[int, int]:
     return scene % 4 + 1, -(scene % 3)
 
 
-def write_kitti_flow(root: Path, pairs: int = 10, height: int = 16, width: int = 24, seed: int = 0,
-                     constant: tuple[int, int] | None = None) -> Path:
+def write_kitti_flow(
+    root: Path,
+    pairs: int = 10,
+    height: int = 16,
+    width: int = 24,
+    seed: int = 0,
+    constant: tuple[int, int] | None = None,
+) -> Path:
     """`root/KITTI` with `pairs` training pairs (ids 000000...), each moved by `shift(scene)` or by
     `constant` for all; returns the data folder."""
     folder = root / "KITTI"

@@ -5,6 +5,7 @@ img_b (under sweeps/) is a window on the same synthetic scene moved by the label
 (forward), zoomed in and shifted left or right (forward-left, forward-right) or unchanged (none).
 The change in mean colour and in the central disc's size between the frames gives the label.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ from tasks.readers.nuscenes import MOTIONS
 from tests.writers.images import save_jpeg
 from tests.writers.thor import CANVAS, SHIFT, WINDOW, ZOOM, balanced_labels, draw_scene, view
 
-MOVES = {"forward": (0, 0, 1 / ZOOM), "forward-left": (-SHIFT, 0, 1 / ZOOM),
-         "forward-right": (SHIFT, 0, 1 / ZOOM), "none": (0, 0, 1.0)}
+MOVES = {
+    "forward": (0, 0, 1 / ZOOM),
+    "forward-left": (-SHIFT, 0, 1 / ZOOM),
+    "forward-right": (SHIFT, 0, 1 / ZOOM),
+    "none": (0, 0, 1.0),
+}
 """Label -> (window dx, window dy, window scale) from img_a to img_b."""
 PAIRS_PER_KEYFRAME = 2
 LOGS = {"train": "n008-2018-08-01-15-16-36-0400", "test": "n008-2018-08-28-16-43-51-0400"}
@@ -30,8 +35,9 @@ def frame_name(split: str, timestamp_us: int) -> str:
     return f"{LOGS[split]}__{CHANNEL}__{timestamp_us}.jpg"
 
 
-def write_nuscenes_egomotion(root: str | Path, n_train: int = 40, n_test: int = 20, size: int = 32,
-                             seed: int = 0) -> Path:
+def write_nuscenes_egomotion(
+    root: str | Path, n_train: int = 40, n_test: int = 20, size: int = 32, seed: int = 0
+) -> Path:
     """Write `root/nuScenes/samples/CAM_FRONT/*.jpg`, `sweeps/CAM_FRONT/*.jpg` and
     `nuScenes_{train,test}.json` (lists of {img_a, img_b, label}, labels balanced over MOTIONS,
     each keyframe shared by up to PAIRS_PER_KEYFRAME pairs); return the folder."""

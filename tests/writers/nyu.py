@@ -5,6 +5,7 @@ Each frame is a floor (walkable, lower rows) under a wall; depth grows down the 
 horizon, and the image brightness follows the depth, so both targets are learnable. Pixel (0, 0)
 has depth 0 (a sensor hole).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

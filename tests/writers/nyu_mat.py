@@ -6,6 +6,7 @@ and `nyu/splits.mat` (MATLAB v5, `trainNdxs` and `testNdxs` as double column vec
 Frames are `tests.writers.nyu.nyu_frame` with a column ramp added to green and to the depth, so no
 frame is symmetric and a transposed or reshaped read shows.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,6 +49,11 @@ def write_nyu_mat(root: Path, height: int = 16, width: int = 20, seed: int = 0) 
         depths.attrs["MATLAB_class"] = np.bytes_("single")
     with open(path, "r+b") as handle:
         handle.write(MAT_HEADER.ljust(116) + bytes(8) + b"\x00\x02IM")
-    savemat(folder / "splits.mat", {"trainNdxs": np.array(TRAIN_NUMBERS, np.float64)[:, None],
-                                    "testNdxs": np.array(TEST_NUMBERS, np.float64)[:, None]})
+    savemat(
+        folder / "splits.mat",
+        {
+            "trainNdxs": np.array(TRAIN_NUMBERS, np.float64)[:, None],
+            "testNdxs": np.array(TEST_NUMBERS, np.float64)[:, None],
+        },
+    )
     return folder

@@ -5,6 +5,7 @@ Each image is a disc on noise; the breed (CLASS-ID - 1) sets the disc's colour a
 `tasks.synthetic` (10 distinguishable classes, repeating after that), and the trimap marks the disc:
 1 = pet, 2 = background, 3 = the one-pixel boundary ring, so both the breed and the mask are learnable.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,9 +17,11 @@ from tasks.readers.pets import BREEDS
 from tasks.synthetic import FILLS, N_CLASSES, PALETTE
 from tests.writers.images import save_jpeg
 
-LIST_HEADER = ("#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n#SPECIES: 1:Cat 2:Dog\n"
-               "#BREED ID: 1-25:Cat 1:12:Dog\n#All images with 1st letter as captial are cat images\n"
-               "#images with small first letter are dog images\n")
+LIST_HEADER = (
+    "#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n#SPECIES: 1:Cat 2:Dog\n"
+    "#BREED ID: 1-25:Cat 1:12:Dog\n#All images with 1st letter as captial are cat images\n"
+    "#images with small first letter are dog images\n"
+)
 
 
 def draw_pet(rng: np.random.Generator, label: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +49,9 @@ def species_and_breed_id(class_id: int) -> tuple[int, int]:
     return species, len(same)
 
 
-def write_pets(root: Path, n_classes: int = 4, trainval_per_class: int = 3, test_per_class: int = 2,
-               seed: int = 0, size: int = 32) -> Path:
+def write_pets(
+    root: Path, n_classes: int = 4, trainval_per_class: int = 3, test_per_class: int = 2, seed: int = 0, size: int = 32
+) -> Path:
     """`root/oxford-iiit-pet` with the first `n_classes` breeds (CLASS-IDs 1..n_classes). Image numbers
     1..trainval_per_class go to trainval, the next test_per_class to test. Returns the data folder."""
     folder = root / "oxford-iiit-pet"

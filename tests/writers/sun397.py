@@ -1,8 +1,9 @@
 """SUN397 in its official layout: ClassName.txt, letter/class folders of sun_*.jpg, optional Partitions."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -18,8 +19,14 @@ def random_name(rng: np.random.Generator) -> str:
     return "sun_" + "".join(chr(ord("a") + int(i)) for i in rng.integers(0, 26, 16)) + ".jpg"
 
 
-def write_sun397(root: Path, class_lines: Sequence[str] = CLASS_LINES, per_class: int = 10, size: int = 32,
-                 seed: int = 0, partitions: bool = False) -> Path:
+def write_sun397(
+    root: Path,
+    class_lines: Sequence[str] = CLASS_LINES,
+    per_class: int = 10,
+    size: int = 32,
+    seed: int = 0,
+    partitions: bool = False,
+) -> Path:
     """Write `root/SUN397/` as SUN397.tar.gz extracts and return that folder.
 
     Class c (line c of ClassName.txt) is drawn as shape class c of `draw_shape_image` (a disc of

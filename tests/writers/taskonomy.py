@@ -6,6 +6,7 @@ split file `splits_taskonomy/train_val_test_<size>.csv`.
 Each view looks at a wall at a random distance with the floor below; brightness falls with depth,
 so depth is learnable. Pixel (0, 0) is 65535 (no geometry) and pixel (0, 1) is 1024 (2 m).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,11 @@ VIEWS = ((0, 1), (7, 0))
 """(point, view) of each building's views."""
 COUNTS = {split: len(BUILDINGS[split]) * len(VIEWS) for split in ("train", "test")}
 """Views per split in the original layout or with the split file (whose val buildings are not read)."""
-FOLDERS = {"original": "{split}/{domain}/{building}", "omnidata": "{domain}/taskonomy/{building}",
-           "tars": "{building}/{domain}"}
+FOLDERS = {
+    "original": "{split}/{domain}/{building}",
+    "omnidata": "{domain}/taskonomy/{building}",
+    "tars": "{building}/{domain}",
+}
 """Where each layout keeps a building's views of one domain."""
 
 
@@ -37,9 +41,15 @@ def domain_folder(folder: Path, layout: str, building: str, domain: str) -> Path
     return folder / FOLDERS[layout].format(split=split, domain=domain, building=building)
 
 
-def write_taskonomy(root: Path, height: int = 48, width: int = 64, seed: int = 0,
-                    views: tuple[tuple[int, int], ...] = VIEWS, layout: str = "original",
-                    split_file: str | None = None) -> Path:
+def write_taskonomy(
+    root: Path,
+    height: int = 48,
+    width: int = 64,
+    seed: int = 0,
+    views: tuple[tuple[int, int], ...] = VIEWS,
+    layout: str = "original",
+    split_file: str | None = None,
+) -> Path:
     """`root/taskonomy` in `layout` with `views` (point, view) in each building of BUILDINGS, the same
     pixels in every layout (the original layout has no val folder, so no val building), and with
     `split_file` (a size such as "tiny") the official split file listing BUILDINGS and ABSENT;
@@ -47,8 +57,12 @@ def write_taskonomy(root: Path, height: int = 48, width: int = 64, seed: int = 0
     folder = root / "taskonomy"
     rows = np.arange(height)[:, None].repeat(width, axis=1)
     horizon = height // 2
-    written = [building for split, buildings in BUILDINGS.items() if layout != "original" or split != "val"
-               for building in buildings]
+    written = [
+        building
+        for split, buildings in BUILDINGS.items()
+        if layout != "original" or split != "val"
+        for building in buildings
+    ]
     for building in written:
         rng = np.random.default_rng([seed, ALL_BUILDINGS.index(building)])
         images, depths = (domain_folder(folder, layout, building, domain) for domain in ("rgb", "depth_zbuffer"))
@@ -73,8 +87,11 @@ def write_split_file(path: Path, listed: dict[str, tuple[str, ...]]) -> Path:
     """An official split file: header `id,train,val,test`, a row per building with its split's flag
     1, lines ending in CR and no final line break, as splits_taskonomy.zip ships them."""
     columns = ("train", "val", "test")
-    rows = [f"{building},{','.join('1' if column == split else '0' for column in columns)}"
-            for split, buildings in listed.items() for building in buildings]
+    rows = [
+        f"{building},{','.join('1' if column == split else '0' for column in columns)}"
+        for split, buildings in listed.items()
+        for building in buildings
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes("\r".join(["id,train,val,test", *rows]).encode())
     return path

@@ -7,6 +7,7 @@ downwards, a white disc in the middle); frame b's window is frame a's zoomed in 
 shifted left, right, up or down (RotateLeft, RotateRight, LookUp, LookDown), so the change in mean
 colour and disc size between the two frames gives the action.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,13 @@ SHIFT = 16
 """How far a rotation or look moves the window, in scene pixels."""
 ZOOM = 1.4
 """How much moving ahead magnifies the view."""
-MOVES = {"MoveAhead": (0, 0, 1 / ZOOM), "RotateLeft": (-SHIFT, 0, 1.0), "RotateRight": (SHIFT, 0, 1.0),
-         "LookUp": (0, -SHIFT, 1.0), "LookDown": (0, SHIFT, 1.0)}
+MOVES = {
+    "MoveAhead": (0, 0, 1 / ZOOM),
+    "RotateLeft": (-SHIFT, 0, 1.0),
+    "RotateRight": (SHIFT, 0, 1.0),
+    "LookUp": (0, -SHIFT, 1.0),
+    "LookDown": (0, SHIFT, 1.0),
+}
 """Action -> (window dx, window dy, window scale) from frame a to frame b."""
 DISC_COLOUR = np.array([235, 210, 40], np.float32)
 SCENE_SIZE = 8
@@ -52,8 +58,7 @@ def draw_steps_image(rng: np.random.Generator, steps: int, size: int) -> np.ndar
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_thor_num_steps(root: str | Path, n_train: int = 40, n_val: int = 20, size: int = 32,
-                         seed: int = 0) -> Path:
+def write_thor_num_steps(root: str | Path, n_train: int = 40, n_val: int = 20, size: int = 32, seed: int = 0) -> Path:
     """Write `root/thor_num_steps/{train,val}/FloorPlan<k>/<id>_rgb.jpg` and `{train,val}_labels.txt`
     (lines "<split>/FloorPlan<k>/<id> <steps>", labels balanced over 0..4); return the folder."""
     folder = Path(root) / "thor_num_steps"
@@ -91,8 +96,9 @@ def view(scene: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
 
 
-def egomotion_pair(rng: np.random.Generator, move: tuple[float, float, float],
-                   size: int) -> tuple[np.ndarray, np.ndarray]:
+def egomotion_pair(
+    rng: np.random.Generator, move: tuple[float, float, float], size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Frames a and b of one scene, b's window moved by `move` from a's (slightly jittered) one."""
     scene = draw_scene(rng)
     cx, cy = CANVAS / 2 + rng.uniform(-3, 3, size=2)
@@ -113,8 +119,7 @@ def white_fraction(image: np.ndarray) -> float:
     return float((image.min(axis=2) > 200).mean())
 
 
-def write_thor_egomotion(root: str | Path, n_train: int = 40, n_val: int = 20, size: int = 32,
-                         seed: int = 0) -> Path:
+def write_thor_egomotion(root: str | Path, n_train: int = 40, n_val: int = 20, size: int = 32, seed: int = 0) -> Path:
     """Write `root/thor_action_prediction/{train,val}_labels.txt` (lines "<prefix> <Action>", actions
     balanced) and the frames `<prefix>_rgb_a.jpg`, `<prefix>_rgb_b.jpg` with prefix
     "<split>/FloorPlan<k>/<id>"; return the folder."""

@@ -4,6 +4,7 @@ with `<id>_rgb.jpg` views and `<id>_depth.jpg` 8-bit grayscale depth JPEGs.
 Each view is a floor under a wall at a random distance; the depth map grows toward the horizon and
 the view's brightness falls with depth, so depth is learnable from the pixels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
