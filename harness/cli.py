@@ -22,6 +22,10 @@ from harness import __version__
 MODES = ("auto", "cache", "loop")
 """How dense heads get features: as the planner chooses, from the feature cache, or from the
 encoder run in the loop on decoded inputs (image-level heads always use the cache)."""
+COMPUTES = ("auto", "fp32", "bf16")
+"""How extraction runs the encoder (harness.compute): auto is bf16 on a CUDA GPU, fp32 elsewhere."""
+DECODES = ("auto", "pil", "jpeg", "device")
+"""Who decodes JPEG files for extraction (harness.loader): auto is the device on CUDA, else jpeg."""
 
 
 def default_path(variable: str, fallback: str | None) -> Path | None:
@@ -73,6 +77,24 @@ def add_compute(p: argparse.ArgumentParser, image_size: int | None = None) -> No
         p.add_argument("--image-size", type=int, help="override the task's input size (recorded as an override)")
     else:
         p.add_argument("--image-size", type=int, default=image_size, help=f"input size (default {image_size})")
+
+
+def add_extraction(p: argparse.ArgumentParser) -> None:
+    """How a command that fills the cache computes and decodes; both enter the cache key."""
+    p.add_argument(
+        "--compute",
+        choices=COMPUTES,
+        default="auto",
+        help="encoder precision for extraction: fp32, or bf16 autocast with channels-last (default auto: "
+        "bf16 on CUDA, fp32 elsewhere; anything else is recorded as an override)",
+    )
+    p.add_argument(
+        "--decode",
+        choices=DECODES,
+        default="auto",
+        help="JPEG decoding: pil or jpeg (libjpeg-turbo, same pixels) in the workers, or device (batched on "
+        "the GPU, recorded in the cache key) (default auto: device on CUDA, else jpeg)",
+    )
 
 
 def add_encoder(p: argparse.ArgumentParser) -> None:
@@ -185,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ccbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = "harness.commands:"
-    scoring = (add_common, add_compute, add_encoder, add_training, add_dense)
+    scoring = (add_common, add_compute, add_extraction, add_encoder, add_training, add_dense)
 
     p = command(sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common)
     p.add_argument("--json", action="store_true")
@@ -203,7 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command(
-        sub, "extract", run + "cmd_extract", "fill the feature cache for a task", add_common, add_compute, add_encoder
+        sub,
+        "extract",
+        run + "cmd_extract",
+        "fill the feature cache for a task",
+        add_common,
+        add_compute,
+        add_extraction,
+        add_encoder,
     )
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
@@ -228,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "score a checkpoint on every task found, with its metadata, and rebuild the leaderboard",
         add_common,
         add_compute,
+        add_extraction,
         add_trust,
         add_choice,
         add_training,
@@ -295,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "demo", run + "cmd_demo", "score two random encoders on a synthetic dataset and rank them", add_common
     )
     add_compute(p, image_size=64)
+    add_extraction(p)
     p.add_argument(
         "--out", type=Path, help="where data, cache, results and leaderboard go (default: a new temp folder)"
     )
@@ -311,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_trust,
     )
     add_compute(p, image_size=112)
+    add_extraction(p)
     p.add_argument(
         "--encoders", nargs=2, required=True, metavar=("A", "B"), help="two encoders: checkpoint files or random:SEED"
     )

@@ -21,9 +21,11 @@ from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read
 from harness import checked
 from harness.cache import FeatureStore, find_stores, list_stores, store_lock
 from harness.calibration import calibrate, save_calibration
+from harness.compute import resolve_compute
 from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
 from harness.evaluate import extract_shared, score_task
+from harness.loader import resolve_decode
 from harness.options import ScoreOptions, options_from, resolve_device
 from harness.plan import plan, task_readers
 from harness.prepare import run_extraction
@@ -187,7 +189,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     roles = list(task.splits) if args.split == "all" else [args.split]
     found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
     readers = {task.id: {role: r for role, r in found.items() if role in roles}}
-    for job in plan(encoder, [task], readers, options.image_size).values():
+    for job in plan(encoder, [task], readers, options.image_size, **options.extraction()).values():
         seconds = run_extraction(trunk, job, options)
         for block, key in job.keys.items():
             print(
@@ -416,16 +418,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/fill classes, "
         f"{args.train_images} train / {args.test_images} test images) to {data_root}"
     )
+    device = resolve_device(args.device)
     options = ScoreOptions(
         data_root=data_root,
         cache_root=out / "cache",
         results_dir=out / "results",
-        device=resolve_device(args.device),
+        device=device,
         batch_size=args.batch_size,
         workers=args.workers,
         epochs=args.epochs,
         image_size=args.image_size,
         quiet=args.quiet,
+        compute=resolve_compute(args.compute, device),
+        decode=resolve_decode(args.decode, device),
     )
     task = get_task("cifar100")
     results = []

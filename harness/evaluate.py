@@ -52,7 +52,9 @@ def extract_shared(trunk: ResNet50Trunk, encoder: EncoderSpec, tasks: list[TaskS
                 readers[task.id] = dense_cached_readers(encoder, task, options)
         except DataError:
             continue
-    jobs = plan(encoder, [task for task in tasks if task.id in readers], readers, options.image_size)
+    jobs = plan(
+        encoder, [task for task in tasks if task.id in readers], readers, options.image_size, **options.extraction()
+    )
     return sum(run_extraction(trunk, job, options) for job in {id(job): job for job in jobs.values()}.values())
 
 
@@ -146,6 +148,8 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         "epochs": epochs,
         "grid": [p.name for p in points],
         "val_fraction": task.val_fraction,
+        "compute": options.compute,
+        "decode": options.decode,
     }
     if data.dense is not None:
         hparams.update(dataclasses.asdict(data.dense), bf16=data.bf16)

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 
 from harness.cache_key import digest
+from harness.compute import FP32, default_compute, resolve_compute
+from harness.loader import resolve_decode
 from tasks import PROTOCOL_VERSION
 
 
@@ -32,9 +34,16 @@ class ScoreOptions:
     views: int | None = None
     cache_budget: int | None = None
     memory_budget: int | None = None
+    compute: str = FP32
+    decode: str = "pil"
+
+    def extraction(self) -> dict[str, str]:
+        """How features are extracted, as `harness.plan.plan` keys them."""
+        return {"compute": self.compute, "decode": self.decode, "device": self.device}
 
     def overrides(self) -> dict[str, Any]:
-        """Protocol settings the user changed; they enter the result and its file name."""
+        """Protocol settings the user changed; they enter the result and its file name. A compute
+        other than the device's default (harness.compute) is one: the leaderboard tells it apart."""
         out: dict[str, Any] = {}
         if self.epochs is not None:
             out["epochs"] = self.epochs
@@ -44,6 +53,8 @@ class ScoreOptions:
             out["grid"] = self.grid
         if self.views is not None:
             out["views"] = self.views
+        if self.compute != default_compute(self.device):
+            out["compute"] = self.compute
         return out
 
     def protocol_tag(self) -> str:
@@ -66,11 +77,14 @@ def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     dense = {
         name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget") if hasattr(args, name)
     }
+    device = resolve_device(args.device)
+    if hasattr(args, "compute"):
+        dense.update(compute=resolve_compute(args.compute, device), decode=resolve_decode(args.decode, device))
     return ScoreOptions(
         data_root=args.data_root,
         cache_root=args.cache,
         results_dir=args.results,
-        device=resolve_device(args.device),
+        device=device,
         batch_size=args.batch_size,
         workers=args.workers,
         image_size=args.image_size,

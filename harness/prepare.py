@@ -59,6 +59,8 @@ def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptio
                 options.device,
                 options.workers,
                 advance,
+                options.compute,
+                options.decode,
             )
     return stats.seconds
 
@@ -176,7 +178,7 @@ def extract_jobs(
     trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, readers: dict[str, Reader], options: ScoreOptions
 ) -> tuple[dict[str, ExtractionJob], float]:
     """Plan and fill the cache for the given splits; returns their jobs by role and the seconds spent."""
-    jobs = plan(encoder, [task], {task.id: readers}, options.image_size)
+    jobs = plan(encoder, [task], {task.id: readers}, options.image_size, **options.extraction())
     by_role = {role: jobs[(task.id, role)] for role in readers}
     return by_role, sum(run_extraction(trunk, job, options) for job in by_role.values())
 

@@ -29,8 +29,11 @@ REQUIRED, OPTIONAL, ENCODER_REQUIRED and ENCODER_OPTIONAL where present):
                     scored with another task's head, that head's); such a task maps its labels to
                     them by name (ImageNetV2 by wnid to the ImageNet train folders)
     hparams         {optimizer, lr, batch_size, epochs, grid, image_size, val_fraction}; dense tasks add
-                    mode (cache or loop), view (resize or crop), views (per training image), bf16
-    overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
+                    mode (cache or loop), view (resize or crop), views (per training image), bf16;
+                    compute (how cached features were extracted: fp32 or bf16-cl) and decode (pil, jpeg
+                    or device), absent in files written before them
+    overrides       protocol settings changed by the user (e.g. epochs, or a compute other than the
+                    device's default), empty for a standard run
     manifests       {role: manifest digest} of each split's image set (ordered ids + source files)
     split_details   {role: what chose the split} where the reader chose it (taskonomy_depth: its buildings
                     and the split file or seed); absent in files written before it

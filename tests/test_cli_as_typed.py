@@ -25,6 +25,7 @@ COMPUTE = {"device": "auto", "batch_size": 64, "workers": WORKERS, "image_size":
 CHOICE = {"key": None, "prefix": None}
 ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False, **CHOICE}
 TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False, "save_heads": False}
+EXTRACTION = {"compute": "auto", "decode": "auto"}
 DENSE = {"mode": "auto", "views": None, "cache_budget": None, "memory_budget": None}
 BOARD = {"out": Path("leaderboard-out"), "include_overrides": False, "supervised": None}
 ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
@@ -35,18 +36,22 @@ BARE = {
     "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False, "trust_checkpoint": False}),
     "extract": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **ENCODER, "task": "cifar100", "split": "all", "views": None},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, "task": "cifar100", "split": "all", "views": None},
     ),
     "score": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
     ),
-    "run": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "tasks": "all"}),
+    "run": (
+        ["--encoder", "random:0"],
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, "tasks": "all"},
+    ),
     "submit": (
         ["m.pth", "--name", "mine"],
         {
             **COMMON,
             **COMPUTE,
+            **EXTRACTION,
             **TRAINING,
             **DENSE,
             **BOARD,
@@ -67,13 +72,23 @@ BARE = {
     "leaderboard": ([], {**COMMON, **BOARD}),
     "demo": (
         [],
-        {**COMMON, **COMPUTE, "image_size": 64, "out": None, "train_images": 1000, "test_images": 300, "epochs": None},
+        {
+            **COMMON,
+            **COMPUTE,
+            **EXTRACTION,
+            "image_size": 64,
+            "out": None,
+            "train_images": 1000,
+            "test_images": 300,
+            "epochs": None,
+        },
     ),
     "cka": (
         ["--encoders", "random:0", "random:1"],
         {
             **COMMON,
             **COMPUTE,
+            **EXTRACTION,
             "image_size": 112,
             "encoders": ["random:0", "random:1"],
             "blocks": ALL_BLOCKS,
