@@ -77,8 +77,10 @@ def jpeg_bytes(reader: Reader, index: int) -> torch.Tensor | None:
 
 
 def as_rgb(pixels: torch.Tensor) -> torch.Tensor:
-    """A decoded (C, H, W) JPEG as (1, 3, H, W): grey replicated, as PIL's convert('RGB') does."""
-    return pixels.expand(3, -1, -1)[None] if pixels.shape[0] == 1 else pixels[None]
+    """A decoded (C, H, W) JPEG as (1, 3, H, W): grey replicated, as PIL's convert('RGB') does, laid
+    out channels-last as PIL's (H, W, 3) arrays arrive, so the resize computes exactly alike."""
+    rgb = pixels.expand(3, -1, -1)[None] if pixels.shape[0] == 1 else pixels[None]
+    return rgb.contiguous(memory_format=torch.channels_last)
 
 
 class ImageDataset(Dataset):
