@@ -17,8 +17,9 @@ CHOICES = {"fp32": FP32, "bf16": BF16_CL}
 
 def default_compute(device: str) -> str:
     """bf16-cl on a CUDA device with bfloat16, where it is the encoder's fast path; fp32 elsewhere:
-    on the CPU bf16 is faster too (bench/README.md) but it is the protocol's reference precision,
-    so it stays a choice (`--compute bf16`), recorded as an override."""
+    on CPUs without bfloat16 instructions bf16 autocast is several times slower (bench/README.md),
+    and fp32 is the protocol's reference precision, so on the CPU bf16 stays a choice
+    (`--compute bf16`), recorded as an override."""
     cuda = torch.device(device).type == "cuda"
     return BF16_CL if cuda and torch.cuda.is_bf16_supported() else FP32
 

@@ -2,7 +2,7 @@
 
 - `pil`: `reader.image` (PIL) in DataLoader workers, then resized there;
 - `jpeg`: a reader's JPEG files (`Reader.encoded`) decoded by torchvision's libjpeg-turbo in the
-  workers: the same pixels as PIL (tests/test_decoding.py), measured 1.5x faster on the CPU;
+  workers: the same pixels as PIL (tests/test_extraction.py), measured 1.5x faster on the CPU;
 - `device`: the workers only read the files and one batched `torchvision.io.decode_jpeg` decodes
   them on the extraction device (nvjpeg on CUDA, whose pixels may differ from PIL's: the cache key
   then says so, `key_decoder`), resized there too.
