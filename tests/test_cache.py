@@ -100,9 +100,9 @@ def test_absent_chunk_of_a_finished_unit_is_damage_not_zeros(tmp_path: Path) -> 
     store.close()
     (store.path / "features" / "c" / "1" / "0").unlink()
     assert FeatureStore.open_path(store.path).verify() == [
-        f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"
+        f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: shard file missing"
     ]
-    with pytest.raises(CorruptChunk, match=f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"):
+    with pytest.raises(CorruptChunk, match=f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: shard file missing"):
         FeatureStore.open_complete(tmp_path, key).read_all()
     assert not FeatureStore.ready(tmp_path, key)
     with FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train") as resumed:
@@ -229,7 +229,7 @@ def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.
 
 def test_unit_size_bounds_buffered_bytes() -> None:
     assert unit_rows_for((2048,)) == MAX_UNIT_ROWS
-    assert unit_rows_for((64, 112, 112)) == 32  # 1.6 MB stem maps at 224 px
+    assert unit_rows_for((64, 112, 112)) == 128  # 1.6 MB stem maps at 224 px: one 205 MB shard
     assert unit_rows_for((64, 257, 257)) * 2 * 64 * 257 * 257 <= UNIT_BYTES
     assert unit_rows_for((4096, 512, 512)) == 1
 

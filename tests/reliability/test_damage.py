@@ -44,7 +44,7 @@ def truncate(path: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str, int, str]] = {
     "flipped": (flip, "train", 1, "rows 256-299: fails to decode"),
     "truncated": (truncate, "test", 0, "rows 0-59: fails to decode"),
-    "deleted": (Path.unlink, "train", 0, "rows 0-255: chunk file missing"),
+    "deleted": (Path.unlink, "train", 0, "rows 0-255: shard file missing"),
 }
 
 
