@@ -86,11 +86,12 @@ def reason(error: ShardDamage) -> str:
     return INDEX_GAP if isinstance(error, ChunkAbsent) else f"fails to decode ({error})"
 
 
-def unit_rows_for(item_shape: tuple[int, ...]) -> int:
-    """The largest power of two up to MAX_UNIT_ROWS whose unit stays within UNIT_BYTES."""
+def unit_rows_for(item_shape: tuple[int, ...], limit: int | None = None) -> int:
+    """The largest power of two up to MAX_UNIT_ROWS whose unit stays within `limit` bytes
+    (UNIT_BYTES unless given: bench/cache.py weighs other sizes)."""
     item_bytes = 2 * math.prod(item_shape)
     rows = MAX_UNIT_ROWS
-    while rows > 1 and rows * item_bytes > UNIT_BYTES:
+    while rows > 1 and rows * item_bytes > (limit or UNIT_BYTES):
         rows //= 2
     return rows
 
