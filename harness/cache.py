@@ -324,7 +324,7 @@ class FeatureStore:
     @classmethod
     def open_path(cls, path: Path) -> FeatureStore:
         """Open any store by path, whatever its key (for ls, verify and rm)."""
-        return cls._open(path, None)
+        return cls._open(Path(path), None)
 
     @classmethod
     def repair(cls, path: Path, units: Iterable[int]) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +17,21 @@ from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from tests.reliability.trials import record
 
-N, SHAPE = 96, (8, 3, 3)
-UNIT_BYTES = 2 * 2 * 8 * 3 * 3  # two images a unit: 48 units, each flag written by its own process
+N, SHAPE = 400, (8, 3, 3)
+UNIT_BYTES = 2 * 2 * 8 * 3 * 3  # two images a unit: 200 units, each flag written by one of two processes
 
 WRITER = """
-import os, signal, sys
+import os, signal, sys, time
+from pathlib import Path
 import numpy as np
 import harness.cache
 from harness.cache import FeatureStore
 
 harness.cache.UNIT_BYTES = int(sys.argv[3])
-store = FeatureStore.open_path(sys.argv[1])
+store = FeatureStore.open_path(Path(sys.argv[1]))
 mode = sys.argv[2]
+while not Path(sys.argv[1] + ".go").exists():  # both writers start together
+    time.sleep(0.001)
 if mode == "kill":
     def killed(self, units, value):
         os.kill(os.getpid(), signal.SIGKILL)  # the shard is on disk, its flag never will be
@@ -58,11 +62,12 @@ def writer(store: FeatureStore, mode: str) -> subprocess.Popen:
 def test_two_writers_on_disjoint_units_lose_nothing(tmp_path: Path, monkeypatch) -> None:
     store = empty_store(tmp_path, monkeypatch)
     children = [writer(store, "0"), writer(store, "1")]
+    time.sleep(3)
+    Path(f"{store.path}.go").touch()
     codes = [child.wait(timeout=300) for child in children]
     reopened = FeatureStore.open_path(store.path)
     pending = reopened.pending_units()
-    reopened.mark_complete()
-    same = np.array_equal(reopened.read_all(), values())
+    same = not pending and np.array_equal(reopened.read_all(), values())
     files = sum(1 for p in store.path.rglob("*") if p.is_file())
     record(
         "two processes writing alternate units of one sharded store",
@@ -76,6 +81,7 @@ def test_two_writers_on_disjoint_units_lose_nothing(tmp_path: Path, monkeypatch)
 def test_kill_between_shard_and_flag_leaves_the_unit_undone(tmp_path: Path, monkeypatch) -> None:
     store = empty_store(tmp_path, monkeypatch)
     child = writer(store, "kill")
+    Path(f"{store.path}.go").touch()
     code = child.wait(timeout=300)
     with FeatureStore.open_for_write(tmp_path, store.key, SHAPE, "toy/train") as resumed:
         undone = 2 in resumed.pending_units() and resumed.shard_file(2).is_file()
