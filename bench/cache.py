@@ -79,29 +79,34 @@ class OldStore:
 
     def __init__(self, path: Path, n: int, shape: tuple[int, ...]) -> None:
         group = zarr.open_group(zarr.storage.LocalStore(path), mode="w", zarr_format=3)
-        self.unit = unit_rows_for(shape, OLD_UNIT_BYTES)
+        self.unit_size = unit_rows_for(shape, OLD_UNIT_BYTES)
         group.create_array(
-            "features", shape=(n, *shape), dtype="float16", chunks=(1, *shape), compressors=compressors(), fill_value=0.0
+            "features",
+            shape=(n, *shape),
+            dtype="float16",
+            chunks=(1, *shape),
+            compressors=compressors(),
+            fill_value=0.0,
         )
-        group.create_array("done", shape=(math.ceil(n / self.unit),), dtype="uint8", chunks=(1,), fill_value=0)
+        group.create_array("done", shape=(math.ceil(n / self.unit_size),), dtype="uint8", chunks=(1,), fill_value=0)
         self.features = group["features"].with_config({"write_empty_chunks": True})
         self.done = group["done"]
 
     def write_unit(self, unit: int, values: np.ndarray) -> None:
-        self.features[unit * self.unit : unit * self.unit + len(values)] = values
+        self.features[unit * self.unit_size : unit * self.unit_size + len(values)] = values
         self.done[unit] = 1
 
 
-def write_all(n: int, shapes: dict[str, tuple[int, ...]], unit_of: Callable[[str], int], write) -> float:
+def write_all(n: int, shapes: dict[str, tuple[int, ...]], stores: dict[str, Any]) -> float:
     """Seconds to write every unit of every block (activations made beforehand, not timed)."""
     seconds = 0.0
     for block, shape in shapes.items():
-        unit = unit_of(block)
+        unit = stores[block].unit_size
         for start in range(0, n, unit):
             rows = range(start, min(start + unit, n))
             values = activations(rows, shape)
             began = time.perf_counter()
-            write(block, start // unit, values)
+            stores[block].write_unit(start // unit, values)
             seconds += time.perf_counter() - began
     return seconds
 
@@ -185,16 +190,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.cache) as folder:
         root = Path(folder)
         old = {block: OldStore(root / "old" / f"{block}.zarr", n, shape) for block, shape in shapes.items()}
-        old_seconds = write_all(n, shapes, lambda b: old[b].unit, lambda b, u, v: old[b].write_unit(u, v))
+        old_seconds = write_all(n, shapes, old)
         new = new_stores(root / "new", n, shapes)
-        new_seconds = write_all(n, shapes, lambda b: new[b].unit_size, lambda b, u, v: new[b].write_unit(u, v))
+        new_seconds = write_all(n, shapes, new)
         for store in new.values():
             store.mark_complete()
             store.close()
         layouts = {}
         for name, seconds in (("format 1", old_seconds), ("format 2", new_seconds)):
             files, stored = tree_files(root / ("old" if name == "format 1" else "new"))
-            layouts[name] = {"files": files, "stored_mb": stored / MB, "write_mb_per_s": n * raw_per_image / MB / seconds}
+            layouts[name] = {
+                "files": files,
+                "stored_mb": stored / MB,
+                "write_mb_per_s": n * raw_per_image / MB / seconds,
+            }
             print(f"{name}: {files} files, {stored / MB:.0f} MB, writes {layouts[name]['write_mb_per_s']:.0f} MB/s")
         report["layouts"] = layouts
         for block, store in new.items():  # both layouts hold the same numbers
@@ -221,14 +230,16 @@ def main() -> None:
         print(f"unit (= shard) size, {n} layer1 maps written; files projected for {PROJECTED_IMAGES} images x 5 maps:")
         for limit in SWEEP:
             stores = new_stores(root / f"sweep{limit >> 20}", n, {"layer1": shapes["layer1"]}, limit)
-            seconds = write_all(n, {"layer1": shapes["layer1"]}, lambda b: stores[b].unit_size, lambda b, u, v: stores[b].write_unit(u, v))
+            seconds = write_all(n, {"layer1": shapes["layer1"]}, stores)
             files = sum(projected_files(shape, limit, True) for shape in shapes.values())
             sweep[f"{limit >> 20} MiB"] = {
                 "stem_unit_rows": unit_rows_for(shapes["stem"], limit),
                 "projected_files": files,
                 "layer1_write_mb_per_s": n * 2 * math.prod(shapes["layer1"]) / MB / seconds,
             }
-            print(f"  {limit >> 20:4d} MiB: {files} files, layer1 writes {sweep[f'{limit >> 20} MiB']['layer1_write_mb_per_s']:.0f} MB/s")
+            print(
+                f"  {limit >> 20:4d} MiB: {files} files, layer1 writes {sweep[f'{limit >> 20} MiB']['layer1_write_mb_per_s']:.0f} MB/s"
+            )
         old_files = sum(projected_files(shape, OLD_UNIT_BYTES, False) for shape in shapes.values())
         new_files = sum(projected_files(shape, UNIT_BYTES, True) for shape in shapes.values())
         report["projected"] = {
@@ -239,7 +250,9 @@ def main() -> None:
             "sweep": sweep,
             "max_unit_rows": MAX_UNIT_ROWS,
         }
-        print(f"{PROJECTED_IMAGES} images x 5 maps: format 1 {old_files} files, format 2 {new_files} ({old_files / new_files:.0f}x fewer)")
+        print(
+            f"{PROJECTED_IMAGES} images x 5 maps: format 1 {old_files} files, format 2 {new_files} ({old_files / new_files:.0f}x fewer)"
+        )
 
         if args.unet_images:
             unet = {}
@@ -248,7 +261,11 @@ def main() -> None:
                 epoch_seconds(source, min(args.unet_images, 16), args.size, 1, args.device)  # warm-up
                 unet[name] = epoch_seconds(source, args.unet_images, args.size, 1, args.device)
                 print(f"U-Net {name}: {unet[name]:.2f} s/epoch ({args.unet_images} images)")
-            report["unet"] = {"images": args.unet_images, "seconds_per_epoch": unet, "stream_over_memory": unet["stream"] / unet["memory"]}
+            report["unet"] = {
+                "images": args.unet_images,
+                "seconds_per_epoch": unet,
+                "stream_over_memory": unet["stream"] / unet["memory"],
+            }
             print(f"stream / memory = {unet['stream'] / unet['memory']:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -250,7 +250,12 @@ class FeatureStore:
             )
             n_units = -(-key.n_images // unit_size)
             group.create_array(
-                "done", shape=(n_units,), dtype="uint8", chunks=(max(n_units, 1),), compressors=Crc32cCodec(), fill_value=0
+                "done",
+                shape=(n_units,),
+                dtype="uint8",
+                chunks=(max(n_units, 1),),
+                compressors=Crc32cCodec(),
+                fill_value=0,
             )
             group.attrs.update(
                 {
@@ -521,7 +526,9 @@ class FeatureStore:
 
     def damage(self, units: Iterable[int] | None = None) -> list[Damage]:
         """Every untrustworthy chunk of the finished units (or of `units`), each named."""
-        return merge([d for unit in (self.finished_units() if units is None else units) for d in self._unit_damage(unit)])
+        return merge(
+            [d for unit in (self.finished_units() if units is None else units) for d in self._unit_damage(unit)]
+        )
 
     def verify(self) -> list[str]:
         """Problems found by reading every chunk: empty when the store is sound."""

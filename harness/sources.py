@@ -26,7 +26,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +38,7 @@ from tasks.readers import DenseReader, Reader
 
 INPUTS_FORMAT = 1
 """Bumped when the decoded-input files change layout, so old ones are never read."""
+
 
 def read_images(store: FeatureStore, images: np.ndarray, out: np.ndarray) -> None:
     """Decode `images` (any order, repeats allowed) of a map store into `out[k]`, opening each

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import errno
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -334,9 +334,18 @@ def rewrite_index(shard: Path, edit) -> None:
 
 SHARD_DAMAGE = {
     "deleted": (Path.unlink, "rows 4-7: shard file missing"),
-    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:-30]), "rows 4-7: fails to decode (shard index fails its checksum)"),
-    "flipped": (lambda p: p.write_bytes(p.read_bytes()[:20] + bytes([p.read_bytes()[20] ^ 1]) + p.read_bytes()[21:]), None),
-    "index gap": (lambda p: rewrite_index(p, lambda index: index.__setitem__(2, 2**64 - 1)), "rows 6-6: shard index lacks an image"),
+    "truncated": (
+        lambda p: p.write_bytes(p.read_bytes()[:-30]),
+        "rows 4-7: fails to decode (shard index fails its checksum)",
+    ),
+    "flipped": (
+        lambda p: p.write_bytes(p.read_bytes()[:20] + bytes([p.read_bytes()[20] ^ 1]) + p.read_bytes()[21:]),
+        None,
+    ),
+    "index gap": (
+        lambda p: rewrite_index(p, lambda index: index.__setitem__(2, 2**64 - 1)),
+        "rows 6-6: shard index lacks an image",
+    ),
 }
 
 
