@@ -8,8 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-CACHE_FORMAT = 1
-"""Bumped whenever the store layout or the way features are computed changes."""
+CACHE_FORMAT = 2
+"""Bumped whenever the store layout or the way features are computed changes: the format enters
+every key, so stores of an older format simply stop matching (they are never read, and `ccbench
+cache rm` removes them). 2: one shard file per commit unit and the flags in one file (was a file
+per image and a flag file per unit)."""
 
 
 def canonical_json(value: Any) -> str:

@@ -292,15 +292,15 @@ def test_extract_command_caches_the_crop_views_a_crop_task_trains_on(tmp_path: P
 def test_a_missing_chunk_while_streaming_is_damage_not_zeros(tmp_path: Path) -> None:
     values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
     store = _store(tmp_path, "layer3", values)
-    (store.path / "features" / "c" / "2" / "0" / "0" / "0").unlink()
-    with pytest.raises(CorruptChunk, match=f"{store.path}: rows 2-2: chunk file missing") as caught:
+    store.shard_file(0).unlink()  # four rows: the store has one unit, in one shard
+    with pytest.raises(CorruptChunk, match=f"{store.path}: rows 0-3: shard file missing") as caught:
         StreamedFeatures({"layer3": store}).batch(torch.tensor([1, 2]))
-    assert caught.value.units == (0,)  # four rows: the store has one unit
+    assert caught.value.units == (0,)
 
 
 def test_a_damaged_chunk_while_streaming_is_one_line_naming_the_store(tmp_path: Path) -> None:
     values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
     store = _store(tmp_path, "layer3", values)
-    (store.path / "features" / "c" / "2" / "0" / "0" / "0").write_bytes(b"not a chunk")
+    store.shard_file(0).write_bytes(b"not a shard")
     with pytest.raises(CorruptChunk, match=str(store.path)):
         StreamedFeatures({"layer3": store}).batch(torch.tensor([2]))
