@@ -118,6 +118,35 @@ def planted(folder: Path, n_encoders: int = 12, missing: tuple[str, str] | None 
             write_result(folder, name, task, [base - 0.01, base + 0.01], method="mocov2" if i % 2 else "swav")
 
 
+CATEGORY_WEIGHT = {"semantic-image": 1.0, "semantic-pixel": 0.8, "structural-image": 0.5, "structural-pixel": 0.1}
+"""How much each category's scores follow encoder quality (the rest is a fixed per-task twist)."""
+
+
+def full_battery(folder: Path, n_encoders: int = 12) -> None:
+    """Every battery task for a supervised encoder and `n_encoders` 200-epoch MoCo v2 / SwAV encoders on four
+    pre-training datasets. Encoder i's quality grows with i; a task follows it by its category's weight,
+    so semantic image-level tasks correlate with ImageNet and structural pixelwise ones hardly; depth
+    scores are negative L1 errors, everything else a fraction; two seeds with 95% intervals each."""
+    twist = np.random.default_rng(0).permutation(n_encoders) / (n_encoders - 1)
+    datasets = ("ImageNet", "Places", "Kinetics", "Taskonomy")
+    for task_index, (task, spec) in enumerate(TASKS.items()):
+        weight = CATEGORY_WEIGHT[spec.category]
+        for i in range(-1, n_encoders):
+            quality = 0.8 if i < 0 else i / (n_encoders - 1)
+            mixed = weight * quality + (1 - weight) * (0.5 if i < 0 else np.roll(twist, task_index)[i])
+            score = 0.3 + 0.5 * mixed
+            score = -(1.1 - score) if spec.metric == "neg_l1" else score
+            seeds = [score - 0.004, score + 0.004]
+            if i < 0:
+                name, method, data = "Supervised ImageNet", "supervised", "ImageNet"
+            else:
+                method, data = ("MoCo v2" if i % 2 else "SwAV"), datasets[i % len(datasets)]
+                name = f"{method} {data} #{i:02d}"
+            write_result(
+                folder, name, task, seeds, method=method, pretrain_data=data, ci95=[[s - 0.01, s + 0.01] for s in seeds]
+            )
+
+
 def test_task_means_missing_task_marks_and_rank(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
