@@ -49,6 +49,7 @@ class Browser:
         os.close(to_chrome_read)
         os.close(from_chrome_write)
         self._next_id, self._buffer, self._session = 0, b"", None
+        self._events: list[str] = []  # the methods of the events met while waiting for replies
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
@@ -63,6 +64,8 @@ class Browser:
         os.write(self._write, json.dumps(message).encode() + b"\0")
         while True:
             reply = self._message()
+            if "method" in reply:
+                self._events.append(reply["method"])
             if reply.get("id") == self._next_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -78,9 +81,13 @@ class Browser:
         return json.loads(raw)
 
     def open(self, url: str) -> None:
-        """Load `url` and wait until its scripts ran (document complete)."""
+        """Load `url` and wait for its load event (its scripts have run by then, where scripts run)."""
+        self._events.clear()
         self.send("Page.navigate", url=url)
-        self.evaluate("new Promise(r => document.readyState === 'complete' ? r(1) : addEventListener('load', r))")
+        while "Page.loadEventFired" not in self._events:
+            message = self._message()
+            if "method" in message:
+                self._events.append(message["method"])
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression (promises awaited), as JSON."""
