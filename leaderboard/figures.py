@@ -130,8 +130,12 @@ def fig5(board: Leaderboard, analyses: dict[str, Analysis]) -> Plot:
     long = analyses["4. normalized scores per category"]
     if isinstance(long, NotAvailable):
         return Plot("category_distribution", "5", title, caption, long)
+    long = long.dropna(subset=["normalized"])
     medians = long.groupby("category")["normalized"].median()
     order = [c for c in board.categories if c in medians.index]
+    if not order:
+        reason = NotAvailable("no category mean: no task has scores from 2 or more encoders with a spread")
+        return Plot("category_distribution", "5", title, caption, reason)
     top, bottom = max(order, key=medians.get), min(order, key=medians.get)
     reading = (
         "Median normalized score: "

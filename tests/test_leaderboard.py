@@ -209,9 +209,10 @@ def test_index_html_self_contained(tmp_path: Path) -> None:
     page = paths["html"].read_text()
     for name in ["supervised", *[f"enc{i:02d}" for i in range(12)]]:
         assert f">{name}</td>" in page
-    # category, imagenet scatter, seed variance; no similarity figure: every encoder is ImageNet-pretrained
-    assert page.count('<img alt="') == 3 and 'src="data:image/png;base64,iVBORw0KGgo' in page
-    assert "data_similarity: not available" in page
+    # figures 3, 4, 5, 13, 14 and seed variance; no similarity figure (every encoder is ImageNet-pretrained), no CKA
+    assert page.count('<img alt="') == 6 and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert '<figure id="fig-data_similarity">' in page
+    assert "Not drawn: no task has encoders pre-trained on both similar and dissimilar data." in page
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert paths["category_distribution"].read_bytes()[:4] == b"\x89PNG"
     assert paths["imagenet_scatter"].read_bytes()[:4] == b"\x89PNG"
@@ -558,13 +559,18 @@ def test_new_analyses_land_in_the_outputs(tmp_path: Path) -> None:
     planted(tmp_path)
     paths = build(tmp_path, tmp_path / "out")
     text = paths["markdown"].read_text()
-    titles = [line[4:] for line in text.splitlines() if line.startswith("### ")]
+    analyses, figures = text.split("\n## Figures\n")
+    titles = [line[4:] for line in analyses.splitlines() if line.startswith("### ")]
     assert [t.split(".")[0] for t in titles] == sorted([t.split(".")[0] for t in titles], key=int)
     assert "2. task-by-task Pearson correlation" in titles and "2. task-by-task Spearman correlation" in titles
     assert "| task | imagenet | pets |" in text
     assert "not available: needs both balanced and unbalanced" in text  # every encoder is full ImageNet
     page = paths["html"].read_text()
     assert "task-by-task Spearman correlation" in page and "balanced vs unbalanced ANOVA" in page
+    shown = [line[4:].split(".")[0] for line in figures.splitlines() if line.startswith("### Figure")]
+    assert shown == [f"Figure {n} (paper)" for n in (3, 4, 5, 6, 7, 13, 14)]
+    assert "![pearson_matrix](pearson_matrix.png)" in figures and "Reading: Tasks of one category" in figures
+    assert "| imagenet (↑ top-1 %) | imagenet_v2" not in text and "| imagenet (↑ top-1 %) | pets (↑ top-1 %) |" in text
 
 
 def test_an_output_folder_holding_other_files_is_refused_and_left_alone(tmp_path: Path) -> None:
