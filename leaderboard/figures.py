@@ -137,11 +137,8 @@ def fig5(board: Leaderboard, analyses: dict[str, Analysis]) -> Plot:
         reason = NotAvailable("no category mean: no task has scores from 2 or more encoders with a spread")
         return Plot("category_distribution", "5", title, caption, reason)
     top, bottom = max(order, key=medians.get), min(order, key=medians.get)
-    reading = (
-        "Median normalized score: "
-        + ", ".join(f"{c} {medians[c]:+.2f}" for c in order)
-        + f"; highest on {top}, lowest on {bottom}."
-    )
+    reading = "Median normalized score: " + ", ".join(f"{c} {medians[c]:+.2f}" for c in order)
+    reading += f"; highest on {top}, lowest on {bottom}." if len(order) > 1 else "."
     reference = "a supervised reference" if board.supervised else "z-scores across encoders (no supervised encoder)"
     note = _few(int(long["fingerprint"].nunique()), "have normalized scores")
     figure = plots.category_plot(board, long)

@@ -25,6 +25,8 @@ from leaderboard.figures import Plot
 from leaderboard.table import Leaderboard
 
 OVERVIEW = ["rank", "name", "method", "pretrain_data", "pretrain_images", "pretrain_epochs", "overall"]
+LABELS = {"pretrain_data": "data", "pretrain_images": "images", "pretrain_epochs": "epochs"}
+"""Short headers for the pre-training metadata (their titles say what they are; data-col keeps the CSV name)."""
 STICKY = ("rank", "name")  # the columns that stay while a table scrolls sideways
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:0 1.2em 2em;color:#111}
@@ -37,7 +39,7 @@ color:#124;text-decoration:none;font-size:13px}nav.tabs a.active{background:#124
 table{border-collapse:separate;border-spacing:0;font-size:13px}
 th,td{border-right:1px solid #ddd;border-bottom:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
 thead th{position:sticky;top:0;z-index:2;background:#eef;cursor:pointer;vertical-align:bottom;white-space:normal;
-overflow-wrap:anywhere;max-width:9em}
+max-width:9em}
 th small{display:block;font-weight:normal;color:#333}th.asc:after{content:" \\25B2"}th.desc:after{content:" \\25BC"}
 .board .s-rank{position:sticky;left:0;z-index:1;background:#fff;width:3.8em;min-width:3.8em;max-width:3.8em;
 box-sizing:border-box}.board .s-name{position:sticky;left:3.8em;z-index:1;background:#fff;text-align:left;
@@ -89,7 +91,7 @@ def _th(board: Leaderboard, column: str) -> str:
     sticky = f' class="s-{column}"' if column in STICKY else ""
     return (
         f'<th scope="col" data-col="{html.escape(column)}" title="{html.escape(title)}"{sticky}>'
-        f"{html.escape(column)}{sub}</th>"
+        f"{html.escape(LABELS.get(column, column)).replace('_', '_<wbr>')}{sub}</th>"
     )
 
 
