@@ -4,7 +4,7 @@ static host without network.
 Sections: an overview (rank, metadata, overall and category means), one table per category with its
 tasks (so a category fits a screen: at 1400 px the widest, nine tasks, needs no horizontal scroll),
 the figures with their readings, the analyses' tables and the notes. With JavaScript the sections are
-tabs (the address names the open one, #cat-<category>); without it every section shows, one under the
+tabs (the address names the open one, #cat-<category>, or anything in it, #fig-<stem>); without it every section shows, one under the
 other, and the tabs are plain links to them. Headers and the encoder column stay put while a table
 scrolls (sticky). A header click sorts its table; the sort is kept in the address (#sort=<column>,
 #sort=-<column> for descending, columns named as in leaderboard.csv), which opens the tab that has it.
@@ -51,9 +51,10 @@ figcaption{font-size:14px;max-width:70em}.reading{display:block;margin:.3em 0;fo
 
 SCRIPT = """(function(){var root=document.documentElement;root.classList.add('js');
 var tabs=document.querySelectorAll('section.tab'),links=document.querySelectorAll('nav.tabs a');
-function show(id){var found=false;tabs.forEach(function(s){var on=s.id===id;s.classList.toggle('active',on);
-found=found||on});if(!found&&tabs.length){tabs[0].classList.add('active');id=tabs[0].id}
-links.forEach(function(a){a.classList.toggle('active',a.getAttribute('href')==='#'+id)})}
+function show(id){var target=id&&document.getElementById(id),section=target&&target.closest('section.tab');
+id=section?section.id:tabs[0].id;tabs.forEach(function(s){s.classList.toggle('active',s.id===id)});
+links.forEach(function(a){a.classList.toggle('active',a.getAttribute('href')==='#'+id)});
+if(target&&target!==section)target.scrollIntoView()}
 function sortBy(th,dir){var table=th.closest('table'),i=Array.prototype.indexOf.call(th.parentNode.children,th),
 body=table.tBodies[0];table.querySelectorAll('th').forEach(function(h){h.classList.remove('asc','desc')});
 th.classList.add(dir>0?'asc':'desc');var rows=Array.prototype.slice.call(body.rows);

@@ -18,7 +18,7 @@ from leaderboard.cells import MISSING
 from leaderboard.cka import CkaRun
 from leaderboard.table import Leaderboard
 from leaderboard.taxonomy import IMAGENET
-from leaderboard.units import axis_label, axis_values, metric_of
+from leaderboard.units import axis_label, metric_of, shown
 
 LABEL_SIZE = 6
 """Point labels (encoder names) are small: a board of forty encoders must stay legible where they bunch."""
@@ -59,7 +59,7 @@ def imagenet_scatter(board: Leaderboard, rho: dict[str, float]) -> Figure:
     for ax, task in zip(axes.flat, tasks):
         pair = board.scores[[IMAGENET, task]].dropna()
         metric = metric_of(board.metric.get(task))
-        x, y = axis_values(imagenet, pair[IMAGENET]), axis_values(metric, pair[task])
+        x, y = shown(imagenet, pair[IMAGENET]), shown(metric, pair[task])
         ax.scatter(x, y, s=14, color=colours[board.task_category[task]])
         for name, xi, yi in zip(_names(board, pair.index), x, y):
             ax.annotate(name, (xi, yi), xytext=(2, 2), textcoords="offset points", fontsize=LABEL_SIZE)

@@ -46,8 +46,9 @@ def header(metric: Metric, higher_is_better: bool) -> tuple[str, str]:
     return f"{arrow} {metric.short}", f"{metric.long}; {word} is better"
 
 
-def shown(metric: Metric, value: float) -> float:
-    """A score (or its spread, which the sign does not change) in the unit the page shows."""
+def shown(metric: Metric, value: float | pd.Series) -> float | pd.Series:
+    """A score (or its spread, which the sign does not change) in the unit the page shows; figure axes
+    show scores so too, oriented as the analyses orient them (negated errors stay negative)."""
     return 100 * value if metric.percent else value
 
 
@@ -66,8 +67,3 @@ def axis_label(metric: Metric) -> str:
     if metric.negated:
         return f"−{metric.short} (higher is better)"
     return metric.short
-
-
-def axis_values(metric: Metric, scores: pd.Series) -> pd.Series:
-    """Scores on a figure axis: percent for fractions; the analyses' orientation otherwise."""
-    return 100 * scores if metric.percent else scores

@@ -185,7 +185,8 @@ def test_cell_shades_order_like_the_normalized_score(built: tuple[Path, Leaderbo
 def test_every_figure_shows_with_its_labels_and_reading(
     built: tuple[Path, Leaderboard], browser: Browser, tmp_path: Path
 ) -> None:
-    show(browser, built[0], "#figures")
+    show(browser, built[0], "#fig-pearson_matrix")  # an address inside a tab opens that tab
+    assert active(browser) == "figures"
     figures = browser.evaluate(
         """[...document.querySelectorAll('#figures figure')].map(f => ({id: f.id,
         caption: f.querySelector('figcaption').textContent, reading: (f.querySelector('.reading') || {}).textContent,
