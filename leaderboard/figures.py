@@ -64,6 +64,8 @@ def _mean_by_category(board: Leaderboard, values: pd.Series) -> list[tuple[str, 
 
 def imagenet_reading(board: Leaderboard, correlation: pd.DataFrame) -> str:
     rho = correlation.set_index("task")["spearman"].dropna()
+    if rho.empty:
+        return "No task's rank correlation with ImageNet is defined."
     means = _mean_by_category(board, rho)
     parts = [f"{c} tasks at ρ={m:.2f}" + (f" (mean of {n})" if n > 1 else "") for c, m, n in means]
     best, worst = rho.idxmax(), rho.idxmin()

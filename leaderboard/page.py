@@ -104,8 +104,8 @@ def board_table(board: Leaderboard, columns: list[str], table_id: str, shade: pd
         cells = []
         for column in columns:
             text, value = cell(board, row, column)
-            position = shade.at[index, column] if column in shade.columns else float("nan")
             scored = column in shade.columns
+            position = shade.at[index, column] if scored else float("nan")
             kind = f"s-{column}" if column in STICKY else "" if scored else "meta"
             attrs = f' class="{kind}"' if kind else ""
             if pd.notna(position):
@@ -153,20 +153,22 @@ def _analyses(analyses: dict[str, Analysis]) -> list[str]:
 
 def render_html(board: Leaderboard, analyses: dict[str, Analysis], plots: list[Plot]) -> str:
     shade = cell_shades(board)
-    sections: list[tuple[str, str, str]] = [
+    tables: list[tuple[str, str, str]] = [
         ("overview", "Overview", board_table(board, [*OVERVIEW, *board.categories], "leaderboard", shade))
     ]
     for category in board.categories:
         tasks = [t for t in board.tasks if board.task_category[t] == category]
         columns = ["rank", "name", category, *tasks]
-        sections.append(
+        tables.append(
             (f"cat-{slug(category)}", f"{category} ({len(tasks)})", board_table(board, columns, slug(category), shade))
         )
     unranked = [t for t in board.tasks if board.task_category[t] not in board.categories]
     if unranked:
-        sections.append(
+        tables.append(
             ("other", f"other ({len(unranked)})", board_table(board, ["rank", "name", *unranked], "other", shade))
         )
+    legend = f'<p class="legend">{html.escape(LEGEND)} Click a header to sort.</p>'
+    sections = [(sid, label, content + legend) for sid, label, content in tables]
     sections.append(("figures", "Figures", "".join(_figure(p) for p in plots)))
     sections.append(("analyses", "Analyses", "".join(_analyses(analyses))))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in board.notes)
@@ -175,9 +177,7 @@ def render_html(board: Leaderboard, analyses: dict[str, Analysis], plots: list[P
     summary = f"{len(board.table)} encoders, {len(board.tasks)} tasks; supervised reference: {supervised}."
     nav = "".join(f'<a href="#{sid}">{html.escape(label)}</a>' for sid, label, _ in sections)
     body = "".join(
-        f'<section class="tab" id="{sid}"><h2>{html.escape(label)}</h2>{content}'
-        + (f'<p class="legend">{html.escape(LEGEND)} Click a header to sort.</p>' if "board" in content else "")
-        + "</section>"
+        f'<section class="tab" id="{sid}"><h2>{html.escape(label)}</h2>{content}</section>'
         for sid, label, content in sections
     )
     return (

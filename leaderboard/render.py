@@ -64,8 +64,10 @@ def build(
     if echo is not None:
         for note in board.notes:
             echo(note)
+        said: set[str] = set()  # a figure not drawn for an analysis's reason is said once, by the analysis
         for title, result in [*analyses.items(), *((f.stem, f.png) for f in figures)]:
-            if isinstance(result, NotAvailable):
+            if isinstance(result, NotAvailable) and str(result) not in said:
+                said.add(str(result))
                 echo(f"{title}: {result}")
     return {kind: out_dir / name for kind, (name, _) in contents.items()}
 
