@@ -22,6 +22,13 @@ from leaderboard.units import axis_label, metric_of, shown
 
 LABEL_SIZE = 6
 """Point labels (encoder names) are small: a board of forty encoders must stay legible where they bunch."""
+NAMED = 40
+"""Up to this many encoders (the paper's study has 32) every point of a scatter is named; above, each
+panel names its three highest, its three lowest and the supervised reference, as a panel of more
+names is unreadable (and drawing each costs the build time)."""
+ANNOTATED = 12
+"""Correlation matrices of up to this many tasks carry their numbers in the cells; larger ones show
+the colour only (the numbers are in the analyses' table)."""
 
 
 def png(fig: Figure) -> bytes:
@@ -61,8 +68,11 @@ def imagenet_scatter(board: Leaderboard, rho: dict[str, float]) -> Figure:
         metric = metric_of(board.metric.get(task))
         x, y = shown(imagenet, pair[IMAGENET]), shown(metric, pair[task])
         ax.scatter(x, y, s=14, color=colours[board.task_category[task]])
-        for name, xi, yi in zip(_names(board, pair.index), x, y):
-            ax.annotate(name, (xi, yi), xytext=(2, 2), textcoords="offset points", fontsize=LABEL_SIZE)
+        order = pair[task].sort_values().index
+        named = set(order) if len(order) <= NAMED else {*order[:3], *order[-3:], board.supervised}
+        for fingerprint, name, xi, yi in zip(pair.index, _names(board, pair.index), x, y):
+            if fingerprint in named:
+                ax.annotate(name, (xi, yi), xytext=(2, 2), textcoords="offset points", fontsize=LABEL_SIZE)
         r = rho.get(task)
         ax.set_title(task + ("" if r is None or pd.isna(r) else f" (ρ={r:.2f})"), fontsize=9)
         ax.set_ylabel(axis_label(metric), fontsize=7)
@@ -163,17 +173,17 @@ def similarity_plot(table: pd.DataFrame) -> Figure:
 
 def correlation_matrix(board: Leaderboard, matrix: pd.DataFrame, method: str) -> Figure:
     """Figures 13 and 14: the task-by-task matrix (first column `task`) on a diverging scale centred at 0,
-    every cell annotated, tick labels coloured by category."""
+    cells annotated up to ANNOTATED tasks, tick labels coloured by category."""
     frame = matrix.set_index("task")
     values = frame.to_numpy(dtype=float)
     size = len(frame)
     fig = Figure(figsize=(0.42 * size + 3.5, 0.42 * size + 2.5))
     ax = fig.subplots()
     image = ax.imshow(values, cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0))
-    for (i, j), value in np.ndenumerate(values):
+    for (i, j), value in np.ndenumerate(values if size <= ANNOTATED else np.empty((0, 0))):
         text = MISSING if np.isnan(value) else f"{value:.2f}"
         ink = "white" if not np.isnan(value) and abs(value) > 0.6 else "black"
-        ax.text(j, i, text, ha="center", va="center", fontsize=6 if size > 10 else 8, color=ink)
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color=ink)
     ax.set_xticks(range(size), list(frame.columns), rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(size), list(frame.index), fontsize=7)
     colours = category_colours(board)
