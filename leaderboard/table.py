@@ -42,6 +42,8 @@ class Leaderboard:
     low: pd.DataFrame = field(default_factory=pd.DataFrame)  # fingerprint x task, 95% interval bounds
     high: pd.DataFrame = field(default_factory=pd.DataFrame)
     taxonomy: Taxonomy = field(default_factory=Taxonomy)  # the battery and domains as the files record them
+    metric: dict[str, str] = field(default_factory=dict)  # task -> metric id, as its result files say
+    higher_is_better: dict[str, bool] = field(default_factory=dict)  # task -> direction of its score
 
 
 def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -193,4 +195,6 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
         low=low,
         high=high,
         taxonomy=taxonomy,
+        metric={t: str(m) for t, m in first["metric"].items()},
+        higher_is_better={t: bool(h) for t, h in higher.items()},
     )
