@@ -110,7 +110,7 @@ def evaluate_heads(
     feature pass for all heads."""
     for head in heads:
         head.eval()
-    return _evaluate(
+    return evaluate_outputs(
         lambda features, expected: [predict(head, features, expected) for head in heads],
         len(heads),
         source,
@@ -123,7 +123,7 @@ def evaluate_heads(
     )
 
 
-def _evaluate(
+def evaluate_outputs(
     outputs: Callable[[dict[str, torch.Tensor], torch.Tensor], Sequence[torch.Tensor]],
     count: int,
     source: FeatureSource,
@@ -187,7 +187,10 @@ class HeadStack(nn.Module):
         grid = [points[k] for k in per_lane[0]]
         weights = [
             torch.stack(
-                [self._padded(name, states[p * self.lanes + lane][name].t(), max(classes)) for lane in range(self.lanes)]
+                [
+                    self._padded(name, states[p * self.lanes + lane][name].t(), max(classes))
+                    for lane in range(self.lanes)
+                ]
             ).to(device)
             for p in range(len(grid))
             for name in self.names
@@ -201,8 +204,10 @@ class HeadStack(nn.Module):
         self.weights = nn.ParameterList(nn.Parameter(value) for value in weights)
         columns = torch.arange(max(classes), device=weights[0].device)
         padded = torch.stack([columns >= width for width in classes]).unsqueeze(1)
-        self.mask = None if len(set(classes)) == 1 else torch.zeros(padded.shape, device=columns.device).masked_fill(
-            padded, float("-inf")
+        self.mask = (
+            None
+            if len(set(classes)) == 1
+            else torch.zeros(padded.shape, device=columns.device).masked_fill(padded, float("-inf"))
         )
 
     def _padded(self, name: str, value: torch.Tensor, width: int) -> torch.Tensor:
@@ -463,7 +468,7 @@ class _StackedHeads:
 
     def validate(self, source: FeatureSource, targets: Targets, rows: torch.Tensor) -> list[float]:
         config = self.config
-        metrics = _evaluate(
+        metrics = evaluate_outputs(
             lambda features, expected: self.stack(features["pool"], 1)[self.slot_of].unbind(0),
             len(self.heads),
             source,
