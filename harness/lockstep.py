@@ -155,32 +155,40 @@ class _Pack:
         self.slot_of = [torch.tensor(run.slots(self.stack), device=self.device) for run in self.runs]
         self.step = stacked_step(self.stack, self.optimizers, self.device, self.runs[0].job.config.bf16)
 
-    def tick(self) -> list[tuple[_Run, Exception | None]]:
-        """One step of every job; the jobs that finished (or failed) at it."""
-        batches, ended, failed = [], [], []
+    def tick(self) -> list[tuple[_Run, list[TrainOutcome] | None, Exception | None]]:
+        """One step of every job; the jobs that finished at it (with their outcomes) or failed
+        (with their error), already out of the stack."""
+        batches, failed = [], []
         for run in self.runs:
             try:
                 rows, weights, count = run.next_batch(self.device)
                 pooled = run.job.source.batch(rows.reshape(-1))["pool"]
                 labels = run.targets.batch(rows.reshape(-1)).to(self.device, non_blocking=True)
             except (*USER_ERRORS, OSError) as error:
-                failed.append((run, error))
+                failed.append((run, None, error))
                 continue
             batches.append((run, pooled, labels, weights, count))
-        if batches:
-            losses = self.step(*(torch.cat([batch[k] for batch in batches]) for k in (1, 2, 3)))
-            for run, *_, count in batches:
-                run.totals += losses[self.slot_of[self.runs.index(run)]] * count
+        if failed:
+            self.drop([run for run, _, _ in failed])
+        if not batches:
+            return failed
+        losses = self.step(*(torch.cat([batch[k] for batch in batches]) for k in (1, 2, 3)))
+        for run, *_, count in batches:
+            run.totals += losses[self.slot_of[self.runs.index(run)]] * count
+        leaving = []
         for run, *_ in batches:
-            if run.epoch_done:
-                try:
-                    self._validate(run)
-                except (*USER_ERRORS, OSError) as error:
-                    failed.append((run, error))
-                    continue
-                if run.epoch == run.job.config.epochs:
-                    ended.append((run, None))
-        return ended + failed
+            if not run.epoch_done:
+                continue
+            try:
+                self._validate(run)
+            except (*USER_ERRORS, OSError) as error:
+                leaving.append((run, None, error))
+                continue
+            if run.epoch == run.job.config.epochs:
+                leaving.append((run, self.finish(run), None))
+        if leaving:
+            self.drop([run for run, _, _ in leaving])
+        return failed + leaving
 
     def _validate(self, run: _Run) -> None:
         config, index = run.job.config, self.runs.index(run)
@@ -283,12 +291,8 @@ def train_together(
     packs = [_Pack(group, device) for group in keys.values()]
     while packs:
         for pack in packs:
-            leaving = pack.tick()
-            for run, error in leaving:
-                outcomes = None if error is not None else pack.finish(run)
+            for run, outcomes, error in pack.tick():
                 report(JobOutcome(run.job.name, outcomes, time.perf_counter() - started, error))
-            if leaving:
-                pack.drop([run for run, _ in leaving])
         packs = [pack for pack in packs if pack.runs]
         if on_step is not None:
             on_step()

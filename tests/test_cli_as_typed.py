@@ -41,7 +41,10 @@ BARE = {
         ["--encoder", "random:0", "--task", "cifar100"],
         {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
     ),
-    "run": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "tasks": "all"}),
+    "run": (
+        ["--encoder", "random:0"],
+        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "tasks": "all", "no_lockstep": False},
+    ),
     "submit": (
         ["m.pth", "--name", "mine"],
         {
@@ -59,6 +62,7 @@ BARE = {
             "trust_checkpoint": False,
             **CHOICE,
             "tasks": "all",
+            "no_lockstep": False,
         },
     ),
     "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
