@@ -5,7 +5,7 @@ than the sum of all of them.
 Tasks whose heads share an architecture up to their number of classes, a batch size, a grid and a
 number of seeds (every image-level linear task of the battery, and fusion tasks of one frame
 count) train as one HeadStack, a lane per (task, seed), narrower heads padded with masked
-classes: one batched matmul per layer and one optimiser step per grid point for all of them. A
+classes (on a GPU; on a CPU only heads of one class count share a stack, `pads_by_default`): one batched matmul per layer and one optimiser step per grid point for all of them. A
 task's short last batch of an epoch is padded to the batch size with zero-weight rows, so every
 step has one shape (and on a GPU replays one CUDA graph). Each task validates at the end of its
 own epochs and keeps its own best epochs; when a task is done (or fails) its lanes leave the
@@ -36,6 +36,7 @@ from harness.train import (
     epoch_order,
     evaluate_outputs,
     keep_improved,
+    output_width,
     stack_optimizers,
     stacked_step,
     targets_beside,
@@ -69,14 +70,24 @@ class JobOutcome:
     error: Exception | None = None
 
 
-def lockstep_key(job: TrainJob) -> tuple | None:
-    """Jobs with one key train in one stack; None for heads that cannot stack (dense heads)."""
+def lockstep_key(job: TrainJob, pad: bool = True) -> tuple | None:
+    """Jobs with one key train in one stack; None for heads that cannot stack (dense heads).
+    Without `pad`, only heads of one number of classes share a stack."""
     seeds = list(dict.fromkeys(job.seeds))
     lane_of = [seeds.index(seed) for seed in job.seeds]
     if not HeadStack.fits(job.heads, job.points, lane_of, job.config.loss):
         return None
     grid = tuple(point for point, lane in zip(job.points, lane_of) if lane == 0)
-    return architecture(job.heads[0]), job.config.batch_size, job.config.bf16, grid, len(seeds)
+    width = None if pad else output_width(job.heads[0])
+    return architecture(job.heads[0]), width, job.config.batch_size, job.config.bf16, grid, len(seeds)
+
+
+def pads_by_default(device: str) -> bool:
+    """Whether tasks of different class counts share a stack: on a GPU, where a batch-32 step is
+    bound by kernel launches and padding to the widest head (ImageNet's 1,000) costs next to
+    nothing; not on a CPU, where a step costs its arithmetic, which padding multiplies (the loop
+    is shared either way)."""
+    return torch.device(device).type == "cuda"
 
 
 @dataclass
@@ -254,11 +265,14 @@ def train_together(
     device: str = "cpu",
     on_step: Callable[[], None] | None = None,
     on_done: Callable[[JobOutcome], None] | None = None,
+    pad: bool | None = None,
 ) -> dict[str, JobOutcome]:
     """Train every job, those of one `lockstep_key` in one stack and all stacks step by step
     together; jobs that cannot stack train alone with `train_grid` first. `on_done` is called as
     each job finishes (so its result can be written while the others train), `on_step` after
-    every shared step. A job whose data fails is reported with its error; the others go on."""
+    every shared step; `pad` as `pads_by_default` unless given. A job whose data fails is reported
+    with its error; the others go on."""
+    pad = pads_by_default(device) if pad is None else pad
     done: dict[str, JobOutcome] = {}
 
     def report(outcome: JobOutcome) -> None:
@@ -269,7 +283,7 @@ def train_together(
     keys: dict[tuple, list[TrainJob]] = {}
     started = time.perf_counter()
     for job in jobs:
-        key = lockstep_key(job)
+        key = lockstep_key(job, pad)
         if key is not None:
             keys.setdefault(key, []).append(job)
             continue
