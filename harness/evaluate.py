@@ -24,7 +24,7 @@ from harness.dense import choose_mode, dense_cached_readers, prepare_dense
 from harness.errors import USER_ERRORS, ResultError
 from harness.grid import GridPoint, resolve_grid
 from harness.heads import build_head
-from harness.lockstep import JobOutcome, TrainJob, train_together
+from harness.lockstep import JobOutcome, TrainJob, pads_by_default, train_together
 from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
@@ -165,14 +165,8 @@ def score_together(
         except DataError as error:
             failed[task.id] = error
     results: dict[str, dict] = {}
-    steps = (
-        max(
-            (len(run.data.train_rows) + run.task.batch_size - 1) // run.task.batch_size * run.epochs
-            for run in runs.values()
-        )
-        if runs
-        else 0
-    )
+    steps = [-(-len(run.data.train_rows) // run.task.batch_size) * run.epochs for run in runs.values()]
+    total = max(steps, default=0) if pads_by_default(options.device) else sum(steps)  # stacks step together or in turn
 
     def done(outcome: JobOutcome) -> None:
         if outcome.error is not None:
@@ -187,7 +181,7 @@ def score_together(
             failed[outcome.name] = error
 
     label = f"train {len(runs)} tasks in lockstep ({', '.join(runs)})"
-    with progress(steps, label, options.quiet) as advance:
+    with progress(total, label, options.quiet) as advance:
         train_together([run.job() for run in runs.values()], options.device, lambda: advance(1), done)
     for task in tasks:
         if task.id in results or task.id in failed:

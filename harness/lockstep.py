@@ -5,8 +5,9 @@ than the sum of all of them.
 Tasks whose heads share an architecture up to their number of classes, a batch size, a grid and a
 number of seeds (every image-level linear task of the battery, and fusion tasks of one frame
 count) train as one HeadStack, a lane per (task, seed), narrower heads padded with masked
-classes (on a GPU; on a CPU only heads of one class count share a stack, `pads_by_default`): one batched matmul per layer and one optimiser step per grid point for all of them. A
-task's short last batch of an epoch is padded to the batch size with zero-weight rows, so every
+classes (on a GPU; on a CPU only heads of one class count share a stack and stacks train in
+turn, `pads_by_default`): one batched matmul per layer and one optimiser step per grid point for
+all of them. A task's short last batch of an epoch is padded to the batch size with zero-weight rows, so every
 step has one shape (and on a GPU replays one CUDA graph). Each task validates at the end of its
 own epochs and keeps its own best epochs; when a task is done (or fails) its lanes leave the
 stack, with the optimiser's state of the others, so later steps cost only what remains. A head's
@@ -83,10 +84,12 @@ def lockstep_key(job: TrainJob, pad: bool = True) -> tuple | None:
 
 
 def pads_by_default(device: str) -> bool:
-    """Whether tasks of different class counts share a stack: on a GPU, where a batch-32 step is
-    bound by kernel launches and padding to the widest head (ImageNet's 1,000) costs next to
-    nothing; not on a CPU, where a step costs its arithmetic, which padding multiplies (the loop
-    is shared either way)."""
+    """Whether tasks of different class counts share a stack and all stacks step together: on a
+    GPU, where a batch-32 step is bound by kernel launches and padding to the widest head
+    (ImageNet's 1,000) costs next to nothing. Not on a CPU, where a step costs its arithmetic,
+    which padding multiplies, and interleaving stacks only evicts each one's weights and optimiser
+    state from the caches (bench/heads.py: 4 tasks 30% slower interleaved than one after another);
+    there each class count's stack trains to its end in turn."""
     return torch.device(device).type == "cuda"
 
 
@@ -270,8 +273,8 @@ def train_together(
     """Train every job, those of one `lockstep_key` in one stack and all stacks step by step
     together; jobs that cannot stack train alone with `train_grid` first. `on_done` is called as
     each job finishes (so its result can be written while the others train), `on_step` after
-    every shared step; `pad` as `pads_by_default` unless given. A job whose data fails is reported
-    with its error; the others go on."""
+    every shared step; `pad` (padded stacks, all stepping together) as `pads_by_default` unless
+    given. A job whose data fails is reported with its error; the others go on."""
     pad = pads_by_default(device) if pad is None else pad
     done: dict[str, JobOutcome] = {}
 
@@ -303,11 +306,12 @@ def train_together(
         except (*USER_ERRORS, OSError) as error:
             report(JobOutcome(job.name, None, time.perf_counter() - started, error))
     packs = [_Pack(group, device) for group in keys.values()]
-    while packs:
-        for pack in packs:
-            for run, outcomes, error in pack.tick():
-                report(JobOutcome(run.job.name, outcomes, time.perf_counter() - started, error))
-        packs = [pack for pack in packs if pack.runs]
-        if on_step is not None:
-            on_step()
+    for together in [packs] if pad else [[pack] for pack in packs]:
+        while together:
+            for pack in together:
+                for run, outcomes, error in pack.tick():
+                    report(JobOutcome(run.job.name, outcomes, time.perf_counter() - started, error))
+            together = [pack for pack in together if pack.runs]
+            if on_step is not None:
+                on_step()
     return done
