@@ -180,9 +180,10 @@ def score_together(
         except (*USER_ERRORS, OSError) as error:
             failed[outcome.name] = error
 
-    label = f"train {len(runs)} tasks in lockstep ({', '.join(runs)})"
-    with progress(total, label, options.quiet) as advance:
-        train_together([run.job() for run in runs.values()], options.device, lambda: advance(1), done)
+    if runs:
+        label = f"train {len(runs)} tasks in lockstep ({', '.join(runs)})"
+        with progress(total, label, options.quiet) as advance:
+            train_together([run.job() for run in runs.values()], options.device, lambda: advance(1), done)
     for task in tasks:
         if task.id in results or task.id in failed:
             continue

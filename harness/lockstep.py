@@ -18,6 +18,7 @@ it alone, to float rounding (tests/test_lockstep_tasks.py).
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -62,8 +63,9 @@ class TrainJob:
 
 @dataclass
 class JobOutcome:
-    """A job's outcomes (or the error that stopped it) and the seconds from the start of the
-    shared loop to its last step: its own wall time, overlapping the others'."""
+    """A job's outcomes (or the error that stopped it) and the seconds from the start of its
+    loop (shared with the stacks stepping beside it) to its last step: its own wall time,
+    overlapping the others'."""
 
     name: str
     outcomes: list[TrainOutcome] | None
@@ -87,9 +89,9 @@ def pads_by_default(device: str) -> bool:
     """Whether tasks of different class counts share a stack and all stacks step together: on a
     GPU, where a batch-32 step is bound by kernel launches and padding to the widest head
     (ImageNet's 1,000) costs next to nothing. Not on a CPU, where a step costs its arithmetic,
-    which padding multiplies, and interleaving stacks only evicts each one's weights and optimiser
-    state from the caches (bench/heads.py: 4 tasks 30% slower interleaved than one after another);
-    there each class count's stack trains to its end in turn."""
+    which padding multiplies, and stacks stepping together gain nothing (their steps' costs add up
+    either way) but take turns in the caches; there each class count's stack trains to its end in
+    turn."""
     return torch.device(device).type == "cuda"
 
 
@@ -105,22 +107,25 @@ class _Run:
     lane_of: list[int]
     record: Record
     epoch: int = 0
-    batches: list[torch.Tensor] = field(default_factory=list)
+    batches: deque[torch.Tensor] = field(default_factory=deque)
     totals: torch.Tensor | None = None
 
     @property
     def lanes(self) -> int:
         return len(self.generators)
 
+    def _points(self) -> list[int]:
+        """Each head's grid point: its place among its lane's heads."""
+        per_lane = [[k for k, lane in enumerate(self.lane_of) if lane == other] for other in range(self.lanes)]
+        return [per_lane[lane].index(k) for k, lane in enumerate(self.lane_of)]
+
     def slots(self, stack: HeadStack) -> list[int]:
         """The stack slot of each of the job's heads, in the job's order."""
-        per_lane = [[k for k, lane in enumerate(self.lane_of) if lane == other] for other in range(self.lanes)]
-        return [per_lane[lane].index(k) * stack.lanes + self.offset + lane for k, lane in enumerate(self.lane_of)]
+        return [p * stack.lanes + self.offset + lane for p, lane in zip(self._points(), self.lane_of)]
 
     def local(self) -> list[int]:
         """Where each of the job's heads sits among its own lanes' slots (validation logits)."""
-        per_lane = [[k for k, lane in enumerate(self.lane_of) if lane == other] for other in range(self.lanes)]
-        return [per_lane[lane].index(k) * self.lanes + lane for k, lane in enumerate(self.lane_of)]
+        return [p * self.lanes + lane for p, lane in zip(self._points(), self.lane_of)]
 
     def next_batch(self, device: str) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The next (lanes, B) rows of every lane, a short last batch padded by repeating its first
@@ -129,9 +134,9 @@ class _Run:
         if not self.batches:
             self.epoch += 1
             order = epoch_order(self.job.train_rows, self.generators, self.where)
-            self.batches = list(order.split(config.batch_size, dim=1))
+            self.batches = deque(order.split(config.batch_size, dim=1))
             self.totals = torch.zeros(len(self.job.heads), device=device)
-        rows = self.batches.pop(0)
+        rows = self.batches.popleft()
         count = rows.shape[1]
         weights = torch.ones(self.lanes, config.batch_size, device=device)
         if count < config.batch_size:
@@ -163,9 +168,10 @@ class _Pack:
         self.stack = HeadStack(heads, points, lane_of, device)
         self.optimizers = stack_optimizers(self.stack, device)
         self.best = [weight.detach().clone() for weight in self.stack.weights]
-        self._slots()
+        self._bind()
 
-    def _slots(self) -> None:
+    def _bind(self) -> None:
+        """Each run's slots in the current stack, and its step."""
         self.slot_of = [torch.tensor(run.slots(self.stack), device=self.device) for run in self.runs]
         self.step = stacked_step(self.stack, self.optimizers, self.device, self.runs[0].job.config.bf16)
 
@@ -260,7 +266,7 @@ class _Pack:
         offset = 0
         for run in self.runs:
             run.offset, offset = offset, offset + run.lanes
-        self._slots()
+        self._bind()
 
 
 def train_together(
@@ -284,12 +290,12 @@ def train_together(
             on_done(outcome)
 
     keys: dict[tuple, list[TrainJob]] = {}
-    started = time.perf_counter()
     for job in jobs:
         key = lockstep_key(job, pad)
         if key is not None:
             keys.setdefault(key, []).append(job)
             continue
+        started = time.perf_counter()
         try:
             outcomes = train_grid(
                 job.heads,
@@ -307,6 +313,7 @@ def train_together(
             report(JobOutcome(job.name, None, time.perf_counter() - started, error))
     packs = [_Pack(group, device) for group in keys.values()]
     for together in [packs] if pad else [[pack] for pack in packs]:
+        started = time.perf_counter()
         while together:
             for pack in together:
                 for run, outcomes, error in pack.tick():

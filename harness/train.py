@@ -4,7 +4,9 @@ Features come from a `FeatureSource` (harness.sources): held in memory, streamed
 or the encoder run in the loop; all give the same batches for the same rows. Targets are class
 labels or per-pixel maps (harness.targets); dense heads predict at the target's size, and on a GPU
 train in bfloat16 autocast with channels-last maps. Image-level heads of every grid point and seed
-train as one stacked module (`HeadStack`), so a step costs about what one head's does.
+train as one stacked module (`HeadStack`), so a step costs about what one head's does; on a GPU
+the stacked step is replayed as a CUDA graph (harness.graphs), and harness.lockstep trains several
+tasks' stacks in one loop.
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ class HeadStack(nn.Module):
     transposed from nn.Linear's (out, in): the layout a batched matmul's weight gradient comes out
     in, so no step transposes them. Heads with fewer classes than the widest are padded with zero
     output columns, masked out of the loss (their gradient is exactly zero, so they stay zero) and
-    sliced off in `state` and `forward(lanes=...)` callers.
+    sliced off by `state` (callers of `forward` slice its logits).
     """
 
     def __init__(
