@@ -186,6 +186,15 @@ def add_tasks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="all", help="all (plan: all dense tasks), or a comma-separated list of task ids")
 
 
+def add_lockstep(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-lockstep",
+        action="store_true",
+        help="train image-level tasks one after another instead of in one loop (same results; "
+        "lockstep holds every task's features in memory at once)",
+    )
+
+
 def command(
     sub: argparse._SubParsersAction,
     name: str,
@@ -248,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "score every task whose data is found, skipping those already scored",
         *scoring,
         add_tasks,
+        add_lockstep,
     )
 
     p = command(
@@ -264,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_dense,
         add_board,
         add_tasks,
+        add_lockstep,
     )
     p.add_argument("checkpoint", type=Path)
     p.add_argument(

@@ -24,7 +24,7 @@ from harness.calibration import calibrate, save_calibration
 from harness.compute import resolve_compute
 from harness.dense import dense_cached_readers, plan_task
 from harness.errors import CacheError
-from harness.evaluate import extract_shared, score_task
+from harness.evaluate import extract_shared, score_task, score_together
 from harness.loader import resolve_decode
 from harness.options import ScoreOptions, options_from, resolve_device
 from harness.plan import plan, task_readers
@@ -246,17 +246,21 @@ def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespa
     seconds = extract_shared(trunk, encoder, tasks, options)
     if seconds:
         log.info("extracted the image sets of %d tasks in %.1fs, each shared set once", len(tasks), seconds)
-    results, missing = [], []
-    for task in tasks:
-        try:
-            results.append(score_task(trunk, encoder, task, options)[0])
-        except DataError as error:
-            missing.append(task.id)
-            log.info("%s: skipped, %s", task.id, error)
+    if args.no_lockstep:
+        results, failed = [], {}
+        for task in tasks:
+            try:
+                results.append(score_task(trunk, encoder, task, options)[0])
+            except DataError as error:
+                failed[task.id] = error
+    else:
+        results, failed = score_together(trunk, encoder, tasks, options)
+    for task_id, error in failed.items():
+        log.info("%s: skipped, %s", task_id, error)
     if results:
         print_results(results)
-    if missing:
-        print(f"not scored, data not found or unreadable: {', '.join(missing)} (see `ccbench tasks`)")
+    if failed:
+        print(f"not scored, data not found or unreadable: {', '.join(failed)} (see `ccbench tasks`)")
     return 0 if results else 1
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,10 @@ from harness import __version__
 from harness.cache import repairing
 from harness.cache_key import digest
 from harness.dense import choose_mode, dense_cached_readers, prepare_dense
-from harness.errors import ResultError
-from harness.grid import resolve_grid
+from harness.errors import USER_ERRORS, ResultError
+from harness.grid import GridPoint, resolve_grid
 from harness.heads import build_head
+from harness.lockstep import JobOutcome, TrainJob, pads_by_default, train_together
 from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
@@ -58,25 +61,25 @@ def extract_shared(trunk: ResNet50Trunk, encoder: EncoderSpec, tasks: list[TaskS
     return sum(run_extraction(trunk, job, options) for job in {id(job): job for job in jobs.values()}.values())
 
 
-def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> tuple[dict, Path]:
-    """Score and write the result; an existing result is returned as is unless `force`."""
-    path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
-    if path.exists() and not options.force:
-        log.info("%s on %s: already scored in %s (--force to rescore)", encoder.name, task.id, path)
-        return load_result(path), path
-    if task.scored_with:
-        return _score_with_other_head(trunk, encoder, task, options, path)
-    data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
-    points = resolve_grid(options.grid, task)
-    epochs = options.epochs or task.epochs
-    timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
-    keep_heads = options.save_heads or any(other.scored_with == task.id for other in TASKS.values())
-    runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
-    # image-level heads of every seed train in lockstep; a dense seed's heads fill the GPU on their own
-    for seeds in [(seed,) for seed in options.seeds] if task.dense else [options.seeds]:
-        config = TrainConfig(
+@dataclass
+class TaskRun:
+    """A task ready to train: its data, grid, and fresh heads seed-major (every grid point of a
+    seed together), in one group of all seeds for image-level heads (they stack) or one group per
+    seed for dense heads (a dense seed's heads fill the GPU on their own)."""
+
+    task: TaskSpec
+    path: Path
+    data: Prepared
+    points: tuple[GridPoint, ...]
+    epochs: int
+    groups: list[tuple[int, ...]]
+    heads: list[list[nn.Module]]
+
+    def config(self, seeds: tuple[int, ...]) -> TrainConfig:
+        task, data = self.task, self.data
+        return TrainConfig(
             task.batch_size,
-            epochs,
+            self.epochs,
             task.loss,
             task.metric,
             seeds[0],
@@ -84,37 +87,147 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
             bf16=data.bf16,
             eval_batch_size=data.eval_batch_size,
         )
-        heads = [data.new_head(task, seed) for seed in seeds for _ in points]
+
+    def job(self, index: int = 0) -> TrainJob:
+        """Group `index`'s heads as a job for train_together (or train_grid's arguments)."""
+        seeds, data = self.groups[index], self.data
+        return TrainJob(
+            self.task.id,
+            self.heads[index],
+            list(self.points) * len(seeds),
+            [seed for seed in seeds for _ in self.points],
+            data.train_source,
+            data.train_targets,
+            data.train_rows,
+            data.val_rows,
+            self.config(seeds),
+        )
+
+
+def plan_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> TaskRun:
+    """Extract what is missing and hold what training reads."""
+    path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
+    data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
+    groups = [(seed,) for seed in options.seeds] if task.dense else [tuple(options.seeds)]
+    points = resolve_grid(options.grid, task)
+    heads = [[data.new_head(task, seed) for seed in seeds for _ in points] for seeds in groups]
+    return TaskRun(task, path, data, points, options.epochs or task.epochs, groups, heads)
+
+
+def needs_scoring(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> bool:
+    path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
+    return options.force or not path.exists()
+
+
+def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> tuple[dict, Path]:
+    """Score and write the result; an existing result is returned as is unless `force`."""
+    path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
+    if not needs_scoring(encoder, task, options):
+        log.info("%s on %s: already scored in %s (--force to rescore)", encoder.name, task.id, path)
+        return load_result(path), path
+    if task.scored_with:
+        return _score_with_other_head(trunk, encoder, task, options, path)
+    run = plan_task(trunk, encoder, task, options)
+    outcomes, seconds = [], 0.0
+    for index, seeds in enumerate(run.groups):
+        job = run.job(index)
         started = time.perf_counter()
-        label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(points)} grid points)"
-        with progress(epochs, label, options.quiet) as advance:
-            outcomes = train_grid(
-                heads,
-                list(points) * len(seeds),
-                data.train_source,
-                data.train_targets,
-                data.train_rows,
-                data.val_rows,
-                config,
+        label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(run.points)} grid points)"
+        with progress(run.epochs, label, options.quiet) as advance:
+            outcomes += train_grid(
+                job.heads,
+                job.points,
+                job.source,
+                job.targets,
+                job.train_rows,
+                job.val_rows,
+                job.config,
                 options.device,
                 on_epoch=lambda epoch: advance(1),
-                seeds=[seed for seed in seeds for _ in points],
+                seeds=job.seeds,
             )
-        timings["train"] += time.perf_counter() - started
-        for k, seed in enumerate(seeds):
-            grid = outcomes[k * len(points) : (k + 1) * len(points)]
-            best = select(grid)
-            if keep_heads:
-                save_head(
-                    head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
-                    grid[best].state,
-                )
-            runs.append((seed, heads[k * len(points) + best], grid, grid[best]))
+        seconds += time.perf_counter() - started
+    return finish_task(encoder, run, outcomes, seconds, options)
+
+
+def score_together(
+    trunk: ResNet50Trunk, encoder: EncoderSpec, tasks: Sequence[TaskSpec], options: ScoreOptions
+) -> tuple[list[dict], dict[str, Exception]]:
+    """Score image-level tasks with their heads trained in lockstep (harness.lockstep): each task's
+    result is what `score_task` writes for it alone, but for timings, and is written as soon as
+    its training ends. Returns the results in task order and the tasks that failed (data not
+    found or unreadable, before or during training, or at test), which take no others with them.
+    Dense tasks, tasks scored with another's head and tasks already scored go to `score_task`."""
+    together = [t for t in tasks if not t.dense and not t.scored_with and needs_scoring(encoder, t, options)]
+    failed: dict[str, Exception] = {}
+    runs: dict[str, TaskRun] = {}
+    for task in together:
+        try:
+            runs[task.id] = plan_task(trunk, encoder, task, options)
+        except DataError as error:
+            failed[task.id] = error
+    results: dict[str, dict] = {}
+    steps = [-(-len(run.data.train_rows) // run.task.batch_size) * run.epochs for run in runs.values()]
+    total = max(steps, default=0) if pads_by_default(options.device) else sum(steps)  # stacks step together or in turn
+
+    def done(outcome: JobOutcome) -> None:
+        if outcome.error is not None:
+            failed[outcome.name] = outcome.error
+            return
+        run = runs[outcome.name]
+        try:
+            results[outcome.name] = finish_task(
+                encoder, run, outcome.outcomes, outcome.seconds, options, {"tasks": list(runs)}
+            )[0]
+        except (*USER_ERRORS, OSError) as error:
+            failed[outcome.name] = error
+
+    if runs:
+        label = f"train {len(runs)} tasks in lockstep ({', '.join(runs)})"
+        with progress(total, label, options.quiet) as advance:
+            train_together([run.job() for run in runs.values()], options.device, lambda: advance(1), done)
+    for task in tasks:
+        if task.id in results or task.id in failed:
+            continue
+        try:
+            results[task.id] = score_task(trunk, encoder, task, options)[0]
+        except DataError as error:
+            failed[task.id] = error
+    return [results[t.id] for t in tasks if t.id in results], {t.id: failed[t.id] for t in tasks if t.id in failed}
+
+
+def finish_task(
+    encoder: EncoderSpec,
+    run: TaskRun,
+    outcomes: list[TrainOutcome],
+    train_seconds: float,
+    options: ScoreOptions,
+    lockstep: dict[str, Any] | None = None,
+) -> tuple[dict, Path]:
+    """Select each seed's grid point on validation, keep heads where needed, test once with the
+    selected heads of every seed and write the result. `lockstep` (the tasks trained together)
+    enters the result; `train_seconds` is then the task's own wall time in the shared loop, from
+    its start to the task's last step, overlapping the other tasks' times."""
+    task, data, points = run.task, run.data, run.points
+    keep_heads = options.save_heads or any(other.scored_with == task.id for other in TASKS.values())
+    seeds = [seed for group in run.groups for seed in group]
+    heads = [head for group in run.heads for head in group]
+    chosen_runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
+    for k, seed in enumerate(seeds):
+        grid = outcomes[k * len(points) : (k + 1) * len(points)]
+        best = select(grid)
+        if keep_heads:
+            save_head(
+                head_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag(), seed),
+                grid[best].state,
+            )
+        chosen_runs.append((seed, heads[k * len(points) + best], grid, grid[best]))
+    timings = {"extract": data.extract_seconds, "train": train_seconds, "evaluate": 0.0}
     started = time.perf_counter()
-    metrics = data.test.score([head for _, head, _, _ in runs])
+    metrics = data.test.score([head for _, head, _, _ in chosen_runs])
     timings["evaluate"] = time.perf_counter() - started
     per_seed = []
-    for (seed, _, outcomes, best), metric in zip(runs, metrics):
+    for (seed, _, grid, best), metric in zip(chosen_runs, metrics):
         interval = metric.interval()
         per_seed.append(
             {
@@ -135,17 +248,17 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                         "val_curve": o.val_curve,
                         "train_loss": o.train_loss,
                     }
-                    for o in outcomes
+                    for o in grid
                 ],
             }
         )
     splits = {"train": len(data.train_rows), "val": len(data.val_rows), "test": len(data.test.rows)}
-    chosen = runs[0][3].point
+    chosen = chosen_runs[0][3].point
     hparams = {
         "optimizer": chosen.optimizer,
         "lr": chosen.lr,
         "batch_size": task.batch_size,
-        "epochs": epochs,
+        "epochs": run.epochs,
         "grid": [p.name for p in points],
         "val_fraction": task.val_fraction,
         "compute": options.compute,
@@ -154,7 +267,9 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     if data.dense is not None:
         hparams.update(dataclasses.asdict(data.dense), bf16=data.bf16)
     result = _result(encoder, task, options, data, per_seed, splits, timings, hparams)
-    return result, write_result(path, result)
+    if lockstep is not None:
+        result["lockstep"] = lockstep
+    return result, write_result(run.path, result)
 
 
 def _score_with_other_head(

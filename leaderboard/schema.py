@@ -39,6 +39,8 @@ REQUIRED, OPTIONAL, ENCODER_REQUIRED and ENCODER_OPTIONAL where present):
                     and the split file or seed); absent in files written before it
     cache_key*      sha256 over the feature stores used; cache_stores: {"split/block": store digest}
     timings*        {extract, train, evaluate} seconds
+    lockstep        {tasks: ids of the tasks whose heads trained in one loop with this one}; timings.train
+                    is then this task's wall time in that loop (it overlaps theirs); absent when trained alone
     created*        ISO 8601 UTC time of writing
 
 Adding a key keeps schema_version 1: readers ignore keys they do not know, and the leaderboard says
@@ -78,6 +80,7 @@ OPTIONAL: dict[str, tuple[type, ...]] = {
     "ci95": (list, NULL),
     "overrides": (dict, NULL),
     "battery": (list,),
+    "lockstep": (dict,),
 }
 ENCODER_REQUIRED: dict[str, tuple[type, ...]] = {"name": (str,), "fingerprint": (str,)}
 ENCODER_OPTIONAL: dict[str, tuple[type, ...]] = {

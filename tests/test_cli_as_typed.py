@@ -44,7 +44,7 @@ BARE = {
     ),
     "run": (
         ["--encoder", "random:0"],
-        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, "tasks": "all"},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, "tasks": "all", "no_lockstep": False},
     ),
     "submit": (
         ["m.pth", "--name", "mine"],
@@ -64,6 +64,7 @@ BARE = {
             "trust_checkpoint": False,
             **CHOICE,
             "tasks": "all",
+            "no_lockstep": False,
         },
     ),
     "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
