@@ -19,6 +19,7 @@ from harness import __version__
 from harness.cache import repairing
 from harness.cache_key import digest
 from harness.dense import choose_mode, dense_cached_readers, prepare_dense
+from harness.environment import Meter, environment
 from harness.errors import ResultError
 from harness.grid import resolve_grid
 from harness.heads import build_head
@@ -26,7 +27,15 @@ from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
 from harness.progress import progress
-from harness.results import head_path, load_head, load_result, result_path, save_head, write_result
+from harness.results import (
+    head_path,
+    load_head,
+    load_result,
+    result_path,
+    save_head,
+    save_predictions,
+    write_result,
+)
 from harness.train import TrainConfig, TrainOutcome, select, train_grid
 from leaderboard.schema import SCHEMA_VERSION
 from tasks import PROTOCOL_VERSION, TASKS, DataError, TaskSpec, get_task
@@ -64,7 +73,9 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         return load_result(path), path
     if task.scored_with:
         return _score_with_other_head(trunk, encoder, task, options, path)
-    data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
+    meter = Meter()
+    with meter.stage("extract"):
+        data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
     points = resolve_grid(options.grid, task)
     epochs = options.epochs or task.epochs
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
@@ -85,7 +96,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         heads = [data.new_head(task, seed) for seed in seeds for _ in points]
         started = time.perf_counter()
         label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(points)} grid points)"
-        with progress(epochs, label, options.quiet) as advance:
+        with progress(epochs, label, options.quiet) as advance, meter.stage("train"):
             outcomes = train_grid(
                 heads,
                 list(points) * len(seeds),
@@ -109,7 +120,9 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                 )
             runs.append((seed, heads[k * len(points) + best], grid, grid[best]))
     started = time.perf_counter()
-    metrics = data.test.score([head for _, head, _, _ in runs])
+    with meter.stage("evaluate"):
+        metrics = data.test.score([head for _, head, _, _ in runs])
+        predictions = save_predictions(path, metrics, [seed for seed, _, _, _ in runs], data.test.ids)
     timings["evaluate"] = time.perf_counter() - started
     per_seed = []
     for (seed, _, outcomes, best), metric in zip(runs, metrics):
@@ -150,6 +163,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     if data.dense is not None:
         hparams.update(dataclasses.asdict(data.dense), bf16=data.bf16)
     result = _result(encoder, task, options, data, per_seed, splits, timings, hparams)
+    result.update(predictions=predictions, environment=environment(options.device, meter))
     return result, write_result(path, result)
 
 
@@ -164,7 +178,9 @@ def _score_with_other_head(
             f"{source_path}: records no classes for its heads (written before results did), so "
             f"{task.id} labels cannot be matched to them; rescore {source.id} with --force"
         )
-    data = repairing(lambda: prepare(trunk, encoder, task, options, source_result["classes"]))
+    meter = Meter()
+    with meter.stage("extract"):
+        data = repairing(lambda: prepare(trunk, encoder, task, options, source_result["classes"]))
     started = time.perf_counter()
     heads = []
     for run in source_result["seeds"]:
@@ -175,8 +191,11 @@ def _score_with_other_head(
             )
         )
         heads.append(head.to(options.device))
+    with meter.stage("evaluate"):
+        metrics = data.test.score(heads)
+        predictions = save_predictions(path, metrics, [run["seed"] for run in source_result["seeds"]], data.test.ids)
     per_seed = []
-    for run, metric in zip(source_result["seeds"], data.test.score(heads)):
+    for run, metric in zip(source_result["seeds"], metrics):
         interval = metric.interval()
         per_seed.append(
             {
@@ -196,6 +215,7 @@ def _score_with_other_head(
         timings,
         {**source_result["hparams"], "scored_with": source.id},
     )
+    result.update(predictions=predictions, environment=environment(options.device, meter))
     return result, write_result(path, result)
 
 
