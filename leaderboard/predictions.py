@@ -84,12 +84,6 @@ class Predictions:
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             raise LeaderboardError(f"{where}: not a predictions file ({error}); rescore the task") from None
 
-    def aligned(self, ids: np.ndarray) -> list[np.ndarray]:
-        """Each seed's (N', K) statistics at `ids` (a subset of this record's ids), in their order."""
-        rows = {sample: k for k, sample in enumerate(self.ids.tolist())}
-        index = np.array([rows[sample] for sample in ids.tolist()], dtype=np.int64)
-        return [seed[index] for seed in self.statistics]
-
 
 def _ids(ids: list[str]) -> np.ndarray:
     return np.array([str(sample) for sample in ids], dtype=np.str_)
@@ -115,7 +109,7 @@ def write_predictions(result_path: Path, predictions: Predictions) -> dict[str, 
     return {
         "file": path.name,
         "sha256": sha256(data),
-        "bootstrap": {"rounds": bootstrap.ROUNDS, "level": bootstrap.LEVEL, "seed": bootstrap.SEED},
+        "bootstrap": bootstrap_defaults(),
     }
 
 

@@ -61,7 +61,12 @@ BARE = {
             "tasks": "all",
         },
     ),
-    "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
+    "cache": (
+        ["ls"],
+        {**COMMON, "action": "ls", "digests": [], "all": False, "older_than": None, "repair": False, "json": False},
+    ),
+    "rescore": (["r.json"], {"results": [Path("r.json")], "json": False}),
+    "validate": (["r.json"], {"files": [Path("r.json")]}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
     "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
     "leaderboard": ([], {**COMMON, **BOARD}),
