@@ -240,9 +240,7 @@ def prepare(
         train_targets=LabelTargets(labels["train"]) if "train" in labels else None,
         train_rows=train_rows,
         val_rows=val_rows,
-        test=TestSplit(
-            features["test"], labels["test"], test_rows, task.metric, ids=sample_ids(readers["test"])
-        ),
+        test=TestSplit(features["test"], labels["test"], test_rows, task.metric, ids=sample_ids(readers["test"])),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
         stores=store_digests(jobs, task.blocks),
         image_size=jobs["test"].preprocessing.size,

@@ -41,9 +41,7 @@ def write_result(path: Path, result: dict[str, Any]) -> Path:
         raise write_error(path, "result", error) from None
 
 
-def save_predictions(
-    path: Path, metrics: list[Metric], seeds: list[int], ids: list[str]
-) -> dict[str, Any]:
+def save_predictions(path: Path, metrics: list[Metric], seeds: list[int], ids: list[str]) -> dict[str, Any]:
     """Write every seed's per-sample predictions beside the result file `path` (leaderboard.predictions),
     before the result names them; returns the result's `predictions` record. `ids` name the test
     samples in scoring order (their row numbers where the split has none)."""

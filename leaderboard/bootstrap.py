@@ -70,11 +70,12 @@ def resample_counts(samples: int, rounds: int, seed: int) -> list[np.ndarray]:
     """Each round's count of every sample in a resample with replacement, in chunks of CHUNK rounds:
     the same draw for the same (samples, rounds, seed), so two results resampled with it are paired."""
     generator = np.random.default_rng(seed)
-    uniform = np.full(samples, 1.0 / samples)
-    return [
-        generator.multinomial(samples, uniform, size=min(CHUNK, rounds - start)).astype(np.float64)
-        for start in range(0, rounds, CHUNK)
-    ]
+    chunks = []
+    for start in range(0, rounds, CHUNK):
+        size = min(CHUNK, rounds - start)
+        draws = generator.integers(samples, size=(size, samples)) + samples * np.arange(size)[:, None]
+        chunks.append(np.bincount(draws.ravel(), minlength=size * samples).reshape(size, samples).astype(np.float64))
+    return chunks
 
 
 def round_scores(metric: str, stats: np.ndarray, counts: list[np.ndarray]) -> np.ndarray:

@@ -123,7 +123,9 @@ def read_predictions(result_path: Path, result: dict[str, Any]) -> Predictions:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise LeaderboardError(f"{path}: cannot read the predictions ({error.strerror or error}); rescore the task")
+        raise LeaderboardError(
+            f"{path}: cannot read the predictions ({error.strerror or error}); rescore the task"
+        ) from None
     if sha256(data) != record["sha256"]:
         raise LeaderboardError(
             f"{path}: sha256 differs from the one {Path(result_path).name} records; this is not the result's "

@@ -171,9 +171,7 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     basis = task_basis(scores, paired)
     notes.extend(paired.notes)
     kinds = (("std", std), ("ci95_lo", low), ("ci95_hi", high), ("vs_next", vs_next), ("vs_next_by", basis))
-    extra = pd.DataFrame(
-        {f"{task}_{kind}": values[task] for task in tasks for kind, values in kinds}
-    ).loc[table.index]
+    extra = pd.DataFrame({f"{task}_{kind}": values[task] for task in tasks for kind, values in kinds}).loc[table.index]
     main = [
         "rank",
         *ENCODER_KEYS,

@@ -87,9 +87,7 @@ class Paired:
         return PAIRED if self.verdict(a, b, task) is not None else OVERLAP
 
 
-def compare(
-    low: pd.DataFrame, high: pd.DataFrame, a: str, b: str, task: str, paired: Paired | None = None
-) -> str:
+def compare(low: pd.DataFrame, high: pd.DataFrame, a: str, b: str, task: str, paired: Paired | None = None) -> str:
     """TIE, SEPARABLE or UNKNOWN for encoders `a` and `b` (fingerprints) on `task`."""
     verdict = paired.verdict(a, b, task) if paired is not None else None
     if verdict is not None:

@@ -144,7 +144,10 @@ def test_validate_names_the_key_of_a_submitted_file(tmp_path: Path, capsys: pyte
     result["seeds"][0]["score"] = "high"
     path.write_text(json.dumps(result))
     assert main(["validate", str(path)]) == 1
-    assert capsys.readouterr().out == f'{path}: seeds[0].score "high" is not a number; the file is damaged, rescore the task\n'
+    assert (
+        capsys.readouterr().out
+        == f'{path}: seeds[0].score "high" is not a number; the file is damaged, rescore the task\n'
+    )
 
 
 def planted_pair(samples: int = 400, apart: int = 14) -> tuple[np.ndarray, np.ndarray]:
