@@ -5,7 +5,6 @@ optional `environment` key), so a number can be traced to the run that made it."
 from __future__ import annotations
 
 import platform
-import resource
 import shlex
 import subprocess
 import sys
@@ -78,14 +77,25 @@ class Meter:
             total["written_bytes"] += now_written - written
 
 
+def peak_rss() -> int | None:
+    """The process's peak resident memory in bytes (Linux /proc/self/status VmHWM, the kernel's max
+    RSS); None where the system has no such file (the `resource` module is POSIX-only)."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def peak_memory(device: str) -> dict[str, int | None]:
-    """The process's peak resident memory (ru_maxrss, KiB on Linux) and, on a GPU, the most memory
-    torch has allocated on it."""
+    """The process's peak resident memory and, on a GPU, the most memory torch has allocated on it."""
     cuda = None
     if torch.device(device).type == "cuda" and torch.cuda.is_available():
         cuda = int(torch.cuda.max_memory_allocated(torch.device(device)))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rss_bytes": int(rss) * (1 if sys.platform == "darwin" else 1024), "cuda_bytes": cuda}
+    return {"rss_bytes": peak_rss(), "cuda_bytes": cuda}
 
 
 def environment(device: str, meter: Meter) -> dict[str, Any]:
