@@ -176,7 +176,9 @@ def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(user_di
     assert (home / "leaderboard-out" / "index.html").is_file()
     assert not (home / "results" / "heads").exists(), "no task is scored with cifar100's heads: none kept"
     environment = result["environment"]
-    assert environment["torch"] == torch.__version__ and "submit moco_v2_200ep_pretrain.pth.tar" in environment["command"]
+    assert (
+        environment["torch"] == torch.__version__ and "submit moco_v2_200ep_pretrain.pth.tar" in environment["command"]
+    )
     assert environment["io"]["extract"]["written_bytes"] > 0 and environment["peak_memory"]["rss_bytes"] > 0
     assert (home / "results" / result["predictions"]["file"]).is_file()
     for audit in (["rescore", str(path)], ["validate", str(path)]):
