@@ -43,6 +43,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -538,7 +539,21 @@ class FeatureStore:
         return problems + [d.describe() for d in self.damage()]
 
     def nbytes_stored(self) -> int:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return store_usage(self.path)[0]
+
+
+def store_usage(path: Path) -> tuple[int, float]:
+    """(bytes on disk, when last written as a POSIX time) of the store folder at `path`, readable or
+    not: the newest modification time of its files and folders, so a store being extracted is young."""
+    size, newest = 0, path.stat().st_mtime
+    for entry in path.rglob("*"):
+        try:
+            info = entry.stat()
+        except FileNotFoundError:  # a writer's temporary file, renamed meanwhile
+            continue
+        newest = max(newest, info.st_mtime)
+        size += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return size, newest
 
 
 def repairing(make: Callable[[], T]) -> T:

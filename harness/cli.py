@@ -44,6 +44,17 @@ def byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 50G)") from None
 
 
+def duration(text: str) -> float:
+    """'30d', '12h', '90m', '2w' or plain seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    try:
+        if text[-1:].lower() in units:
+            return float(text[:-1]) * units[text[-1].lower()]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30d, 12h)") from None
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-root",
@@ -294,12 +305,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all", action="store_true", help="rm: remove every store")
     p.add_argument(
+        "--older-than",
+        type=duration,
+        help="rm: remove the stores (all, or those named) last written longer ago than this (e.g. 30d); "
+        "a store another process is writing is kept",
+    )
+    p.add_argument(
         "--repair",
         action="store_true",
         help="verify: reset damaged units and remove damaged label or target files, so the next "
         "score or extract rebuilds exactly them",
     )
     p.add_argument("--json", action="store_true")
+
+    p = command(
+        sub,
+        "rescore",
+        run + "cmd_rescore",
+        "recompute result files' scores and intervals from their per-sample predictions and compare",
+    )
+    p.add_argument("results", type=Path, nargs="+", help="result files (.json)")
+    p.add_argument("--json", action="store_true")
+
+    p = command(sub, "validate", run + "cmd_validate", "check result files against the result schema")
+    p.add_argument("files", type=Path, nargs="+", help="result files (.json), e.g. submitted from elsewhere")
 
     command(
         sub,

@@ -11,25 +11,29 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from filelock import Timeout
 
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness import checked
-from harness.cache import FeatureStore, find_stores, list_stores, store_lock
+from harness.cache import FeatureStore, find_stores, list_stores, store_lock, store_usage
 from harness.calibration import calibrate, save_calibration
 from harness.compute import resolve_compute
 from harness.dense import dense_cached_readers, plan_task
-from harness.errors import CacheError
+from harness.errors import USER_ERRORS, CacheError
 from harness.evaluate import extract_shared, score_task, score_together
 from harness.loader import resolve_decode
 from harness.options import ScoreOptions, options_from, resolve_device
 from harness.plan import plan, task_readers
 from harness.prepare import run_extraction
+from leaderboard.collect import read_result
 from leaderboard.errors import LeaderboardError
+from leaderboard.predictions import read_predictions, rescore
 from leaderboard.render import build as build_leaderboard
 from tasks import TASKS, DataError, get_task
 from tasks.synthetic import N_CLASSES, write_cifar100
@@ -287,43 +291,17 @@ def print_results(results: list[dict[str, Any]]) -> None:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "ls":
-        rows = []
-        for path in list_stores(args.cache):
-            try:
-                store = FeatureStore.open_path(path)
-            except CacheError as error:
-                print(f"ccbench: warning: {error}", file=sys.stderr)
-                continue
-            rows.append(
-                {
-                    "digest": store.key.digest,
-                    "encoder": store.key.encoder,
-                    "image_set": store.group.attrs.get("image_set"),
-                    "block": store.key.block,
-                    "images": store.key.n_images,
-                    "complete": store.complete,
-                    "bytes": store.nbytes_stored(),
-                    "path": str(path),
-                }
-            )
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        elif rows:
-            print_table(
-                [{**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12]} for r in rows],
-                ["digest", "encoder", "image_set", "block", "images", "complete", "bytes"],
-            )
-        else:
-            print(f"no feature stores under {args.cache}")
-        return 0
-    if args.action == "rm" and not (args.digests or args.all):
-        raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
+        return list_cache(args)
+    if args.action == "rm" and not (args.digests or args.all or args.older_than is not None):
+        raise SystemExit("ccbench: error: name store digests to remove, or pass --all or --older-than")
     targets = (
         [p for prefix in args.digests for p in _resolve(args.cache, prefix)]
         if args.digests
         else list_stores(args.cache)
     )
     if args.action == "rm":
+        if args.older_than is not None:
+            return remove_older(targets, args.older_than)
         for path in targets:
             remove_store(path)
             print(f"removed {path}")
@@ -337,6 +315,77 @@ def cmd_cache(args: argparse.Namespace) -> int:
             "rebuilds exactly them"
         )
     return 1 if failures else 0
+
+
+def age_text(seconds: float) -> str:
+    """An age as its largest whole unit: 45s, 12m, 5h, 30d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def list_cache(args: argparse.Namespace) -> int:
+    """Every store with its size on disk and age (since last written)."""
+    rows = []
+    now = time.time()
+    for path in list_stores(args.cache):
+        try:
+            store = FeatureStore.open_path(path)
+        except CacheError as error:
+            print(f"ccbench: warning: {error}", file=sys.stderr)
+            continue
+        size, written = store_usage(path)
+        rows.append(
+            {
+                "digest": store.key.digest,
+                "encoder": store.key.encoder,
+                "image_set": store.group.attrs.get("image_set"),
+                "block": store.key.block,
+                "images": store.key.n_images,
+                "complete": store.complete,
+                "bytes": size,
+                "age_s": round(now - written, 1),
+                "path": str(path),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print_table(
+            [
+                {**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12], "age": age_text(r["age_s"])}
+                for r in rows
+            ],
+            ["digest", "encoder", "image_set", "block", "images", "complete", "bytes", "age"],
+        )
+        print(f"{len(rows)} stores, {sum(r['bytes'] for r in rows)} bytes")
+    else:
+        print(f"no feature stores under {args.cache}")
+    return 0
+
+
+def remove_older(paths: list[Path], seconds: float) -> int:
+    """Remove the stores last written more than `seconds` ago, each under its lock, so a store another
+    process is writing is kept (said so); under the lock an unfinished store is a dead writer's."""
+    freed = 0
+    for path in paths:
+        try:
+            held = store_lock(path, wait=False)
+        except Timeout:
+            print(f"kept {path}: another ccbench process is writing it")
+            continue
+        try:
+            size, written = store_usage(path)
+            if time.time() - written <= seconds:
+                continue
+            shutil.rmtree(path)
+        finally:
+            held.release()
+        freed += size
+        print(f"removed {path} ({size} bytes, last written {age_text(time.time() - written)} ago)")
+    print(f"freed {freed} bytes")
+    return 0
 
 
 def remove_store(path: Path) -> None:
@@ -392,6 +441,58 @@ def verify_checked(path: Path, repair: bool) -> bool:
         checked.remove(path)
         print(f"{path}  removed; the next run rebuilds it from the dataset")
     return True
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """Recompute each result's per-seed scores and intervals from its predictions file; 1 when one
+    differs from what the result records or cannot be checked."""
+    failures = 0
+    rows = []
+    for path in args.results:
+        try:
+            result = read_result(path)
+            recomputed = rescore(result, read_predictions(path, result))
+        except (*USER_ERRORS, LeaderboardError) as error:
+            print(f"ccbench: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        mean = float(np.mean([seed["score"] for seed in recomputed]))
+        for seed in recomputed:
+            same = seed["score"] == seed["stored_score"] and seed["ci95"] == seed["stored_ci95"]
+            failures += not same
+            rows.append({"file": str(path), **seed, "same": same})
+        if mean != result["score"]:
+            failures += 1
+            print(f"{path}: mean over seeds {mean!r} differs from the stored score {result['score']!r}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print_table(
+            [{**r, "ci95": _pair(r["ci95"]), "stored_ci95": _pair(r["stored_ci95"])} for r in rows],
+            ["file", "seed", "score", "stored_score", "ci95", "stored_ci95", "same"],
+        )
+    return 1 if failures else 0
+
+
+def _pair(interval: list[float] | None) -> str:
+    return "-" if interval is None else f"[{interval[0]:.6g}, {interval[1]:.6g}]"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check each file against the result schema and, where it names one, its predictions file's sha256;
+    one line per file. 1 when any is refused."""
+    refused = 0
+    for path in args.files:
+        try:
+            result = read_result(path)
+            if "predictions" in result:
+                read_predictions(path, result)
+        except LeaderboardError as error:
+            print(error)
+            refused += 1
+            continue
+        print(f"{path}: ok")
+    return 1 if refused else 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from harness.prepare import (
     extract_jobs,
     frames_of,
     load_features,
+    sample_ids,
     split_details,
     store_digests,
 )
@@ -161,6 +162,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
             task.num_classes,
             batch_size=1,
             bf16=bf16,
+            ids=sample_ids(test_reader),
         ),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores,

@@ -5,6 +5,7 @@ when asked (`save_heads`): a U-Net head is about 400 MB per seed."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -21,6 +22,7 @@ from harness import __version__
 from harness.cache import repairing
 from harness.cache_key import digest
 from harness.dense import choose_mode, dense_cached_readers, prepare_dense
+from harness.environment import Meter, environment
 from harness.errors import USER_ERRORS, ResultError
 from harness.grid import GridPoint, resolve_grid
 from harness.heads import build_head
@@ -29,7 +31,15 @@ from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
 from harness.progress import progress
-from harness.results import head_path, load_head, load_result, result_path, save_head, write_result
+from harness.results import (
+    head_path,
+    load_head,
+    load_result,
+    result_path,
+    save_head,
+    save_predictions,
+    write_result,
+)
 from harness.train import TrainConfig, TrainOutcome, select, train_grid
 from leaderboard.schema import SCHEMA_VERSION
 from tasks import PROTOCOL_VERSION, TASKS, DataError, TaskSpec, get_task
@@ -74,6 +84,7 @@ class TaskRun:
     epochs: int
     groups: list[tuple[int, ...]]
     heads: list[list[nn.Module]]
+    meter: Meter
 
     def config(self, seeds: tuple[int, ...]) -> TrainConfig:
         task, data = self.task, self.data
@@ -107,11 +118,13 @@ class TaskRun:
 def plan_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> TaskRun:
     """Extract what is missing and hold what training reads."""
     path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
-    data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
+    meter = Meter()
+    with meter.stage("extract"):
+        data = repairing(lambda: (prepare_dense if task.dense else prepare)(trunk, encoder, task, options))
     groups = [(seed,) for seed in options.seeds] if task.dense else [tuple(options.seeds)]
     points = resolve_grid(options.grid, task)
     heads = [[data.new_head(task, seed) for seed in seeds for _ in points] for seeds in groups]
-    return TaskRun(task, path, data, points, options.epochs or task.epochs, groups, heads)
+    return TaskRun(task, path, data, points, options.epochs or task.epochs, groups, heads, meter)
 
 
 def needs_scoring(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> bool:
@@ -133,7 +146,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         job = run.job(index)
         started = time.perf_counter()
         label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(run.points)} grid points)"
-        with progress(run.epochs, label, options.quiet) as advance:
+        with progress(run.epochs, label, options.quiet) as advance, run.meter.stage("train"):
             outcomes += train_grid(
                 job.heads,
                 job.points,
@@ -170,7 +183,11 @@ def score_together(
     steps = [-(-len(run.data.train_rows) // run.task.batch_size) * run.epochs for run in runs.values()]
     total = max(steps, default=0) if pads_by_default(options.device) else sum(steps)  # stacks step together or in turn
 
+    # each task's train bytes, like its train seconds, run from the loop's start to its last step
+    training = {name: contextlib.ExitStack() for name in runs}
+
     def done(outcome: JobOutcome) -> None:
+        training.pop(outcome.name).close()
         if outcome.error is not None:
             failed[outcome.name] = outcome.error
             return
@@ -184,6 +201,8 @@ def score_together(
 
     if runs:
         label = f"train {len(runs)} tasks in lockstep ({', '.join(runs)})"
+        for name, stage in training.items():
+            stage.enter_context(runs[name].meter.stage("train"))
         with progress(total, label, options.quiet) as advance:
             train_together([run.job() for run in runs.values()], options.device, lambda: advance(1), done)
     for task in tasks:
@@ -224,7 +243,9 @@ def finish_task(
         chosen_runs.append((seed, heads[k * len(points) + best], grid, grid[best]))
     timings = {"extract": data.extract_seconds, "train": train_seconds, "evaluate": 0.0}
     started = time.perf_counter()
-    metrics = data.test.score([head for _, head, _, _ in chosen_runs])
+    with run.meter.stage("evaluate"):
+        metrics = data.test.score([head for _, head, _, _ in chosen_runs])
+        predictions = save_predictions(run.path, metrics, seeds, data.test.ids)
     timings["evaluate"] = time.perf_counter() - started
     per_seed = []
     for (seed, _, grid, best), metric in zip(chosen_runs, metrics):
@@ -269,6 +290,7 @@ def finish_task(
     result = _result(encoder, task, options, data, per_seed, splits, timings, hparams)
     if lockstep is not None:
         result["lockstep"] = lockstep
+    result.update(predictions=predictions, environment=environment(options.device, run.meter))
     return result, write_result(run.path, result)
 
 
@@ -283,7 +305,9 @@ def _score_with_other_head(
             f"{source_path}: records no classes for its heads (written before results did), so "
             f"{task.id} labels cannot be matched to them; rescore {source.id} with --force"
         )
-    data = repairing(lambda: prepare(trunk, encoder, task, options, source_result["classes"]))
+    meter = Meter()
+    with meter.stage("extract"):
+        data = repairing(lambda: prepare(trunk, encoder, task, options, source_result["classes"]))
     started = time.perf_counter()
     heads = []
     for run in source_result["seeds"]:
@@ -294,8 +318,11 @@ def _score_with_other_head(
             )
         )
         heads.append(head.to(options.device))
+    with meter.stage("evaluate"):
+        metrics = data.test.score(heads)
+        predictions = save_predictions(path, metrics, [run["seed"] for run in source_result["seeds"]], data.test.ids)
     per_seed = []
-    for run, metric in zip(source_result["seeds"], data.test.score(heads)):
+    for run, metric in zip(source_result["seeds"], metrics):
         interval = metric.interval()
         per_seed.append(
             {
@@ -315,6 +342,7 @@ def _score_with_other_head(
         timings,
         {**source_result["hparams"], "scored_with": source.id},
     )
+    result.update(predictions=predictions, environment=environment(options.device, meter))
     return result, write_result(path, result)
 
 

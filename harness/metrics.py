@@ -5,11 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
+
+from leaderboard import bootstrap
 
 
 class Metric(ABC):
-    """update() with each batch's outputs and targets, then compute() once for the split."""
+    """update() with each batch's outputs and targets, then compute() once for the split. Every
+    metric is a function of the sum of K per-sample statistics (`statistics`), scored and bootstrapped
+    by leaderboard.bootstrap, so a result's predictions file recomputes its score and interval exactly."""
 
     name: str
     higher_is_better: bool
@@ -18,32 +23,28 @@ class Metric(ABC):
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None: ...
 
     @abstractmethod
-    def compute(self) -> float: ...
+    def statistics(self) -> np.ndarray:
+        """(N, K) float64: each test sample's terms of the split's score, in scoring order."""
 
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """A bootstrap confidence interval over test samples; None where the metric has no
-        per-sample decomposition yet."""
-        return None
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        """Refuse to score a split with nothing scored (an empty split, no valid pixel)."""
+        return stats
+
+    def compute(self) -> float:
+        return bootstrap.score(self.name, self._require(self.statistics()))
+
+    def interval(
+        self, rounds: int = bootstrap.ROUNDS, level: float = bootstrap.LEVEL, seed: int = bootstrap.SEED
+    ) -> tuple[float, float] | None:
+        """A percentile bootstrap 95% interval over test samples; None with fewer than two."""
+        return bootstrap.interval(self.name, self._require(self.statistics()), rounds, level, seed)
 
 
-def bootstrap_interval(
-    stats: torch.Tensor, score: Callable[[torch.Tensor], float], rounds: int, level: float, seed: int
-) -> tuple[float, float] | None:
-    """Percentile bootstrap over test samples for a metric whose split score is a function of the
-    sum of per-sample statistics (N, K): each round's resample is a count vector, so a round's sums
-    are one row of counts @ stats. None with fewer than two samples."""
-    if len(stats) < 2:
-        return None
-    generator = torch.Generator().manual_seed(seed)
-    draws = torch.randint(len(stats), (rounds, len(stats)), generator=generator)
-    counts = torch.zeros(rounds, len(stats), dtype=torch.float64).scatter_add_(
-        1, draws, torch.ones(rounds, len(stats), dtype=torch.float64)
-    )
-    sums = counts @ stats.double()
-    scores = torch.tensor([score(row) for row in sums], dtype=torch.float64)
-    tail = (1 - level) / 2
-    low, high = torch.quantile(scores[torch.isfinite(scores)], torch.tensor([tail, 1 - tail], dtype=torch.float64))
-    return float(low), float(high)
+def _stacked(parts: list[torch.Tensor], width: int) -> np.ndarray:
+    """Per-batch (B, K) statistics as one (N, K) float64 array."""
+    if not parts:
+        return np.zeros((0, width))
+    return torch.cat(parts).cpu().double().numpy()
 
 
 class Top1(Metric):
@@ -53,31 +54,30 @@ class Top1(Metric):
     higher_is_better = True
 
     def __init__(self) -> None:
-        self.hits: list[torch.Tensor] = []
+        self.predicted: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """Hits stay on the outputs' device until `compute`: a GPU never waits for the host per batch."""
-        self.hits.append((outputs.argmax(dim=1) == targets).flatten())
+        """Predictions stay on the outputs' device until read: a GPU never waits for the host per batch."""
+        self.predicted.append(outputs.argmax(dim=1).flatten())
+        self.targets.append(targets.flatten())
 
-    def _all_hits(self) -> torch.Tensor:
-        hits = torch.cat(self.hits).cpu() if self.hits else torch.zeros(0, dtype=torch.bool)
-        if not len(hits):
+    def classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted, target) class of every sample, int64, in scoring order."""
+        if not self.predicted:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return tuple(torch.cat(parts).cpu().long().numpy() for parts in (self.predicted, self.targets))
+
+    def statistics(self) -> np.ndarray:
+        """(hit, 1) per sample."""
+        predicted, targets = self.classes()
+        hits = (predicted == targets).astype(np.float64)
+        return np.stack([hits, np.ones_like(hits)], axis=1)
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not len(stats):
             raise ValueError("top1 of an empty split")
-        return hits
-
-    def compute(self) -> float:
-        hits = self._all_hits()
-        return int(hits.sum()) / len(hits)
-
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-        """Percentile bootstrap: resample the test samples with replacement `rounds` times."""
-        hits = self._all_hits().float()
-        generator = torch.Generator().manual_seed(seed)
-        draws = torch.randint(len(hits), (rounds, len(hits)), generator=generator)
-        means = hits[draws].mean(dim=1)
-        tail = (1 - level) / 2
-        low, high = torch.quantile(means, torch.tensor([tail, 1 - tail]))
-        return float(low), float(high)
+        return stats
 
 
 def _check_batch(outputs_shape: torch.Size, targets_shape: torch.Size, what: str) -> None:
@@ -142,21 +142,14 @@ class MeanIoU(Metric):
         union = matrix.sum(dim=0) + matrix.sum(dim=1) - true_positive
         return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
 
-    def compute(self) -> float:
-        if int(self.confusion.sum()) == 0:
-            raise ValueError("miou of a split with no scored pixel")
-        return float(self.per_class().nanmean())
+    def statistics(self) -> np.ndarray:
+        """Each image's confusion counts, flattened."""
+        return _stacked(self.per_sample, self.num_classes**2)
 
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """Bootstrap over test images: each round sums the resampled images' confusion matrices."""
-        shape = (self.num_classes, self.num_classes)
-        return bootstrap_interval(
-            torch.cat(self.per_sample),
-            lambda cells: float(self.per_class(cells.reshape(shape)).nanmean()),
-            rounds,
-            level,
-            seed,
-        )
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not stats.sum():
+            raise ValueError("miou of a split with no scored pixel")
+        return stats
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
@@ -177,8 +170,6 @@ class NegativeL1(Metric):
     higher_is_better = True
 
     def __init__(self) -> None:
-        self.abs_error_sum = 0.0
-        self.valid_pixels = 0
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> None:
@@ -199,19 +190,15 @@ class NegativeL1(Metric):
         errors = torch.where(valid, outputs.double() - targets.double(), 0.0).abs()
         per_sample = torch.stack([errors.flatten(1).sum(dim=1), valid.flatten(1).sum(dim=1).double()], dim=1)
         self.per_sample.append(per_sample.cpu())
-        self.abs_error_sum += float(per_sample[:, 0].sum())
-        self.valid_pixels += int(valid.sum())
 
-    def compute(self) -> float:
-        if self.valid_pixels == 0:
+    def statistics(self) -> np.ndarray:
+        """(absolute error sum, valid pixels) per image."""
+        return _stacked(self.per_sample, 2)
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not stats[:, 1].sum():
             raise ValueError("neg_l1 of a split with no valid depth pixel")
-        return -(self.abs_error_sum / self.valid_pixels)
-
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """Bootstrap over test images of (absolute error sum, valid pixels)."""
-        return bootstrap_interval(
-            torch.cat(self.per_sample), lambda sums: float(-sums[0] / sums[1]), rounds, level, seed
-        )
+        return stats
 
 
 class KittiFlowInlier(Metric):
@@ -233,9 +220,6 @@ class KittiFlowInlier(Metric):
     REL_THRESH = 0.05
 
     def __init__(self) -> None:
-        self.outliers = 0
-        self.valid_pixels = 0
-        self.epe_sum = 0.0
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor | Mapping[str, torch.Tensor]) -> None:
@@ -254,30 +238,29 @@ class KittiFlowInlier(Metric):
         epe = (outputs.double() - flow.double()).norm(dim=1)
         magnitude = flow.double().norm(dim=1)
         outlier = valid & (epe > self.ABS_THRESH) & (epe > self.REL_THRESH * magnitude)
-        per_sample = torch.stack([outlier.flatten(1).sum(dim=1), valid.flatten(1).sum(dim=1)], dim=1)
-        self.per_sample.append(per_sample.double().cpu())
-        self.outliers += int(outlier.sum())
-        self.valid_pixels += int(valid.sum())
-        self.epe_sum += float(epe[valid].sum())
-
-    def _require_pixels(self) -> None:
-        if self.valid_pixels == 0:
-            raise ValueError("kitti_fl of a split with no valid flow pixel")
-
-    def compute(self) -> float:
-        self._require_pixels()
-        return 1.0 - self.outliers / self.valid_pixels
-
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """Bootstrap over test image pairs of (outlier pixels, valid pixels)."""
-        return bootstrap_interval(
-            torch.cat(self.per_sample), lambda sums: float(1 - sums[0] / sums[1]), rounds, level, seed
+        per_sample = torch.stack(
+            [
+                outlier.flatten(1).sum(dim=1).double(),
+                valid.flatten(1).sum(dim=1).double(),
+                torch.where(valid, epe, 0.0).flatten(1).sum(dim=1),
+            ],
+            dim=1,
         )
+        self.per_sample.append(per_sample.cpu())
+
+    def statistics(self) -> np.ndarray:
+        """(outlier pixels, valid pixels, end-point error sum) per image pair."""
+        return _stacked(self.per_sample, 3)
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not stats[:, 1].sum():
+            raise ValueError("kitti_fl of a split with no valid flow pixel")
+        return stats
 
     def epe(self) -> float:
         """Mean end-point error in pixels over every valid pixel of the split (for reporting)."""
-        self._require_pixels()
-        return self.epe_sum / self.valid_pixels
+        sums = self._require(self.statistics()).sum(axis=0)
+        return float(sums[2] / sums[1])
 
 
 def _class_count(name: str, num_classes: int | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,19 @@ def frames_of(reader: Reader) -> torch.Tensor | None:
     return torch.from_numpy(reader.samples()) if isinstance(reader, FrameReader) else None
 
 
+def sample_ids(reader: Reader) -> list[str]:
+    """Each sample's stable name, in sample order: its image id, or for a frame sample its frames' ids
+    joined by '+'; what a result's predictions are keyed by, so two results pair sample by sample."""
+    ids = reader.image_ids()
+    if isinstance(reader, FrameReader):
+        return ["+".join(ids[frame] for frame in frames) for frames in reader.samples().tolist()]
+    return ids
+
+
 @dataclass(frozen=True)
 class TestSplit:
-    """The test split as scored: every sample in one pass of its features, for all heads at once."""
+    """The test split as scored: every sample in one pass of its features, for all heads at once;
+    `ids` names the samples of `rows` (sample_ids), for the result's predictions."""
 
     source: FeatureSource
     targets: Targets | torch.Tensor
@@ -113,6 +123,7 @@ class TestSplit:
     num_classes: int | None = None
     batch_size: int = 1024
     bf16: bool = False
+    ids: list[str] = field(default_factory=list)
 
     def score(self, heads: list[nn.Module]) -> list[Metric]:
         return evaluate_heads(
@@ -231,7 +242,7 @@ def prepare(
         train_targets=LabelTargets(labels["train"]) if "train" in labels else None,
         train_rows=train_rows,
         val_rows=val_rows,
-        test=TestSplit(features["test"], labels["test"], test_rows, task.metric),
+        test=TestSplit(features["test"], labels["test"], test_rows, task.metric, ids=sample_ids(readers["test"])),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
         stores=store_digests(jobs, task.blocks),
         image_size=jobs["test"].preprocessing.size,

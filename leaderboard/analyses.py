@@ -299,7 +299,7 @@ def seed_variance(board: Leaderboard) -> Analysis:
     if std.isna().all().all() and low.isna().all().all():
         return NotAvailable("no result has several seeds or a ci95 interval")
     relative = 100 * std / board.scores.abs().where(board.scores != 0)
-    vs_next = task_vs_next(board.scores, low, high)
+    vs_next = task_vs_next(board.scores, low, high, board.paired)
     rows = [
         {
             "task": task,

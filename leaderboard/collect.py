@@ -41,6 +41,7 @@ COLUMNS = (
     "file",
     "ccbench_version",
     "battery",
+    "predictions",
 )
 Listing = tuple[tuple[str, str, str, tuple[str, ...]], ...]
 """A file's battery as (task, category, metric, domains) in protocol order; None for files written before it."""
@@ -61,11 +62,11 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
         raise LeaderboardError(f"{results_dir}: no such results folder; score an encoder first or pass --results")
     rows: list[dict[str, Any]] = []
     for path in result_files(results_dir):
-        rows.extend(_rows(_read(path), path))
+        rows.extend(_rows(read_result(path), path))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_result(path: Path) -> dict[str, Any]:
     try:
         result = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -120,6 +121,7 @@ def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
         file=path.name,
         ccbench_version=result.get("ccbench_version"),
         battery=battery,
+        predictions=str(path) if result.get("predictions") else None,
     )
     seeds = result["seeds"]
     if not seeds:

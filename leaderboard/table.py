@@ -9,7 +9,9 @@ Decisions, also written into every output's notes:
 - rank: by overall, highest first, ties share the best rank; an encoder with no category mean is unranked;
 - uncertainty: per task the seed standard deviation (`<task>_std`, as the result's score_std, with several
   seeds), the 95% interval (`<task>_ci95_lo`, `_hi`) and whether the encoder is separable from the next lower
-  score (`<task>_vs_next`; `overall_vs_next` in rank order), by the rule of leaderboard.uncertainty.
+  score (`<task>_vs_next`; `overall_vs_next` in rank order), by the rule of leaderboard.uncertainty, and which
+  rule decided it (`<task>_vs_next_by`: paired bootstrap where both results keep predictions, else interval
+  overlap).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from leaderboard.collect import ENCODER_KEYS, version_key
 from leaderboard.errors import LeaderboardError
 from leaderboard.normalize import Normalized, find_supervised, normalize
 from leaderboard.taxonomy import Taxonomy, learn
-from leaderboard.uncertainty import overall_vs_next, task_vs_next
+from leaderboard.uncertainty import Paired, overall_vs_next, task_basis, task_vs_next
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Leaderboard:
     taxonomy: Taxonomy = field(default_factory=Taxonomy)  # the battery and domains as the files record them
     metric: dict[str, str] = field(default_factory=dict)  # task -> metric id, as its result files say
     higher_is_better: dict[str, bool] = field(default_factory=dict)  # task -> direction of its score
+    paired: Paired | None = None  # paired bootstrap verdicts from the selected results' predictions
 
 
 def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -158,15 +161,19 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     table["rank"] = table["overall"].rank(ascending=False, method="min").astype("Int64")
     table = table.sort_values(["rank", "name"], na_position="last")
     ranked = [f for f, r in zip(table["fingerprint"], table["rank"]) if pd.notna(r)]
-    table["overall_vs_next"] = overall_vs_next(ranked, scores, low, high)
-    vs_next = task_vs_next(scores, low, high)
-    extra = pd.DataFrame(
+    paired = Paired(
         {
-            f"{task}_{kind}": values[task]
-            for task in tasks
-            for kind, values in (("std", std), ("ci95_lo", low), ("ci95_hi", high), ("vs_next", vs_next))
+            (fingerprint, task): path
+            for fingerprint, task, path in rows[["fingerprint", "task", "predictions"]].itertuples(index=False)
+            if isinstance(path, str)
         }
-    ).loc[table.index]
+    )
+    table["overall_vs_next"] = overall_vs_next(ranked, scores, low, high, paired)
+    vs_next = task_vs_next(scores, low, high, paired)
+    basis = task_basis(scores, paired)
+    notes.extend(paired.notes)
+    kinds = (("std", std), ("ci95_lo", low), ("ci95_hi", high), ("vs_next", vs_next), ("vs_next_by", basis))
+    extra = pd.DataFrame({f"{task}_{kind}": values[task] for task in tasks for kind, values in kinds}).loc[table.index]
     main = [
         "rank",
         *ENCODER_KEYS,
@@ -197,4 +204,5 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
         taxonomy=taxonomy,
         metric={t: str(m) for t, m in first["metric"].items()},
         higher_is_better={t: bool(h) for t, h in higher.items()},
+        paired=paired,
     )

@@ -67,7 +67,12 @@ BARE = {
             "no_lockstep": False,
         },
     ),
-    "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
+    "cache": (
+        ["ls"],
+        {**COMMON, "action": "ls", "digests": [], "all": False, "older_than": None, "repair": False, "json": False},
+    ),
+    "rescore": (["r.json"], {"results": [Path("r.json")], "json": False}),
+    "validate": (["r.json"], {"files": [Path("r.json")]}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
     "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
     "leaderboard": ([], {**COMMON, **BOARD}),
@@ -186,6 +191,15 @@ def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(user_di
     assert result["hparams"]["epochs"] == 100 and result["encoder"]["method"] == "MoCo v2"
     assert (home / "leaderboard-out" / "index.html").is_file()
     assert not (home / "results" / "heads").exists(), "no task is scored with cifar100's heads: none kept"
+    environment = result["environment"]
+    assert (
+        environment["torch"] == torch.__version__ and "submit moco_v2_200ep_pretrain.pth.tar" in environment["command"]
+    )
+    assert environment["io"]["extract"]["written_bytes"] > 0 and environment["peak_memory"]["rss_bytes"] > 0
+    assert (home / "results" / result["predictions"]["file"]).is_file()
+    for audit in (["rescore", str(path)], ["validate", str(path)]):
+        done = typed(home, env, *audit)
+        assert done.returncode == 0, done.stdout + done.stderr
 
     board = typed(home, env, "leaderboard")
     assert board.returncode == 0, board.stderr
