@@ -97,6 +97,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                 options.device,
                 on_epoch=lambda epoch: advance(1),
                 seeds=[seed for seed in seeds for _ in points],
+                epoch_rows=data.epoch_rows,
             )
         timings["train"] += time.perf_counter() - started
         for k, seed in enumerate(seeds):

@@ -394,6 +394,7 @@ def train_grid(
     on_epoch: Callable[[int], None] | None = None,
     seeds: Sequence[int] | None = None,
     stack: bool = True,
+    epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
 ) -> list[TrainOutcome]:
     """Train one head per grid point together: each batch of features is fetched once and feeds
     every head, each with its own learning rate and optimiser state; validation scores every head
@@ -405,6 +406,10 @@ def train_grid(
     Image-level heads train as one HeadStack (`stack=False`: each as its own module, the reference
     the stack is tested against). Losses are summed on the device and read once per epoch, so a
     GPU never waits for the host within an epoch.
+
+    `epoch_rows(samples, seed, epoch)` maps a seed's shuffled `train_rows` to the rows that epoch
+    trains on (dense views: one of each image's K views, harness.view_schedule); by default the
+    rows themselves.
     """
     seeds = list(seeds) if seeds is not None else [config.seed] * len(heads)
     if len(heads) != len(points) or len(heads) != len(seeds) or not heads:
@@ -420,6 +425,7 @@ def train_grid(
         targets = LabelTargets(targets.labels.to(where))
     val_rows = val_rows.to(where)
     generators = [torch.Generator().manual_seed(seed) for seed in distinct]
+    pick = epoch_rows or (lambda rows, seed, epoch: rows)
     best: list[tuple[int, float] | None] = [None] * len(heads)
     curves: list[list[float]] = [[] for _ in heads]
     losses: list[list[float]] = [[] for _ in heads]
@@ -427,7 +433,10 @@ def train_grid(
         for head in group.heads:
             head.train()
         orders = torch.stack(
-            [train_rows[torch.randperm(len(train_rows), generator=generator)] for generator in generators]
+            [
+                pick(train_rows[torch.randperm(len(train_rows), generator=generator)], seed, epoch)
+                for generator, seed in zip(generators, distinct)
+            ]
         ).to(where)
         batches = [
             orders[:, start : start + config.batch_size].reshape(-1)
