@@ -10,8 +10,6 @@ whole test image, which goes through the encoder once for all heads.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 
 from encoders import EncoderSpec, ResNet50Trunk
@@ -204,7 +202,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
             view=task.view,
             views=views,
             sampling=schedule.sampling,
-            augmentation=asdict(train_reader.views) if isinstance(train_reader, ViewSet) else {},
+            augmentation=train_reader.parameters() if isinstance(train_reader, ViewSet) else {},
             features={role: "memory" if kept else "stream" for role, kept in held.items()},
         ),
         bf16=bf16,

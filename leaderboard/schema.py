@@ -29,7 +29,10 @@ REQUIRED, OPTIONAL, ENCODER_REQUIRED and ENCODER_OPTIONAL where present):
                     scored with another task's head, that head's); such a task maps its labels to
                     them by name (ImageNetV2 by wnid to the ImageNet train folders)
     hparams         {optimizer, lr, batch_size, epochs, grid, image_size, val_fraction}; dense tasks add
-                    mode (cache or loop), view (resize or crop), views (per training image), bf16
+                    mode (cache or loop), view (resize or crop), views (per training image), bf16;
+                    since crop tasks' version 2 also sampling (how an epoch picks an image's view)
+                    and augmentation (the views' draw: crop size, count, seed, scale, flip; or
+                    jitter count, strength, seed), optional
     overrides       protocol settings changed by the user (e.g. epochs), empty for a standard run
     manifests       {role: manifest digest} of each split's image set (ordered ids + source files)
     split_details   {role: what chose the split} where the reader chose it (taskonomy_depth: its buildings

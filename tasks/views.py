@@ -145,8 +145,12 @@ class ViewSet(DenseReader):
             f"{image_id}#{self.views.tag}-{k}" for image_id in self.base.image_ids() for k in range(self.views.count)
         ]
 
+    def parameters(self) -> dict[str, object]:
+        """The views' draw as JSON values: what the digest hashes and a result records."""
+        return json.loads(json.dumps(asdict(self.views)))
+
     def content_digest(self) -> str:
-        return combined_digest(self.base.content_digest(), json.dumps(asdict(self.views), sort_keys=True))
+        return combined_digest(self.base.content_digest(), json.dumps(self.parameters(), sort_keys=True))
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def test_the_planner_caches_fewer_crop_views_as_the_budget_shrinks() -> None:
     assert cached_views(task, samples, size, 100, None) == VIEW_CAP
     assert cached_views(get_task("egohands_seg"), samples, size, 10, None) == 10, "never more views than epochs"
     chosen = [cached_views(task, samples, size, 100, budget) for budget in (40 * one, 12 * one, 5.5 * one, one, 0)]
-    assert chosen == [16, 12, 5, 1, 1]
+    assert chosen == [8, 8, 5, 1, 1]
     plan = estimate(task, samples, 5, size, 100, CAL, int(5.5 * one), augment=True)
     assert plan.choice == "cache" and plan.rows == 5 * samples and plan.stored_bytes <= 5.5 * one
     fresh = estimate(task, samples, 1, size, 100, None, one, augment=True)
