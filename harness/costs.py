@@ -127,7 +127,10 @@ def estimate(
     elif fresh and loop_total <= LOOP_SLOWDOWN * cache_total:
         choice, reason = "loop", "under two crop views fit the cache budget: fresh crops in the loop"
     elif fresh:
-        choice, reason = "cache", f"under two crop views fit the cache budget; the loop is over {LOOP_SLOWDOWN:g}x slower"
+        choice, reason = (
+            "cache",
+            f"under two crop views fit the cache budget; the loop is over {LOOP_SLOWDOWN:g}x slower",
+        )
     else:
         choice = "cache" if cache_total <= loop_total else "loop"
         reason = "faster by the estimate" + (", maps held in memory" if held and choice == "cache" else "")
