@@ -107,7 +107,8 @@ def trivial_baseline(task_id: str, data_root: Path) -> float:
 def test_dense_task_scores_above_trivial_baseline(task_id: str, tmp_path: Path, encoder) -> None:
     data_root = tmp_path / "data"
     WRITERS[task_id](data_root)
-    result, path = score_task(*encoder, get_task(task_id), options(tmp_path, data_root, EPOCHS.get(task_id, 30), VIEWS.get(task_id, 2))
+    run = options(tmp_path, data_root, EPOCHS.get(task_id, 30), VIEWS.get(task_id, 2))
+    result, path = score_task(*encoder, get_task(task_id), run)
     baseline = trivial_baseline(task_id, data_root)
     print(f"{task_id}: score {result['score']:.3f}, baseline {baseline:.3f}")
     assert result["score"] > baseline, (result["score"], baseline)
