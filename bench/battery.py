@@ -61,7 +61,7 @@ from encoders import Preprocessing, ResNet50Trunk, block_shape
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from harness.calibration import REFERENCE, Calibration
-from harness.costs import estimate, map_bytes, memory_budget
+from harness.costs import cached_views, estimate, map_bytes, memory_budget
 from harness.extract import extract
 from harness.grid import GridPoint, resolve_grid
 from harness.heads import build_head
@@ -570,15 +570,18 @@ def project_dense(task: TaskSpec, rates: dict, config: Config, extract_blocks: t
     calibration = Calibration(
         device, encoder_rate * scale, {task.head: scale / (measured["train"] * points)}, rates["read_mb_per_s"]
     )
-    plan = estimate(task, train_rows, 1, size, task.epochs, calibration, None, memory_budget(device))
-    cached_images = (sizes.train + (sizes.test if task.view == "resize" else 0)) * task.frames
+    views = cached_views(task, sizes.train, size, task.epochs, None) if task.view == "crop" else 1
+    plan = estimate(
+        task, train_rows, views, size, task.epochs, calibration, None, memory_budget(device), task.view == "crop"
+    )
+    cached_images = (sizes.train * views + (sizes.test if task.view == "resize" else 0)) * task.frames
     if plan.choice == "cache":
         epoch = plan.cache_epoch_s
         extract_s = cached_images / rates["extract"][extraction_key(extract_blocks, size)] if extract_blocks else 0.0
     else:
         epoch = plan.loop_epoch_s
         extract_s = cached_images / rates["decode"][str(size[0])]
-    held = map_bytes(task.blocks, size, sizes.train * task.frames) <= memory_budget(device)  # whole split
+    held = map_bytes(task.blocks, size, sizes.train * views * task.frames) <= memory_budget(device)  # whole split
     mode = ("cache, held" if held else "cache, streamed") if plan.choice == "cache" else "loop"
     train = seeds * task.epochs * epoch
     val = seeds * points * task.epochs * val_rows * measured["val"]

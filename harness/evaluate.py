@@ -158,6 +158,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                 options.device,
                 on_epoch=lambda epoch: advance(1),
                 seeds=job.seeds,
+                epoch_rows=run.data.epoch_rows,
             )
         seconds += time.perf_counter() - started
     return finish_task(encoder, run, outcomes, seconds, options)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,12 +140,16 @@ class TestSplit:
 
 @dataclass(frozen=True)
 class DenseRecord:
-    """How a dense task was trained, for the result's hparams: the feature mode, the training views,
-    and whether each split's maps were held in memory or streamed."""
+    """How a dense task was trained, for the result's hparams: the feature mode, the training views
+    (how many per image, the rule choosing one each epoch, and the parameters they were drawn
+    with: crop size, seed, scale range, flip, or jitter strength), and whether each split's maps
+    were held in memory or streamed."""
 
     mode: str
     view: str
     views: int
+    sampling: str
+    augmentation: dict[str, Any]
     features: dict[str, str]
 
 
@@ -156,7 +160,8 @@ class Prepared:
     scored with these heads maps its labels to them by name), and the record of what was read
     (manifests, cache stores, the splits readers chose). Regression tasks carry their training
     targets' mean and spread (`target_scale`), which every new head predicts in units of; dense
-    tasks validate in batches of their own size and, on a GPU, in bfloat16."""
+    tasks validate in batches of their own size and, on a GPU, in bfloat16, and pick each epoch's
+    rows from their training images with `epoch_rows` (harness.train.train_grid)."""
 
     train_source: FeatureSource | None
     train_targets: Targets | None
@@ -171,6 +176,7 @@ class Prepared:
     extract_seconds: float = 0.0
     target_scale: tuple[torch.Tensor, torch.Tensor] | None = None
     dense: DenseRecord | None = None
+    epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None
     bf16: bool = False
     eval_batch_size: int = 1024
 

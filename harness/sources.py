@@ -9,9 +9,9 @@
   shard, read and decompressed by harness.shards straight into the batch's buffer (pinned for a
   GPU) on the pool's threads, each shard opened once per batch: bench/cache.py measures this
   against Zarr's own per-image reads gathered on its event loop;
-- `EncoderFeatures`, `LoopFeatures`: the encoder in the loop, on decoded images or on the uint8
-  inputs `DecodedInputs` keeps in the cache (the reference the cache must match, and the planner's
-  other mode);
+- `EncoderFeatures`, `LoopFeatures`: the encoder in the loop, on images decoded every batch (the
+  reference the cache must match, and crops drawn fresh every epoch) or on the uint8 inputs
+  `DecodedInputs` keeps in the cache (the planner's other mode for resized tasks);
 - `FullResolutionFeatures`: whole test images at their own size, for crop-trained dense heads.
 
 All give the same batches in the same order for the same rows, so heads trained on them differ
@@ -124,7 +124,10 @@ class InMemoryFeatures(FeatureSource):
 
 
 class EncoderFeatures(FeatureSource):
-    """The encoder in the loop: decode, preprocess and encode the requested images every time."""
+    """The encoder in the loop on images decoded from a reader for every batch: the reference the
+    cache must match, and how crop tasks train on a fresh crop every epoch (the reader cuts the
+    view from the dataset image). With `samples` ((S, N) frame indices) a row is a multi-frame
+    sample. `workers` threads decode the next batches while one is encoded."""
 
     def __init__(
         self,
@@ -133,13 +136,39 @@ class EncoderFeatures(FeatureSource):
         preprocessing: Preprocessing,
         blocks: Sequence[str],
         device: str = "cpu",
+        samples: torch.Tensor | None = None,
+        bf16: bool = False,
+        workers: int | None = None,
     ) -> None:
-        self.trunk, self.reader, self.preprocessing = trunk.to(device), reader, preprocessing
-        self.blocks, self.device = tuple(blocks), device
+        self.trunk, self.reader, self.preprocessing = trunk.to(device).eval(), reader, preprocessing
+        self.blocks, self.device, self.samples, self.bf16 = tuple(blocks), device, samples, bf16
+        self.workers = workers or min(8, os.cpu_count() or 1)
+
+    def _decode(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = rows if self.samples is None else self.samples[rows]
+        images, inverse = torch.unique(index, return_inverse=True)
+        pixels = torch.stack([self.preprocessing(self.reader.image(int(image))) for image in images])
+        return index, inverse, pixels
+
+    def _encode(self, decoded: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        index, inverse, pixels = decoded
+        with torch.no_grad(), precision(self.device, self.bf16):
+            blocks = self.trunk(pixels.to(self.device), self.blocks)
+        return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        images = torch.stack([self.preprocessing(self.reader.image(int(row))) for row in rows])
-        return self.trunk(images.to(self.device), self.blocks)
+        return self._encode(self._decode(rows))
+
+    def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+        """Each batch's features, in order, its images decoded up to `workers` batches ahead."""
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="ccbench-decode") as pool:
+            for rows in row_batches:
+                pending.append(pool.submit(self._decode, rows))
+                if len(pending) > self.workers:
+                    yield self._encode(pending.popleft().result())
+            while pending:
+                yield self._encode(pending.popleft().result())
 
 
 class StreamedFeatures(FeatureSource):

@@ -63,8 +63,9 @@ class DenseTargets:
 
 
 class FullResolutionTargets:
-    """Targets decoded from the dataset at their own resolution, for scoring; rows of one batch
-    must share a size (the test loop feeds one sample at a time)."""
+    """Targets decoded from a reader at their own resolution: the dataset's for scoring (the test
+    loop feeds one sample at a time, as rows of one batch must share a size), a crop's for crops
+    drawn in the loop."""
 
     def __init__(self, reader: DenseReader) -> None:
         self.reader = reader

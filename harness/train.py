@@ -505,6 +505,7 @@ def train_grid(
     on_epoch: Callable[[int], None] | None = None,
     seeds: Sequence[int] | None = None,
     stack: bool = True,
+    epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
 ) -> list[TrainOutcome]:
     """Train one head per grid point together: each batch of features is fetched once and feeds
     every head, each with its own learning rate and optimiser state; validation scores every head
@@ -516,6 +517,10 @@ def train_grid(
     Image-level heads train as one HeadStack (`stack=False`: each as its own module, the reference
     the stack is tested against). Losses are summed on the device and read once per epoch, so a
     GPU never waits for the host within an epoch.
+
+    `epoch_rows(samples, seed, epoch)` maps a seed's shuffled `train_rows` to the rows that epoch
+    trains on (dense views: one of each image's K views, harness.view_schedule); by default the
+    rows themselves.
     """
     seeds = list(seeds) if seeds is not None else [config.seed] * len(heads)
     if len(heads) != len(points) or len(heads) != len(seeds) or not heads:
@@ -531,7 +536,7 @@ def train_grid(
     for epoch in range(1, config.epochs + 1):
         for head in group.heads:
             head.train()
-        orders = epoch_order(train_rows, generators, where)
+        orders = epoch_order(train_rows, generators, where, epoch_rows, distinct, epoch)
         batches = [
             orders[:, start : start + config.batch_size].reshape(-1)
             for start in range(0, len(train_rows), config.batch_size)
@@ -554,12 +559,21 @@ def targets_beside(source: FeatureSource, targets: Targets) -> tuple[Targets, to
     return targets, torch.device("cpu")
 
 
-def epoch_order(train_rows: torch.Tensor, generators: Sequence[torch.Generator], where: torch.device) -> torch.Tensor:
+def epoch_order(
+    train_rows: torch.Tensor,
+    generators: Sequence[torch.Generator],
+    where: torch.device,
+    epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None,
+    seeds: Sequence[int] = (),
+    epoch: int = 0,
+) -> torch.Tensor:
     """Each seed's shuffled training rows for the next epoch, (seeds, N): drawn from the seed's own
-    generator alone, so a head sees the same batches in any company."""
-    return torch.stack(
-        [train_rows[torch.randperm(len(train_rows), generator=generator)] for generator in generators]
-    ).to(where)
+    generator alone, so a head sees the same batches in any company; `epoch_rows(rows, seed, epoch)`
+    then maps them to the rows that epoch trains on (dense views: one of each image's K views)."""
+    orders = [train_rows[torch.randperm(len(train_rows), generator=generator)] for generator in generators]
+    if epoch_rows is not None:
+        orders = [epoch_rows(rows, seed, epoch) for rows, seed in zip(orders, seeds)]
+    return torch.stack(orders).to(where)
 
 
 @dataclass

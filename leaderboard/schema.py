@@ -34,7 +34,10 @@ Keys (schema_version 1; * marks a required key; the schema file types every key 
     hparams         {optimizer, lr, batch_size, epochs, grid, image_size, val_fraction}; dense tasks add
                     mode (cache or loop), view (resize or crop), views (per training image), bf16;
                     compute (how cached features were extracted: fp32 or bf16-cl) and decode (pil, jpeg
-                    or device), absent in files written before them
+                    or device), absent in files written before them;
+                    since crop tasks' version 2 also sampling (how an epoch picks an image's view)
+                    and augmentation (the views' draw: crop size, count, seed, scale, flip; or
+                    jitter count, strength, seed), optional
     overrides       protocol settings changed by the user (e.g. epochs, or a compute other than the
                     device's default), empty for a standard run
     manifests       {role: manifest digest} of each split's image set (ordered ids + source files)

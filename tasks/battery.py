@@ -83,8 +83,12 @@ def _dense_task(
     epochs: int,
     view: str = "resize",
     frames: int = 1,
+    crop_scale: tuple[float, float] | None = None,
+    crop_flip: bool = False,
 ) -> TaskSpec:
-    """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads)."""
+    """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads).
+    Crop tasks are at version 2: since then each epoch trains on one of K crops per image (and
+    Cityscapes' are rescaled and mirrored), where version 1 trained on one fixed crop."""
     return TaskSpec(
         id=id,
         paper_name=paper_name,
@@ -102,6 +106,9 @@ def _dense_task(
         batch_size=16,
         view=view,
         frames=frames,
+        crop_scale=crop_scale,
+        crop_flip=crop_flip,
+        version=2 if view == "crop" else 1,
     )
 
 
@@ -223,6 +230,8 @@ _SPECS = (
         19,
         100,
         view="crop",
+        crop_scale=(0.5, 2.0),
+        crop_flip=True,
     ),
     _dense_task(
         "pets_seg",

@@ -53,9 +53,11 @@ class TaskSpec:
 
     Dense tasks (a DenseReader and a decoder head) say how training images are viewed: "resize"
     squashes each image to `image_size` (one cached view, the test scored on the full-resolution
-    target by upsampling the prediction); "crop" takes `views` seeded `crop_size` crops per training
-    image (image and target alike) into the cache and runs the encoder once over every
-    full-resolution test image. `num_classes` is the head's output channels for regression targets
+    target by upsampling the prediction); "crop" takes seeded `crop_size` crops per training image
+    (image and target alike; K chosen by the planner within the cache budget, harness.costs),
+    each first rescaled by a factor drawn from `crop_scale` and mirrored with probability 1/2
+    when `crop_flip`, and runs the encoder once over every full-resolution test image. `views`
+    is the number of views of a resized task (1: the clean image). `num_classes` is the head's output channels for regression targets
     (1 for depth, 2 for flow).
     """
 
@@ -80,6 +82,8 @@ class TaskSpec:
     frames: int = 1
     view: str = "resize"
     crop_size: int = 513
+    crop_scale: tuple[float, float] | None = None
+    crop_flip: bool = False
     views: int = 1
     scored_with: str | None = None
     version: int = 1
