@@ -149,8 +149,21 @@ class _ASPP(nn.Module):
         self.project = _conv_bn_relu((len(rates) + 2) * self.width, self.width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.pooling(x).expand(-1, -1, *x.shape[-2:])
+        pooled = self._pool(x).expand(-1, -1, *x.shape[-2:])
         return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], dim=1))
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The image-pooling branch. Its BN sees one value per channel per sample, so a training
+        batch of one sample (a last partial batch: Cityscapes with `--views 13`, NYU walkable with
+        `--views 11`) has no batch statistics; that batch is normalised by the running statistics,
+        which it leaves unchanged, instead of failing."""
+        if not (self.training and x.shape[0] == 1):
+            return self.pooling(x)
+        pool, (conv, norm, relu) = self.pooling
+        reduced = conv(pool(x))
+        return relu(
+            F.batch_norm(reduced, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+        )
 
 
 class DeepLabV3PlusHead(nn.Module):
@@ -167,7 +180,7 @@ class DeepLabV3PlusHead(nn.Module):
     grids up only for sizes of the form stride*k+1). BatchNorm keeps PyTorch's defaults rather than
     the original's accidental eps 3e-4 and momentum 3e-4 (docs/PROTOCOL.md section 3), and the layer1
     reduction drops the original's conv bias, which sits before a BN and so never learns. The
-    image-pooling branch's BN sees one value per channel per sample, so training needs batches of 2+.
+    image-pooling branch normalises a training batch of one sample by its running statistics (`_ASPP._pool`).
     """
 
     blocks = HEAD_BLOCKS["deeplabv3plus"]

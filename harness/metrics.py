@@ -160,13 +160,15 @@ class MeanIoU(Metric):
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
-    """Pixels with a usable ground-truth depth: finite and > 0. NaN, inf, 0 and negative values are
-    how the depth datasets mark missing measurements, so they are never scored."""
-    return torch.isfinite(depth) & (depth > 0)
+    """Pixels with a usable ground-truth depth: finite and >= 0. Readers turn their datasets' own
+    markers of a missing measurement into NaN (NYU's zero depth, Taskonomy's 65535), so a depth of
+    0 is a real value where a dataset gives one (THOR's nearest 8-bit level, the closest surfaces)."""
+    return torch.isfinite(depth) & (depth >= 0)
 
 
 class NegativeL1(Metric):
-    """Minus the mean absolute depth error in metres, over the valid pixels of the whole split.
+    """Minus the mean absolute depth error over the valid pixels of the whole split, in the task's
+    depth unit: metres for NYU and Taskonomy, the renderer's [0, 1] range for THOR (no metric scale).
 
     The original averaged L1 over all pixels, missing depth included, per batch; here the absolute
     errors of every valid pixel are summed and divided once by their count. Negated so that, like
@@ -182,7 +184,7 @@ class NegativeL1(Metric):
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, both in metres.
+        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, in one unit.
 
         `mask` (B, H, W), when given, further restricts the scored pixels to where it is true.
         """

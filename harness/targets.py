@@ -12,6 +12,7 @@ import torch
 
 from harness.arrays import cached_array, take_rows
 from harness.cache_key import digest
+from harness.metrics import depth_valid
 from tasks.readers import DenseReader, FrameReader
 from tasks.views import resize_target
 
@@ -120,7 +121,7 @@ def target_statistics(targets: DenseTargets, kind: str, chunk: int = 64) -> tupl
             valid = values[:, 2] != 0
             picked = values[:, :2].permute(1, 0, 2, 3)[:, valid]
         else:
-            picked = values[torch.isfinite(values) & (values > 0)][None]
+            picked = values[depth_valid(values)][None]
         total += picked.sum(dim=1)
         square += picked.square().sum(dim=1)
         count += picked.shape[1]
