@@ -24,7 +24,7 @@ def pixel_cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.T
 
 
 def depth_l1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean absolute depth error over valid pixels (NaN or negative depth is missing, never trained on)."""
+    """Mean absolute depth error over valid pixels (NaN or inf depth is missing, never trained on)."""
     valid = depth_valid(targets)
     return _mean_or_zero((outputs.float().squeeze(1) - targets)[valid].abs(), outputs)
 

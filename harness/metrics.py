@@ -160,10 +160,11 @@ class MeanIoU(Metric):
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
-    """Pixels with a usable ground-truth depth: finite and >= 0. Readers turn their datasets' own
-    markers of a missing measurement into NaN (NYU's zero depth, Taskonomy's 65535), so a depth of
-    0 is a real value where a dataset gives one (THOR's nearest 8-bit level, the closest surfaces)."""
-    return torch.isfinite(depth) & (depth >= 0)
+    """Pixels with a usable ground-truth depth: the finite ones. Readers turn their datasets' own
+    markers of a missing measurement into NaN (NYU's zero or negative depth, Taskonomy's 65535), so
+    every finite value is real: THOR's depth 0 (its nearest 8-bit level), and the negative values
+    of depth normalised about a mean (the virb protocol's THOR targets)."""
+    return torch.isfinite(depth)
 
 
 class NegativeL1(Metric):

@@ -141,20 +141,20 @@ def test_miou_refuses_bad_labels_shapes_and_empty_split() -> None:
 
 
 def test_neg_l1_hand_case_skips_invalid_depth() -> None:
-    # target   2.0  nan  0.0  1.0 |  inf  -1   3.0  4.0   (valid: 2, 0, 1, 3, 4; depth 0 is a value)
+    # target   2.0  nan  0.0  1.0 |  inf  -1   3.0  4.0   (valid: all finite ones; 0 and -1 are values)
     # output   2.5  9    9    0.0 |  9    9    3.0  6.0
-    # |error| on valid pixels: 0.5, 9.0, 1.0, 0.0, 2.0 -> sum 12.5 over 5 -> -2.5.
+    # |error| on valid pixels: 0.5, 9.0, 1.0, 10.0, 0.0, 2.0 -> sum 22.5 over 6 -> -3.75.
     target = torch.tensor([[[2.0, NAN, 0.0, 1.0], [INF, -1.0, 3.0, 4.0]]])
     output = torch.tensor([[[2.5, 9.0, 9.0, 0.0], [9.0, 9.0, 3.0, 6.0]]])
     metric = NegativeL1()
     metric.update(output.unsqueeze(1), target)
-    assert metric.compute() == pytest.approx(-2.5)
-    # An explicit mask removing the last pixel: 10.5 over 4 -> -2.625.
+    assert metric.compute() == pytest.approx(-3.75)
+    # An explicit mask removing the last pixel: 20.5 over 5 -> -4.1.
     masked = NegativeL1()
     mask = torch.ones(1, 2, 4, dtype=torch.bool)
     mask[0, 1, 3] = False
     masked.update(output, target, mask=mask)
-    assert masked.compute() == pytest.approx(-2.625)
+    assert masked.compute() == pytest.approx(-4.1)
 
 
 def test_neg_l1_equals_numpy_over_uneven_batches() -> None:
@@ -167,14 +167,14 @@ def test_neg_l1_equals_numpy_over_uneven_batches() -> None:
         target[rng.random(target.shape) < 0.15] = 0.0
         output = rng.uniform(0.0, 10.0, (batch, 1, height, width)).astype(np.float32)
         metric.update(torch.from_numpy(output), torch.from_numpy(target))
-        valid = np.isfinite(target) & (target >= 0)
+        valid = np.isfinite(target)
         errors.append(np.abs(output[:, 0] - target)[valid])
     assert metric.compute() == pytest.approx(-np.concatenate(errors).astype(np.float64).mean())
 
 
 def test_neg_l1_refuses_no_valid_pixel_and_bad_prediction() -> None:
     metric = NegativeL1()
-    metric.update(torch.ones(1, 2, 2), torch.tensor([[[-0.5, NAN], [-2.0, INF]]]))
+    metric.update(torch.ones(1, 2, 2), torch.tensor([[[-INF, NAN], [NAN, INF]]]))
     with pytest.raises(ValueError, match="no valid depth"):
         metric.compute()
     with pytest.raises(ValueError, match="non-finite"):
