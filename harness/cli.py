@@ -22,6 +22,9 @@ from harness import __version__
 MODES = ("auto", "cache", "loop")
 """How dense heads get features: as the planner chooses, from the feature cache, or from the
 encoder run in the loop on decoded inputs (image-level heads always use the cache)."""
+PROTOCOLS = ("ccbench", "virb")
+"""tasks.spec.PROTOCOLS, the first the default, named here without importing the battery (and torch)
+before parsing; a test checks the two agree."""
 
 
 def default_path(variable: str, fallback: str | None) -> Path | None:
@@ -160,6 +163,16 @@ def add_board(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supervised", help="name or fingerprint prefix of the supervised reference encoder")
 
 
+def add_protocol(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=PROTOCOLS[0],
+        help="ccbench (default): this project's documented choices; virb: the original code's choices "
+        "where they change scores (docs/PROTOCOL.md section 8), results kept apart",
+    )
+
+
 def add_tasks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="all", help="all (plan: all dense tasks), or a comma-separated list of task ids")
 
@@ -185,9 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ccbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = "harness.commands:"
-    scoring = (add_common, add_compute, add_encoder, add_training, add_dense)
+    scoring = (add_common, add_compute, add_encoder, add_training, add_dense, add_protocol)
 
-    p = command(sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common)
+    p = command(
+        sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common, add_protocol
+    )
     p.add_argument("--json", action="store_true")
 
     p = command(
@@ -203,7 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command(
-        sub, "extract", run + "cmd_extract", "fill the feature cache for a task", add_common, add_compute, add_encoder
+        sub,
+        "extract",
+        run + "cmd_extract",
+        "fill the feature cache for a task",
+        add_common,
+        add_compute,
+        add_encoder,
+        add_protocol,
     )
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
@@ -233,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_training,
         add_dense,
         add_board,
+        add_protocol,
         add_tasks,
     )
     p.add_argument("checkpoint", type=Path)
@@ -278,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_compute,
         add_encoder,
         add_dense,
+        add_protocol,
         add_tasks,
     )
     p.add_argument("--epochs", type=int, help="override the task's epochs")
@@ -289,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "regenerate the leaderboard from the result files",
         add_common,
         add_board,
+        add_protocol,
     )
 
     p = command(

@@ -14,6 +14,7 @@ import torch
 from encoders import EncoderSpec, ResNet50Trunk
 from harness.calibration import load_calibration
 from harness.costs import Estimate, estimate, map_bytes, memory_budget
+from harness.heads import ENCODER_INITIALISED
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
 from harness.prepare import (
@@ -117,7 +118,9 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
     train_samples, val_samples = stratified_split(samples, task.val_fraction, SPLIT_SEED)
     rows = sample_count(train_reader)
     with progress(rows, f"targets {task.id}", options.quiet) as advance:
-        targets = dense_targets(options.cache_root, task.id, task.version, train_reader, preprocessing.size, advance)
+        targets = dense_targets(
+            options.cache_root, task.id, task.version, train_reader, preprocessing.size, advance, task.protocol
+        )
     views = view_count(train_reader)
     mode = choose_mode(encoder, task, options)
     bf16 = bf16_supported(options.device)
@@ -161,6 +164,8 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
             task.num_classes,
             batch_size=1,
             bf16=bf16,
+            positive=task.positive,
+            secondary=task.secondary,
         ),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores,
@@ -177,4 +182,11 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         ),
         bf16=bf16,
         eval_batch_size=task.batch_size,
+        layer4=encoder_layer4(trunk) if task.head in ENCODER_INITIALISED else None,
     )
+
+
+def encoder_layer4(trunk: ResNet50Trunk) -> dict[str, torch.Tensor]:
+    """A copy of the encoder's layer4 weights, which a virb DeepLabv3+ head starts from and trains
+    (the trunk itself stays frozen)."""
+    return {name: value.detach().clone() for name, value in trunk.layer4.state_dict().items()}

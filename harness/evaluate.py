@@ -22,6 +22,7 @@ from harness.dense import choose_mode, dense_cached_readers, prepare_dense
 from harness.errors import ResultError
 from harness.grid import resolve_grid
 from harness.heads import build_head
+from harness.metrics import WithSecondary
 from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
@@ -29,7 +30,7 @@ from harness.progress import progress
 from harness.results import head_path, load_head, load_result, result_path, save_head, write_result
 from harness.train import TrainConfig, TrainOutcome, select, train_grid
 from leaderboard.schema import SCHEMA_VERSION
-from tasks import PROTOCOL_VERSION, TASKS, DataError, TaskSpec, get_task
+from tasks import PROTOCOL_VERSION, DataError, TaskSpec, battery, get_task
 
 log = logging.getLogger("ccbench")
 
@@ -58,6 +59,8 @@ def extract_shared(trunk: ResNet50Trunk, encoder: EncoderSpec, tasks: list[TaskS
 
 def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> tuple[dict, Path]:
     """Score and write the result; an existing result is returned as is unless `force`."""
+    if task.protocol != options.protocol:
+        raise ValueError(f"task {task.id} is of protocol {task.protocol}, the options of {options.protocol}")
     path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
     if path.exists() and not options.force:
         log.info("%s on %s: already scored in %s (--force to rescore)", encoder.name, task.id, path)
@@ -68,7 +71,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
     points = resolve_grid(options.grid, task)
     epochs = options.epochs or task.epochs
     timings = {"extract": data.extract_seconds, "train": 0.0, "evaluate": 0.0}
-    keep_heads = options.save_heads or any(other.scored_with == task.id for other in TASKS.values())
+    keep_heads = options.save_heads or any(other.scored_with == task.id for other in battery(task.protocol).values())
     runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
     # image-level heads of every seed train in lockstep; a dense seed's heads fill the GPU on their own
     for seeds in [(seed,) for seed in options.seeds] if task.dense else [options.seeds]:
@@ -81,6 +84,8 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
             num_classes=task.num_classes,
             bf16=data.bf16,
             eval_batch_size=data.eval_batch_size,
+            class_weights=task.class_weights,
+            positive=task.positive,
         )
         heads = [data.new_head(task, seed) for seed in seeds for _ in points]
         started = time.perf_counter()
@@ -123,6 +128,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
                 "epoch": best.best_epoch,
                 "point": best.point.name,
                 "val_curve": best.val_curve,
+                **({"secondary": metric.secondary()} if isinstance(metric, WithSecondary) else {}),
                 "grid": [
                     {
                         "point": o.point.name,
@@ -157,7 +163,7 @@ def _score_with_other_head(
     trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, path: Path
 ) -> tuple[dict, Path]:
     """Score a test-only task with the head selected for `task.scored_with` (scoring that task first)."""
-    source = get_task(task.scored_with)
+    source = get_task(task.scored_with, task.protocol)
     source_result, source_path = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
     if "classes" not in source_result:
         raise ResultError(
@@ -212,9 +218,18 @@ def _result(
     """The result record (schema in leaderboard.schema), with the battery it was scored in, so the leaderboard
     learns every task's category, metric, domains and protocol order from the files alone."""
     first = per_seed[0]
+    secondary = {
+        name: {
+            **first["secondary"][name],
+            "value": float(np.mean([run["secondary"][name]["value"] for run in per_seed])),
+        }
+        for name in first.get("secondary", {})
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "version": PROTOCOL_VERSION,
+        "protocol": task.protocol,
+        **({"secondary": secondary} if secondary else {}),
         "ccbench_version": __version__,
         "encoder": encoder.metadata(),
         "task": task.id,
@@ -224,7 +239,7 @@ def _result(
         "higher_is_better": True,
         "battery": [
             {"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
-            for t in TASKS.values()
+            for t in battery(task.protocol).values()
         ],
         "score": float(np.mean([run["score"] for run in per_seed])),
         "score_std": float(np.std([run["score"] for run in per_seed])),

@@ -98,18 +98,26 @@ class MeanIoU(Metric):
     name = "miou"
     higher_is_better = True
 
-    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, binary_positive: int | None = None) -> None:
         if num_classes < 2:
             raise ValueError(f"miou needs at least 2 classes, got {num_classes}")
         if 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index {ignore_index} is one of the {num_classes} classes")
+        if binary_positive is not None and (num_classes != 2 or binary_positive not in (0, 1)):
+            raise ValueError(f"binary_positive {binary_positive} needs 2 classes and is 0 or 1")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.binary_positive = binary_positive
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels."""
+        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels.
+        With `binary_positive`, (B, 1, H, W) logits of a one-output head (the original's BCE heads)
+        predict that class where positive and the other class elsewhere."""
+        if self.binary_positive is not None and outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            positive = outputs[:, 0] > 0
+            outputs = torch.where(positive, self.binary_positive, 1 - self.binary_positive)
         if outputs.dim() == targets.dim() + 1:
             if outputs.shape[1] != self.num_classes:
                 raise ValueError(f"miou: {outputs.shape[1]} output channels for {self.num_classes} classes")
@@ -142,21 +150,121 @@ class MeanIoU(Metric):
         union = matrix.sum(dim=0) + matrix.sum(dim=1) - true_positive
         return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
 
+    def averaged(self, per_class: torch.Tensor) -> float:
+        """The mean of the classes' IoUs that enter the score (all of them here)."""
+        return float(per_class.nanmean())
+
     def compute(self) -> float:
         if int(self.confusion.sum()) == 0:
-            raise ValueError("miou of a split with no scored pixel")
-        return float(self.per_class().nanmean())
+            raise ValueError(f"{self.name} of a split with no scored pixel")
+        return self.averaged(self.per_class())
 
     def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
         """Bootstrap over test images: each round sums the resampled images' confusion matrices."""
         shape = (self.num_classes, self.num_classes)
         return bootstrap_interval(
             torch.cat(self.per_sample),
-            lambda cells: float(self.per_class(cells.reshape(shape)).nanmean()),
+            lambda cells: self.averaged(self.per_class(cells.reshape(shape))),
             rounds,
             level,
             seed,
         )
+
+
+class ForegroundMeanIoU(MeanIoU):
+    """MeanIoU over every class but 0 (EgoHands' four hands without background), as the original
+    code skipped class 0; still one confusion matrix over the split, class 0 still predicted."""
+
+    name = "miou_fg"
+
+    def averaged(self, per_class: torch.Tensor) -> float:
+        return float(per_class[1:].nanmean())
+
+
+class PositiveIoU(Metric):
+    """The original code's binary IoU: per image, IoU of the positive class with 1e-8 smoothing (an
+    image with no positive pixel, true or predicted, scores 1), averaged over the images.
+
+    The positive class is the set `positive` of target labels (Pets: background and the border);
+    a one-output head predicts it where its logit is > 0, a C-class head where its arg-max is one
+    of the positive labels below C.
+    """
+
+    name = "positive_iou"
+    higher_is_better = True
+    SMOOTH = 1e-8
+
+    def __init__(self, positive: tuple[int, ...]) -> None:
+        if not positive:
+            raise ValueError("positive_iou needs the labels of the positive class")
+        self.positive = tuple(positive)
+        self.scores: list[torch.Tensor] = []
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """outputs: (B, 1, H, W) logits, (B, C, H, W) logits or (B, H, W) labels; targets: (B, H, W)."""
+        labels = torch.tensor(self.positive, device=targets.device)
+        if outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            predicted = outputs[:, 0] > 0
+        else:
+            classes = outputs.argmax(dim=1) if outputs.dim() == targets.dim() + 1 else outputs
+            predicted = torch.isin(classes, labels)
+        _check_batch(predicted.shape, targets.shape, "positive_iou")
+        truth = torch.isin(targets, labels)
+        intersection = (predicted & truth).flatten(1).sum(dim=1).double()
+        union = (predicted | truth).flatten(1).sum(dim=1).double()
+        self.scores.append(((intersection + self.SMOOTH) / (union + self.SMOOTH)).cpu())
+
+    def _all(self) -> torch.Tensor:
+        if not self.scores:
+            raise ValueError("positive_iou of an empty split")
+        return torch.cat(self.scores)
+
+    def compute(self) -> float:
+        return float(self._all().mean())
+
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+        """Bootstrap over test images of (IoU, 1)."""
+        scores = self._all()
+        stats = torch.stack([scores, torch.ones_like(scores)], dim=1)
+        return bootstrap_interval(stats, lambda sums: float(sums[0] / sums[1]), rounds, level, seed)
+
+
+DEFINITIONS = {
+    "miou": "mean IoU over every class, one confusion matrix over the split",
+    "miou_fg": "mean IoU over every class but 0 (background), one confusion matrix over the split",
+    "positive_iou": "per-image IoU of the original code's positive class (1e-8 smoothing), mean over images",
+}
+"""What each class-map metric measures, recorded beside a secondary value."""
+
+
+class WithSecondary(Metric):
+    """A primary metric and others fed the same predictions: the score and interval are the primary's;
+    `secondary()` gives the others' values, so one run records both protocols' definitions."""
+
+    def __init__(self, primary: Metric, others: Mapping[str, Metric]) -> None:
+        self.primary, self.others = primary, dict(others)
+        self.name, self.higher_is_better = primary.name, primary.higher_is_better
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        for metric in (self.primary, *self.others.values()):
+            metric.update(outputs, targets)
+
+    def compute(self) -> float:
+        return self.primary.compute()
+
+    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+        return self.primary.interval(rounds, level, seed)
+
+    def secondary(self) -> dict[str, dict[str, object]]:
+        """{name: {value, direction, definition}} of every secondary metric."""
+        return {
+            name: {
+                "value": metric.compute(),
+                "direction": "higher" if metric.higher_is_better else "lower",
+                "definition": DEFINITIONS[name],
+            }
+            for name, metric in self.others.items()
+        }
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
@@ -289,17 +397,41 @@ def _class_count(name: str, num_classes: int | None) -> int:
     return num_classes
 
 
-# name -> builder from the task's class count (ignored by metrics that do not need it)
-METRICS: dict[str, Callable[[int | None], Metric]] = {
-    "top1": lambda num_classes: Top1(),
-    "miou": lambda num_classes: MeanIoU(_class_count("miou", num_classes)),
-    "neg_l1": lambda num_classes: NegativeL1(),
-    "kitti_fl": lambda num_classes: KittiFlowInlier(),
+def _mean_iou(kind: type[MeanIoU], name: str, num_classes: int | None, positive: tuple[int, ...]) -> MeanIoU:
+    """A class-map mIoU; for a one-output (BCE) head, over the two classes of its labels, the
+    positive one predicted where the logit is > 0."""
+    classes = _class_count(name, num_classes)
+    if classes > 1:
+        return kind(classes)
+    inside = [label for label in positive if label in (0, 1)]
+    if len(inside) != 1:
+        raise ValueError(f"metric {name!r} of a one-output head needs one positive label in 0..1, got {positive}")
+    return kind(2, binary_positive=inside[0])
+
+
+# name -> builder from the task's class count and positive labels (ignored by metrics that do not need them)
+METRICS: dict[str, Callable[[int | None, tuple[int, ...]], Metric]] = {
+    "top1": lambda num_classes, positive: Top1(),
+    "miou": lambda num_classes, positive: _mean_iou(MeanIoU, "miou", num_classes, positive),
+    "miou_fg": lambda num_classes, positive: _mean_iou(ForegroundMeanIoU, "miou_fg", num_classes, positive),
+    "positive_iou": lambda num_classes, positive: PositiveIoU(positive),
+    "neg_l1": lambda num_classes, positive: NegativeL1(),
+    "kitti_fl": lambda num_classes, positive: KittiFlowInlier(),
 }
 
 
-def build_metric(name: str, num_classes: int | None = None) -> Metric:
-    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou)."""
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
-    return METRICS[name](num_classes)
+def build_metric(
+    name: str,
+    num_classes: int | None = None,
+    positive: tuple[int, ...] = (),
+    secondary: tuple[str, ...] = (),
+) -> Metric:
+    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou),
+    `positive` by positive_iou; with `secondary` names, a WithSecondary over them."""
+    for metric in (name, *secondary):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    primary = METRICS[name](num_classes, tuple(positive))
+    if not secondary:
+        return primary
+    return WithSecondary(primary, {other: METRICS[other](num_classes, tuple(positive)) for other in secondary})

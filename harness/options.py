@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from harness.cache_key import digest
-from tasks import PROTOCOL_VERSION
+from tasks import DEFAULT_PROTOCOL, PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class ScoreOptions:
     views: int | None = None
     cache_budget: int | None = None
     memory_budget: int | None = None
+    protocol: str = DEFAULT_PROTOCOL
 
     def overrides(self) -> dict[str, Any]:
         """Protocol settings the user changed; they enter the result and its file name."""
@@ -47,9 +48,11 @@ class ScoreOptions:
         return out
 
     def protocol_tag(self) -> str:
-        """'1' for a standard run; a changed setting gets its own file, never the standard slot."""
+        """'1' for a standard run, '1-virb' under the virb protocol (docs/PROTOCOL.md section 8); a
+        changed setting gets its own file, never the standard slot."""
         overrides = self.overrides()
-        return PROTOCOL_VERSION if not overrides else f"{PROTOCOL_VERSION}-custom-{digest(overrides)[:8]}"
+        base = PROTOCOL_VERSION if self.protocol == DEFAULT_PROTOCOL else f"{PROTOCOL_VERSION}-{self.protocol}"
+        return base if not overrides else f"{base}-custom-{digest(overrides)[:8]}"
 
 
 def resolve_device(name: str) -> str:
@@ -64,7 +67,9 @@ def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     if args.data_root is None:
         raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
     dense = {
-        name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget") if hasattr(args, name)
+        name: getattr(args, name)
+        for name in ("mode", "views", "cache_budget", "memory_budget", "protocol")
+        if hasattr(args, name)
     }
     return ScoreOptions(
         data_root=args.data_root,

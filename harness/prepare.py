@@ -111,6 +111,8 @@ class TestSplit:
     num_classes: int | None = None
     batch_size: int = 1024
     bf16: bool = False
+    positive: tuple[int, ...] = ()
+    secondary: tuple[str, ...] = ()
 
     def score(self, heads: list[nn.Module]) -> list[Metric]:
         return evaluate_heads(
@@ -122,6 +124,8 @@ class TestSplit:
             self.num_classes,
             batch_size=self.batch_size,
             bf16=self.bf16,
+            positive=self.positive,
+            secondary=self.secondary,
         )
 
 
@@ -143,7 +147,8 @@ class Prepared:
     scored with these heads maps its labels to them by name), and the record of what was read
     (manifests, cache stores, the splits readers chose). Regression tasks carry their training
     targets' mean and spread (`target_scale`), which every new head predicts in units of; dense
-    tasks validate in batches of their own size and, on a GPU, in bfloat16."""
+    tasks validate in batches of their own size and, on a GPU, in bfloat16. `layer4` holds the
+    encoder's layer4 weights for heads that start from a copy of them (the virb DeepLabv3+)."""
 
     train_source: FeatureSource | None
     train_targets: Targets | None
@@ -160,10 +165,11 @@ class Prepared:
     dense: DenseRecord | None = None
     bf16: bool = False
     eval_batch_size: int = 1024
+    layer4: dict[str, torch.Tensor] | None = None
 
     def new_head(self, task: TaskSpec, seed: int) -> nn.Module:
         """A freshly initialised head for `task`, predicting in the targets' units."""
-        head = build_head(task.head, task.num_classes, seed, task.frames)
+        head = build_head(task.head, task.num_classes, seed, task.frames, self.layer4)
         return head if self.target_scale is None else Standardized(head, *self.target_scale)
 
 

@@ -86,8 +86,10 @@ def dense_targets(
     reader: DenseReader,
     size: tuple[int, int],
     advance: Callable[[int], None] | None = None,
+    protocol: str = "ccbench",
 ) -> DenseTargets:
-    """The split's targets at `size`, decoded and resized once; later runs map the file."""
+    """The split's targets at `size`, decoded and resized once; later runs map the file. A protocol
+    other than ccbench keys its own file (its targets may be normalised differently)."""
     key = digest(
         {
             "format": TARGETS_FORMAT,
@@ -95,6 +97,7 @@ def dense_targets(
             "task_version": task_version,
             "manifest": reader.manifest_digest,
             "size": list(size),
+            **({"protocol": protocol} if protocol != "ccbench" else {}),
         }
     )
     kind = reader.TARGET

@@ -27,21 +27,25 @@ ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False, **CHO
 TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False, "save_heads": False}
 DENSE = {"mode": "auto", "views": None, "cache_budget": None, "memory_budget": None}
 BOARD = {"out": Path("leaderboard-out"), "include_overrides": False, "supervised": None}
+PROTOCOL = {"protocol": "ccbench"}
 ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 
 # subcommand: (its required arguments, every option's default). image_size None = each task's own size.
 BARE = {
-    "tasks": ([], {**COMMON, "json": False}),
+    "tasks": ([], {**COMMON, **PROTOCOL, "json": False}),
     "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False, "trust_checkpoint": False}),
     "extract": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **ENCODER, "task": "cifar100", "split": "all", "views": None},
+        {**COMMON, **COMPUTE, **ENCODER, **PROTOCOL, "task": "cifar100", "split": "all", "views": None},
     ),
     "score": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
+        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, **PROTOCOL, "task": "cifar100"},
     ),
-    "run": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "tasks": "all"}),
+    "run": (
+        ["--encoder", "random:0"],
+        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, **PROTOCOL, "tasks": "all"},
+    ),
     "submit": (
         ["m.pth", "--name", "mine"],
         {
@@ -50,6 +54,7 @@ BARE = {
             **TRAINING,
             **DENSE,
             **BOARD,
+            **PROTOCOL,
             "checkpoint": Path("m.pth"),
             "name": "mine",
             "method": None,
@@ -63,8 +68,11 @@ BARE = {
     ),
     "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
-    "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
-    "leaderboard": ([], {**COMMON, **BOARD}),
+    "plan": (
+        ["--encoder", "random:0"],
+        {**COMMON, **COMPUTE, **ENCODER, **DENSE, **PROTOCOL, "tasks": "all", "epochs": None},
+    ),
+    "leaderboard": ([], {**COMMON, **BOARD, **PROTOCOL}),
     "demo": (
         [],
         {**COMMON, **COMPUTE, "image_size": 64, "out": None, "train_images": 1000, "test_images": 300, "epochs": None},
