@@ -561,3 +561,24 @@ def test_a_symlinked_output_folder_keeps_its_link_and_permissions(tmp_path: Path
         paths = build(tmp_path / "results", link)
     assert link.is_symlink() and (served / "index.html").is_file() and paths["html"] == link / "index.html"
     assert served.stat().st_mode & 0o777 == 0o750
+
+
+def test_each_protocol_ranks_apart_and_says_which_it_shows(tmp_path: Path) -> None:
+    """virb results (docs/PROTOCOL.md section 8) never share a table with ccbench ones: the default board
+    leaves them out and says so, `protocol="virb"` ranks only them, and files without the key are ccbench."""
+    results = tmp_path / "results"
+    results.mkdir()
+    planted(results)
+    for name, score in (("enc00", 0.9), ("enc01", 0.1)):
+        path = write_result(results, name, "pets_seg", [score], protocol="virb")
+        path.rename(path.with_name(path.name.replace("__p1.json", "__p1-virb.json")))
+    default = pd.read_csv(build(results, tmp_path / "ccbench")["csv"]).set_index("name")
+    assert default.at["enc00", "pets_seg"] != pytest.approx(0.9) and len(default) > 2
+    board = build_table(load_results(results))
+    assert board.notes[0] == "protocol ccbench: every score below was made under it"
+    assert "2 result file(s) of protocol virb left out" in board.notes[1]
+    virb = pd.read_csv(build(results, tmp_path / "virb", protocol="virb")["csv"]).set_index("name")
+    assert set(virb.index) == {"enc00", "enc01"} and virb.at["enc00", "pets_seg"] == pytest.approx(0.9)
+    assert "protocol virb" in (tmp_path / "virb" / "LEADERBOARD.md").read_text()
+    with pytest.raises(LeaderboardError, match="no result files of protocol paper"):
+        build_table(load_results(results), protocol="paper")
