@@ -26,6 +26,9 @@ COMPUTES = ("auto", "fp32", "bf16")
 """How extraction runs the encoder (harness.compute): auto is bf16 on a CUDA GPU, fp32 elsewhere."""
 DECODES = ("auto", "pil", "jpeg", "device")
 """Who decodes JPEG files for extraction (harness.loader): auto is the device on CUDA, else jpeg."""
+PROTOCOLS = ("ccbench", "virb")
+"""tasks.spec.PROTOCOLS, the first the default, named here without importing the battery (and torch)
+before parsing; a test checks the two agree."""
 
 
 def default_path(variable: str, fallback: str | None) -> Path | None:
@@ -193,6 +196,16 @@ def add_board(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supervised", help="name or fingerprint prefix of the supervised reference encoder")
 
 
+def add_protocol(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=PROTOCOLS[0],
+        help="ccbench (default): this project's documented choices; virb: the original code's choices "
+        "where they change scores (docs/PROTOCOL.md section 8), results kept apart",
+    )
+
+
 def add_tasks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="all", help="all (plan: all dense tasks), or a comma-separated list of task ids")
 
@@ -227,9 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ccbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = "harness.commands:"
-    scoring = (add_common, add_compute, add_extraction, add_encoder, add_training, add_dense)
+    scoring = (add_common, add_compute, add_extraction, add_encoder, add_training, add_dense, add_protocol)
 
-    p = command(sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common)
+    p = command(
+        sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common, add_protocol
+    )
     p.add_argument("--json", action="store_true")
 
     p = command(
@@ -253,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_compute,
         add_extraction,
         add_encoder,
+        add_protocol,
     )
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
@@ -284,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_training,
         add_dense,
         add_board,
+        add_protocol,
         add_tasks,
         add_lockstep,
     )
@@ -348,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_compute,
         add_encoder,
         add_dense,
+        add_protocol,
         add_tasks,
     )
     p.add_argument("--epochs", type=int, help="override the task's epochs")
@@ -359,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         "regenerate the leaderboard from the result files",
         add_common,
         add_board,
+        add_protocol,
     )
 
     p = command(

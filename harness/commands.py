@@ -35,7 +35,7 @@ from leaderboard.collect import read_result
 from leaderboard.errors import LeaderboardError
 from leaderboard.predictions import read_predictions, rescore
 from leaderboard.render import build as build_leaderboard
-from tasks import TASKS, DataError, get_task
+from tasks import DataError, battery, get_task
 from tasks.synthetic import N_CLASSES, write_cifar100
 
 log = logging.getLogger("ccbench")
@@ -75,7 +75,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             "data_folder": t.data_folder,
             "found": bool(args.data_root) and (args.data_root / t.data_folder).is_dir(),
         }
-        for t in TASKS.values()
+        for t in battery(args.protocol).values()
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -139,7 +139,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
     options = options_from(args, epochs=args.epochs)
     tasks = (
-        [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+        [t for t in battery(args.protocol).values() if t.dense]
+        if args.tasks == "all"
+        else [get_task(t, args.protocol) for t in args.tasks.split(",")]
     )
     _, encoder = encoder_from(args)
     rows, missing = [], []
@@ -187,7 +189,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    task = get_task(args.task)
+    task = get_task(args.task, args.protocol)
     options = options_from(args)
     trunk, encoder = encoder_from(args)
     roles = list(task.splits) if args.split == "all" else [args.split]
@@ -204,7 +206,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    task = get_task(args.task)
+    task = get_task(args.task, args.protocol)
     options = options_from(
         args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
     )
@@ -243,7 +245,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
     """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
-    tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    tasks = (
+        list(battery(args.protocol).values())
+        if args.tasks == "all"
+        else [get_task(t, args.protocol) for t in args.tasks.split(",")]
+    )
     options = options_from(
         args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
     )
@@ -498,7 +504,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Regenerate the leaderboard (CSV, Markdown, static HTML, plots) from the result files."""
     written = build_leaderboard(
-        args.results, args.out, include_overrides=args.include_overrides, supervised=args.supervised, echo=print
+        args.results,
+        args.out,
+        include_overrides=args.include_overrides,
+        supervised=args.supervised,
+        echo=print,
+        protocol=args.protocol,
     )
     for kind, path in written.items():
         print(f"{kind:<10} {path}")

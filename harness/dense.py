@@ -15,6 +15,7 @@ import torch
 from encoders import EncoderSpec, ResNet50Trunk
 from harness.calibration import load_calibration
 from harness.costs import Estimate, cached_views, estimate, map_bytes, memory_budget
+from harness.heads import ENCODER_INITIALISED
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
 from harness.prepare import (
@@ -119,7 +120,7 @@ def choose_mode(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> 
 def stored_targets(task: TaskSpec, reader: DenseReader, size: tuple[int, int], options: ScoreOptions) -> DenseTargets:
     """`dense_targets` of a training view reader, with progress."""
     with progress(sample_count(reader), f"targets {task.id}", options.quiet) as advance:
-        return dense_targets(options.cache_root, task.id, task.version, reader, size, advance)
+        return dense_targets(options.cache_root, task.id, task.version, reader, size, advance, task.protocol)
 
 
 def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Prepared:
@@ -191,6 +192,8 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
             batch_size=1,
             bf16=bf16,
             ids=sample_ids(test_reader),
+            positive=task.positive,
+            secondary=task.secondary,
         ),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores,
@@ -209,4 +212,11 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         ),
         bf16=bf16,
         eval_batch_size=task.batch_size,
+        layer4=encoder_layer4(trunk) if task.head in ENCODER_INITIALISED else None,
     )
+
+
+def encoder_layer4(trunk: ResNet50Trunk) -> dict[str, torch.Tensor]:
+    """A copy of the encoder's layer4 weights, which a virb DeepLabv3+ head starts from and trains
+    (the trunk itself stays frozen)."""
+    return {name: value.detach().clone() for name, value in trunk.layer4.state_dict().items()}

@@ -27,6 +27,7 @@ from harness.errors import USER_ERRORS, ResultError
 from harness.grid import GridPoint, resolve_grid
 from harness.heads import build_head
 from harness.lockstep import JobOutcome, TrainJob, pads_by_default, train_together
+from harness.metrics import WithSecondary
 from harness.options import ScoreOptions
 from harness.plan import plan, task_readers
 from harness.prepare import Prepared, prepare, run_extraction
@@ -42,7 +43,7 @@ from harness.results import (
 )
 from harness.train import TrainConfig, TrainOutcome, select, train_grid
 from leaderboard.schema import SCHEMA_VERSION
-from tasks import PROTOCOL_VERSION, TASKS, DataError, TaskSpec, get_task
+from tasks import PROTOCOL_VERSION, DataError, TaskSpec, battery, get_task
 
 log = logging.getLogger("ccbench")
 
@@ -97,6 +98,8 @@ class TaskRun:
             num_classes=task.num_classes,
             bf16=data.bf16,
             eval_batch_size=data.eval_batch_size,
+            class_weights=task.class_weights,
+            positive=task.positive,
         )
 
     def job(self, index: int = 0) -> TrainJob:
@@ -134,6 +137,8 @@ def needs_scoring(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -
 
 def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> tuple[dict, Path]:
     """Score and write the result; an existing result is returned as is unless `force`."""
+    if task.protocol != options.protocol:
+        raise ValueError(f"task {task.id} is of protocol {task.protocol}, the options of {options.protocol}")
     path = result_path(options.results_dir, encoder.fingerprint, task.id, options.protocol_tag())
     if not needs_scoring(encoder, task, options):
         log.info("%s on %s: already scored in %s (--force to rescore)", encoder.name, task.id, path)
@@ -229,7 +234,7 @@ def finish_task(
     enters the result; `train_seconds` is then the task's own wall time in the shared loop, from
     its start to the task's last step, overlapping the other tasks' times."""
     task, data, points = run.task, run.data, run.points
-    keep_heads = options.save_heads or any(other.scored_with == task.id for other in TASKS.values())
+    keep_heads = options.save_heads or any(other.scored_with == task.id for other in battery(task.protocol).values())
     seeds = [seed for group in run.groups for seed in group]
     heads = [head for group in run.heads for head in group]
     chosen_runs: list[tuple[int, nn.Module, list[TrainOutcome], TrainOutcome]] = []
@@ -260,6 +265,7 @@ def finish_task(
                 "epoch": best.best_epoch,
                 "point": best.point.name,
                 "val_curve": best.val_curve,
+                **({"secondary": metric.secondary()} if isinstance(metric, WithSecondary) else {}),
                 "grid": [
                     {
                         "point": o.point.name,
@@ -299,7 +305,7 @@ def _score_with_other_head(
     trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions, path: Path
 ) -> tuple[dict, Path]:
     """Score a test-only task with the head selected for `task.scored_with` (scoring that task first)."""
-    source = get_task(task.scored_with)
+    source = get_task(task.scored_with, task.protocol)
     source_result, source_path = score_task(trunk, encoder, source, dataclasses.replace(options, force=False))
     if "classes" not in source_result:
         raise ResultError(
@@ -360,9 +366,18 @@ def _result(
     """The result record (schema in leaderboard.schema), with the battery it was scored in, so the leaderboard
     learns every task's category, metric, domains and protocol order from the files alone."""
     first = per_seed[0]
+    secondary = {
+        name: {
+            **first["secondary"][name],
+            "value": float(np.mean([run["secondary"][name]["value"] for run in per_seed])),
+        }
+        for name in first.get("secondary", {})
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "version": PROTOCOL_VERSION,
+        "protocol": task.protocol,
+        **({"secondary": secondary} if secondary else {}),
         "ccbench_version": __version__,
         "encoder": encoder.metadata(),
         "task": task.id,
@@ -372,7 +387,7 @@ def _result(
         "higher_is_better": True,
         "battery": [
             {"task": t.id, "category": t.category, "metric": t.metric, "domains": list(t.domains)}
-            for t in TASKS.values()
+            for t in battery(task.protocol).values()
         ],
         "score": float(np.mean([run["score"] for run in per_seed])),
         "score_std": float(np.std([run["score"] for run in per_seed])),

@@ -98,18 +98,26 @@ class MeanIoU(Metric):
     name = "miou"
     higher_is_better = True
 
-    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, binary_positive: int | None = None) -> None:
         if num_classes < 2:
             raise ValueError(f"miou needs at least 2 classes, got {num_classes}")
         if 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index {ignore_index} is one of the {num_classes} classes")
+        if binary_positive is not None and (num_classes != 2 or binary_positive not in (0, 1)):
+            raise ValueError(f"binary_positive {binary_positive} needs 2 classes and is 0 or 1")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.binary_positive = binary_positive
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels."""
+        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels.
+        With `binary_positive`, (B, 1, H, W) logits of a one-output head (the original's BCE heads)
+        predict that class where positive and the other class elsewhere."""
+        if self.binary_positive is not None and outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            positive = outputs[:, 0] > 0
+            outputs = torch.where(positive, self.binary_positive, 1 - self.binary_positive)
         if outputs.dim() == targets.dim() + 1:
             if outputs.shape[1] != self.num_classes:
                 raise ValueError(f"miou: {outputs.shape[1]} output channels for {self.num_classes} classes")
@@ -148,18 +156,115 @@ class MeanIoU(Metric):
 
     def _require(self, stats: np.ndarray) -> np.ndarray:
         if not stats.sum():
-            raise ValueError("miou of a split with no scored pixel")
+            raise ValueError(f"{self.name} of a split with no scored pixel")
         return stats
 
 
+class ForegroundMeanIoU(MeanIoU):
+    """MeanIoU over every class but 0 (EgoHands' four hands without background), as the original
+    code skipped class 0; still one confusion matrix over the split, class 0 still predicted."""
+
+    name = "miou_fg"
+
+
+class PositiveIoU(Metric):
+    """The original code's binary IoU: per image, IoU of the positive class with 1e-8 smoothing (an
+    image with no positive pixel, true or predicted, scores 1), averaged over the images.
+
+    The positive class is the set `positive` of target labels (Pets: background and the border);
+    a one-output head predicts it where its logit is > 0, a C-class head where its arg-max is one
+    of the positive labels below C.
+    """
+
+    name = "positive_iou"
+    higher_is_better = True
+    SMOOTH = 1e-8
+
+    def __init__(self, positive: tuple[int, ...]) -> None:
+        if not positive:
+            raise ValueError("positive_iou needs the labels of the positive class")
+        self.positive = tuple(positive)
+        self.scores: list[torch.Tensor] = []
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """outputs: (B, 1, H, W) logits, (B, C, H, W) logits or (B, H, W) labels; targets: (B, H, W)."""
+        labels = torch.tensor(self.positive, device=targets.device)
+        if outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            predicted = outputs[:, 0] > 0
+        else:
+            classes = outputs.argmax(dim=1) if outputs.dim() == targets.dim() + 1 else outputs
+            predicted = torch.isin(classes, labels)
+        _check_batch(predicted.shape, targets.shape, "positive_iou")
+        truth = torch.isin(targets, labels)
+        intersection = (predicted & truth).flatten(1).sum(dim=1).double()
+        union = (predicted | truth).flatten(1).sum(dim=1).double()
+        self.scores.append(((intersection + self.SMOOTH) / (union + self.SMOOTH)).cpu())
+
+    def statistics(self) -> np.ndarray:
+        """(IoU, 1) per image."""
+        scores = torch.cat(self.scores).double() if self.scores else torch.zeros(0, dtype=torch.float64)
+        return torch.stack([scores, torch.ones_like(scores)], dim=1).numpy()
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not len(stats):
+            raise ValueError("positive_iou of an empty split")
+        return stats
+
+
+DEFINITIONS = {
+    "miou": "mean IoU over every class, one confusion matrix over the split",
+    "miou_fg": "mean IoU over every class but 0 (background), one confusion matrix over the split",
+    "positive_iou": "per-image IoU of the original code's positive class (1e-8 smoothing), mean over images",
+}
+"""What each class-map metric measures, recorded beside a secondary value."""
+
+
+class WithSecondary(Metric):
+    """A primary metric and others fed the same predictions: the score and interval are the primary's;
+    `secondary()` gives the others' values, so one run records both protocols' definitions."""
+
+    def __init__(self, primary: Metric, others: Mapping[str, Metric]) -> None:
+        self.primary, self.others = primary, dict(others)
+        self.name, self.higher_is_better = primary.name, primary.higher_is_better
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        for metric in (self.primary, *self.others.values()):
+            metric.update(outputs, targets)
+
+    def statistics(self) -> np.ndarray:
+        return self.primary.statistics()
+
+    def compute(self) -> float:
+        return self.primary.compute()
+
+    def interval(
+        self, rounds: int = bootstrap.ROUNDS, level: float = bootstrap.LEVEL, seed: int = bootstrap.SEED
+    ) -> tuple[float, float] | None:
+        return self.primary.interval(rounds, level, seed)
+
+    def secondary(self) -> dict[str, dict[str, object]]:
+        """{name: {value, direction, definition}} of every secondary metric."""
+        return {
+            name: {
+                "value": metric.compute(),
+                "direction": "higher" if metric.higher_is_better else "lower",
+                "definition": DEFINITIONS[name],
+            }
+            for name, metric in self.others.items()
+        }
+
+
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
-    """Pixels with a usable ground-truth depth: finite and > 0. NaN, inf, 0 and negative values are
-    how the depth datasets mark missing measurements, so they are never scored."""
-    return torch.isfinite(depth) & (depth > 0)
+    """Pixels with a usable ground-truth depth: the finite ones. Readers turn their datasets' own
+    markers of a missing measurement into NaN (NYU's zero or negative depth, Taskonomy's 65535), so
+    every finite value is real: THOR's depth 0 (its nearest 8-bit level), and the negative values
+    of depth normalised about a mean (the virb protocol's THOR targets)."""
+    return torch.isfinite(depth)
 
 
 class NegativeL1(Metric):
-    """Minus the mean absolute depth error in metres, over the valid pixels of the whole split.
+    """Minus the mean absolute depth error over the valid pixels of the whole split, in the task's
+    depth unit: metres for NYU and Taskonomy, the renderer's [0, 1] range for THOR (no metric scale).
 
     The original averaged L1 over all pixels, missing depth included, per batch; here the absolute
     errors of every valid pixel are summed and divided once by their count. Negated so that, like
@@ -173,7 +278,7 @@ class NegativeL1(Metric):
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, both in metres.
+        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, in one unit.
 
         `mask` (B, H, W), when given, further restricts the scored pixels to where it is true.
         """
@@ -269,17 +374,41 @@ def _class_count(name: str, num_classes: int | None) -> int:
     return num_classes
 
 
-# name -> builder from the task's class count (ignored by metrics that do not need it)
-METRICS: dict[str, Callable[[int | None], Metric]] = {
-    "top1": lambda num_classes: Top1(),
-    "miou": lambda num_classes: MeanIoU(_class_count("miou", num_classes)),
-    "neg_l1": lambda num_classes: NegativeL1(),
-    "kitti_fl": lambda num_classes: KittiFlowInlier(),
+def _mean_iou(kind: type[MeanIoU], name: str, num_classes: int | None, positive: tuple[int, ...]) -> MeanIoU:
+    """A class-map mIoU; for a one-output (BCE) head, over the two classes of its labels, the
+    positive one predicted where the logit is > 0."""
+    classes = _class_count(name, num_classes)
+    if classes > 1:
+        return kind(classes)
+    inside = [label for label in positive if label in (0, 1)]
+    if len(inside) != 1:
+        raise ValueError(f"metric {name!r} of a one-output head needs one positive label in 0..1, got {positive}")
+    return kind(2, binary_positive=inside[0])
+
+
+# name -> builder from the task's class count and positive labels (ignored by metrics that do not need them)
+METRICS: dict[str, Callable[[int | None, tuple[int, ...]], Metric]] = {
+    "top1": lambda num_classes, positive: Top1(),
+    "miou": lambda num_classes, positive: _mean_iou(MeanIoU, "miou", num_classes, positive),
+    "miou_fg": lambda num_classes, positive: _mean_iou(ForegroundMeanIoU, "miou_fg", num_classes, positive),
+    "positive_iou": lambda num_classes, positive: PositiveIoU(positive),
+    "neg_l1": lambda num_classes, positive: NegativeL1(),
+    "kitti_fl": lambda num_classes, positive: KittiFlowInlier(),
 }
 
 
-def build_metric(name: str, num_classes: int | None = None) -> Metric:
-    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou)."""
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
-    return METRICS[name](num_classes)
+def build_metric(
+    name: str,
+    num_classes: int | None = None,
+    positive: tuple[int, ...] = (),
+    secondary: tuple[str, ...] = (),
+) -> Metric:
+    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou),
+    `positive` by positive_iou; with `secondary` names, a WithSecondary over them."""
+    for metric in (name, *secondary):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    primary = METRICS[name](num_classes, tuple(positive))
+    if not secondary:
+        return primary
+    return WithSecondary(primary, {other: METRICS[other](num_classes, tuple(positive)) for other in secondary})

@@ -12,7 +12,7 @@ import torch
 from harness.cache_key import digest
 from harness.compute import FP32, default_compute, resolve_compute
 from harness.loader import resolve_decode
-from tasks import PROTOCOL_VERSION
+from tasks import DEFAULT_PROTOCOL, PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class ScoreOptions:
     memory_budget: int | None = None
     compute: str = FP32
     decode: str = "pil"
+    protocol: str = DEFAULT_PROTOCOL
 
     def extraction(self) -> dict[str, str]:
         """How features are extracted, as `harness.plan.plan` keys them."""
@@ -58,9 +59,11 @@ class ScoreOptions:
         return out
 
     def protocol_tag(self) -> str:
-        """'1' for a standard run; a changed setting gets its own file, never the standard slot."""
+        """'1' for a standard run, '1-virb' under the virb protocol (docs/PROTOCOL.md section 8); a
+        changed setting gets its own file, never the standard slot."""
         overrides = self.overrides()
-        return PROTOCOL_VERSION if not overrides else f"{PROTOCOL_VERSION}-custom-{digest(overrides)[:8]}"
+        base = PROTOCOL_VERSION if self.protocol == DEFAULT_PROTOCOL else f"{PROTOCOL_VERSION}-{self.protocol}"
+        return base if not overrides else f"{base}-custom-{digest(overrides)[:8]}"
 
 
 def resolve_device(name: str) -> str:
@@ -75,7 +78,9 @@ def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     if args.data_root is None:
         raise SystemExit("ccbench: error: no data root; pass --data-root or set CCBENCH_DATA")
     dense = {
-        name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget") if hasattr(args, name)
+        name: getattr(args, name)
+        for name in ("mode", "views", "cache_budget", "memory_budget", "protocol")
+        if hasattr(args, name)
     }
     device = resolve_device(args.device)
     if hasattr(args, "compute"):

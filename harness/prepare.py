@@ -124,6 +124,8 @@ class TestSplit:
     batch_size: int = 1024
     bf16: bool = False
     ids: list[str] = field(default_factory=list)
+    positive: tuple[int, ...] = ()
+    secondary: tuple[str, ...] = ()
 
     def score(self, heads: list[nn.Module]) -> list[Metric]:
         return evaluate_heads(
@@ -135,6 +137,8 @@ class TestSplit:
             self.num_classes,
             batch_size=self.batch_size,
             bf16=self.bf16,
+            positive=self.positive,
+            secondary=self.secondary,
         )
 
 
@@ -161,7 +165,9 @@ class Prepared:
     (manifests, cache stores, the splits readers chose). Regression tasks carry their training
     targets' mean and spread (`target_scale`), which every new head predicts in units of; dense
     tasks validate in batches of their own size and, on a GPU, in bfloat16, and pick each epoch's
-    rows from their training images with `epoch_rows` (harness.train.train_grid)."""
+    rows from their training images with `epoch_rows` (harness.train.train_grid).
+    `layer4` holds the encoder's layer4 weights for heads that start from a copy of them (the virb
+    DeepLabv3+)."""
 
     train_source: FeatureSource | None
     train_targets: Targets | None
@@ -179,10 +185,11 @@ class Prepared:
     epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None
     bf16: bool = False
     eval_batch_size: int = 1024
+    layer4: dict[str, torch.Tensor] | None = None
 
     def new_head(self, task: TaskSpec, seed: int) -> nn.Module:
         """A freshly initialised head for `task`, predicting in the targets' units."""
-        head = build_head(task.head, task.num_classes, seed, task.frames)
+        head = build_head(task.head, task.num_classes, seed, task.frames, self.layer4)
         return head if self.target_scale is None else Standardized(head, *self.target_scale)
 
 

@@ -23,7 +23,7 @@ from torch.nn import functional
 from harness.graphs import GraphedStep
 from harness.grid import GridPoint
 from harness.heads import FusionHead, LinearHead
-from harness.losses import LOSSES
+from harness.losses import build_loss
 from harness.metrics import Metric, build_metric
 from harness.sources import FeatureSource, precision
 from harness.targets import LabelTargets, Targets, as_targets
@@ -40,6 +40,8 @@ class TrainConfig:
     num_classes: int | None = None
     bf16: bool = False
     eval_batch_size: int = 1024
+    class_weights: tuple[float, ...] | None = None
+    positive: tuple[int, ...] = ()
 
 
 @dataclass
@@ -107,9 +109,11 @@ def evaluate_heads(
     num_classes: int | None = None,
     batch_size: int = 1024,
     bf16: bool = False,
+    positive: tuple[int, ...] = (),
+    secondary: tuple[str, ...] = (),
 ) -> list[Metric]:
     """Each head's metric accumulated over every one of `rows` (no partial batch dropped), with one
-    feature pass for all heads."""
+    feature pass for all heads; `positive` and `secondary` as build_metric takes them."""
     for head in heads:
         head.eval()
     return evaluate_outputs(
@@ -122,6 +126,8 @@ def evaluate_heads(
         num_classes,
         batch_size,
         bf16,
+        positive,
+        secondary,
     )
 
 
@@ -135,9 +141,11 @@ def evaluate_outputs(
     num_classes: int | None,
     batch_size: int,
     bf16: bool,
+    positive: tuple[int, ...] = (),
+    secondary: tuple[str, ...] = (),
 ) -> list[Metric]:
     """`count` heads' metrics, `outputs` giving every head's prediction for a batch."""
-    accumulators = [build_metric(metric, num_classes) for _ in range(count)]
+    accumulators = [build_metric(metric, num_classes, positive, secondary) for _ in range(count)]
     batches = row_batches(rows, batch_size)
     with torch.no_grad():
         for chunk, features in zip(batches, source.batches(batches)):
@@ -351,7 +359,7 @@ class _ModuleHeads:
 
     def step(self, features: dict[str, torch.Tensor], expected: torch.Tensor, groups: int) -> torch.Tensor:
         """One step of every head on its seed's batch; the heads' losses, on the device."""
-        loss_fn = LOSSES[self.config.loss]
+        loss_fn = build_loss(self.config.loss, self.config.class_weights, self.config.positive)
         features_of = [{name: values.chunk(groups)[g] for name, values in features.items()} for g in range(groups)]
         expected_of = expected.chunk(groups)
         for optimizer in self.optimizers:
@@ -381,6 +389,7 @@ class _ModuleHeads:
                 config.num_classes,
                 config.eval_batch_size,
                 config.bf16,
+                config.positive,
             )
         ]
 

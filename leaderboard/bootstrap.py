@@ -43,6 +43,22 @@ def miou(sums: np.ndarray) -> np.ndarray:
     return _ratio(np.where(present, iou, 0.0).sum(axis=-1), present.sum(axis=-1))
 
 
+def miou_fg(sums: np.ndarray) -> np.ndarray:
+    """Statistics as miou's; the mean over every class but 0 (background) with a union."""
+    classes = math.isqrt(sums.shape[-1])
+    matrix = sums.reshape(*sums.shape[:-1], classes, classes)
+    true_positive = np.diagonal(matrix, axis1=-2, axis2=-1)[..., 1:]
+    union = (matrix.sum(axis=-2) + matrix.sum(axis=-1))[..., 1:] - true_positive
+    present = union > 0
+    iou = np.where(present, _ratio(true_positive, np.maximum(union, 1)), 0.0)
+    return _ratio(iou.sum(axis=-1), present.sum(axis=-1))
+
+
+def positive_iou(sums: np.ndarray) -> np.ndarray:
+    """Statistics (IoU, 1) per image: the mean over images of the positive class's smoothed IoU."""
+    return _ratio(sums[..., 0], sums[..., 1])
+
+
 def neg_l1(sums: np.ndarray) -> np.ndarray:
     """Statistics (absolute error sum, valid pixels): minus the mean absolute depth error."""
     return -_ratio(sums[..., 0], sums[..., 1])
@@ -56,6 +72,8 @@ def kitti_fl(sums: np.ndarray) -> np.ndarray:
 SCORES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "top1": top1,
     "miou": miou,
+    "miou_fg": miou_fg,
+    "positive_iou": positive_iou,
     "neg_l1": neg_l1,
     "kitti_fl": kitti_fl,
 }

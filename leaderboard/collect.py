@@ -36,6 +36,7 @@ COLUMNS = (
     "ci95_lo",
     "ci95_hi",
     "protocol",
+    "protocol_name",
     "overrides",
     "created",
     "file",
@@ -43,6 +44,8 @@ COLUMNS = (
     "battery",
     "predictions",
 )
+DEFAULT_PROTOCOL = "ccbench"
+"""The protocol of files that name none (written before protocols had names)."""
 Listing = tuple[tuple[str, str, str, tuple[str, ...]], ...]
 """A file's battery as (task, category, metric, domains) in protocol order; None for files written before it."""
 
@@ -116,6 +119,7 @@ def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
         metric=result["metric"],
         higher_is_better=result.get("higher_is_better", True),
         protocol=result["version"],
+        protocol_name=result.get("protocol", DEFAULT_PROTOCOL),
         overrides=bool(result.get("overrides")),
         created=result["created"],
         file=path.name,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from leaderboard.analyses import NotAvailable, run_all
 from leaderboard.cka import cka_long, load_cka
-from leaderboard.collect import load_results
+from leaderboard.collect import DEFAULT_PROTOCOL, load_results
 from leaderboard.errors import LeaderboardError
 from leaderboard.figures import DRAWN, all_figures
 from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
@@ -41,15 +41,18 @@ def build(
     include_overrides: bool = False,
     supervised: str | None = None,
     echo: Callable[[str], None] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict[str, Path]:
     """Write the leaderboard of `results_dir` into `out_dir`; returns {output name: path written}.
 
-    `supervised` names the reference encoder (name or fingerprint prefix) when its method is not
+    `protocol` picks the one protocol whose results are ranked. `supervised` names the reference encoder (name or fingerprint prefix) when its method is not
     'supervised'; `echo` receives the notes and each 'not available: ...' line (e.g. print). A full
     disk or an unwritable folder is one LeaderboardError, and leaves the previous outputs as they were.
     """
     out_dir = Path(out_dir)
-    board = build_table(load_results(results_dir), include_overrides=include_overrides, supervised=supervised)
+    board = build_table(
+        load_results(results_dir), include_overrides=include_overrides, supervised=supervised, protocol=protocol
+    )
     cka = load_cka(results_dir)
     analyses = run_all(board, cka)
     figures = all_figures(board, analyses, cka)

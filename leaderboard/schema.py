@@ -12,6 +12,10 @@ Keys (schema_version 1; * marks a required key; the schema file types every key 
 
     schema_version* int, SCHEMA_VERSION; unknown versions are refused by name
     version*        str, the protocol version (tasks.PROTOCOL_VERSION) the score was made under
+    protocol        str, the battery variant (tasks.spec.PROTOCOLS): "ccbench" or "virb" (the original
+                    code's choices, docs/PROTOCOL.md section 8); absent (read as "ccbench") in older files
+    secondary       {name: {value, direction, definition}}: metrics of the other protocol's definition
+                    read from the same predictions (mean over seeds; each seed's in seeds[].secondary)
     ccbench_version str, the package version that wrote the file
     encoder*        {name*, fingerprint* (sha256 hex), format, source, method, pretrain_data, pretrain_domain,
                     pretrain_images, pretrain_epochs, mean, std}; pretrain_domain is pretrain_data's image

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from leaderboard.collect import ENCODER_KEYS, version_key
+from leaderboard.collect import DEFAULT_PROTOCOL, ENCODER_KEYS, version_key
 from leaderboard.errors import LeaderboardError
 from leaderboard.normalize import Normalized, find_supervised, normalize
 from leaderboard.taxonomy import Taxonomy, learn
@@ -85,11 +85,30 @@ def spread(rows: pd.DataFrame, encoders: pd.Index, tasks: list[str]) -> tuple[pd
     return tuple(v.unstack().reindex(index=encoders, columns=tasks).astype(float) for v in (std, low, high))
 
 
-def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None) -> Leaderboard:
-    """The leaderboard of tidy rows from `load_results`; the battery is learnt from every file, overridden
-    and superseded runs included (their listing is as good as any)."""
+def of_protocol(rows: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of one protocol (docs/PROTOCOL.md section 8), so scores of two protocols never share a
+    row or a table; a note says which protocol is shown and how many files of others were left out."""
+    others = rows[rows["protocol_name"] != protocol]
+    notes = [f"protocol {protocol}: every score below was made under it"]
+    if not others.empty:
+        names = ", ".join(sorted(others["protocol_name"].unique()))
+        notes.append(
+            f"{others['file'].nunique()} result file(s) of protocol {names} left out (show them with --protocol)"
+        )
+    return rows[rows["protocol_name"] == protocol], notes
+
+
+def build_table(
+    rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None, protocol: str = DEFAULT_PROTOCOL
+) -> Leaderboard:
+    """The leaderboard of tidy rows from `load_results` for one protocol; the battery is learnt from every
+    file of it, overridden and superseded runs included (their listing is as good as any)."""
+    rows, shown = of_protocol(rows, protocol)
+    if rows.empty:
+        raise LeaderboardError(f"no result files of protocol {protocol}; score an encoder with --protocol {protocol}")
     taxonomy = learn(rows)
     rows, notes = select_runs(rows, include_overrides)
+    notes = shown + notes
     if rows.empty:
         raise LeaderboardError(
             "no standard result files to rank; score an encoder first (or include runs with overrides)"

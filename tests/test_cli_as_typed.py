@@ -28,23 +28,24 @@ TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False, "save
 EXTRACTION = {"compute": "auto", "decode": "auto"}
 DENSE = {"mode": "auto", "views": None, "cache_budget": None, "memory_budget": None}
 BOARD = {"out": Path("leaderboard-out"), "include_overrides": False, "supervised": None}
+PROTOCOL = {"protocol": "ccbench"}
 ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 
 # subcommand: (its required arguments, every option's default). image_size None = each task's own size.
 BARE = {
-    "tasks": ([], {**COMMON, "json": False}),
+    "tasks": ([], {**COMMON, **PROTOCOL, "json": False}),
     "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False, "trust_checkpoint": False}),
     "extract": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, "task": "cifar100", "split": "all", "views": None},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **PROTOCOL, "task": "cifar100", "split": "all", "views": None},
     ),
     "score": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, **PROTOCOL, "task": "cifar100"},
     ),
     "run": (
         ["--encoder", "random:0"],
-        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, "tasks": "all", "no_lockstep": False},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, **PROTOCOL, "tasks": "all", "no_lockstep": False},
     ),
     "submit": (
         ["m.pth", "--name", "mine"],
@@ -55,6 +56,7 @@ BARE = {
             **TRAINING,
             **DENSE,
             **BOARD,
+            **PROTOCOL,
             "checkpoint": Path("m.pth"),
             "name": "mine",
             "method": None,
@@ -74,8 +76,11 @@ BARE = {
     "rescore": (["r.json"], {"results": [Path("r.json")], "json": False}),
     "validate": (["r.json"], {"files": [Path("r.json")]}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
-    "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
-    "leaderboard": ([], {**COMMON, **BOARD}),
+    "plan": (
+        ["--encoder", "random:0"],
+        {**COMMON, **COMPUTE, **ENCODER, **DENSE, **PROTOCOL, "tasks": "all", "epochs": None},
+    ),
+    "leaderboard": ([], {**COMMON, **BOARD, **PROTOCOL}),
     "demo": (
         [],
         {

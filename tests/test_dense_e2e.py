@@ -14,7 +14,7 @@ import torch
 
 from encoders import load_encoder
 from harness.evaluate import score_task
-from harness.metrics import build_metric
+from harness.metrics import build_metric, depth_valid
 from harness.options import ScoreOptions
 from harness.plan import task_readers
 from harness.targets import sample_count, target_tensor
@@ -90,7 +90,7 @@ def trivial_baseline(task_id: str, data_root: Path) -> float:
         pixels = torch.cat([t[t != 255].flatten() for t in train])
         constant = int(torch.bincount(pixels).argmax())
     elif task.metric == "neg_l1":
-        constant = float(torch.cat([t[torch.isfinite(t) & (t > 0)] for t in train]).mean())
+        constant = float(torch.cat([t[depth_valid(t)] for t in train]).mean())
     test = readers["test"]
     for i in range(sample_count(test)):
         target = target_tensor(test.target(i), test.TARGET)[None]

@@ -691,3 +691,24 @@ def test_headers_name_the_metric_and_its_direction(tmp_path: Path) -> None:
     depth_cell = after_name[1 + columns.index("nyu_depth")]  # after the category mean
     assert 'data-shade="1.0000"' in depth_cell, "the smallest depth error is the darkest cell"
     assert float(depth_cell.split('data-v="')[1].split('"')[0]) > 0, "the error itself, not its negation"
+
+
+def test_each_protocol_ranks_apart_and_says_which_it_shows(tmp_path: Path) -> None:
+    """virb results (docs/PROTOCOL.md section 8) never share a table with ccbench ones: the default board
+    leaves them out and says so, `protocol="virb"` ranks only them, and files without the key are ccbench."""
+    results = tmp_path / "results"
+    results.mkdir()
+    planted(results)
+    for name, score in (("enc00", 0.9), ("enc01", 0.1)):
+        path = write_result(results, name, "pets_seg", [score], protocol="virb")
+        path.rename(path.with_name(path.name.replace("__p1.json", "__p1-virb.json")))
+    default = pd.read_csv(build(results, tmp_path / "ccbench")["csv"]).set_index("name")
+    assert default.at["enc00", "pets_seg"] != pytest.approx(0.9) and len(default) > 2
+    board = build_table(load_results(results))
+    assert board.notes[0] == "protocol ccbench: every score below was made under it"
+    assert "2 result file(s) of protocol virb left out" in board.notes[1]
+    virb = pd.read_csv(build(results, tmp_path / "virb", protocol="virb")["csv"]).set_index("name")
+    assert set(virb.index) == {"enc00", "enc01"} and virb.at["enc00", "pets_seg"] == pytest.approx(0.9)
+    assert "protocol virb" in (tmp_path / "virb" / "LEADERBOARD.md").read_text()
+    with pytest.raises(LeaderboardError, match="no result files of protocol paper"):
+        build_table(load_results(results), protocol="paper")
