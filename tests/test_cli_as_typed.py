@@ -45,7 +45,17 @@ BARE = {
     ),
     "run": (
         ["--encoder", "random:0"],
-        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, **PROTOCOL, "tasks": "all", "no_lockstep": False},
+        {
+            **COMMON,
+            **COMPUTE,
+            **EXTRACTION,
+            **ENCODER,
+            **TRAINING,
+            **DENSE,
+            **PROTOCOL,
+            "tasks": "all",
+            "no_lockstep": False,
+        },
     ),
     "submit": (
         ["m.pth", "--name", "mine"],

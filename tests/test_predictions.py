@@ -40,11 +40,14 @@ def planted_batches(metric: str, seed: int, images: int = 12) -> list[tuple[torc
         if metric == "top1":
             targets = torch.randint(5, (4,), generator=truth)
             outputs = torch.nn.functional.one_hot(targets, 5).float() + 1.5 * torch.rand(4, 5, generator=noise)
-        elif metric == "miou":
+        elif metric in ("miou", "miou_fg"):
             targets = torch.randint(3, (4, 6, 7), generator=truth)
             targets[:, 0, 0] = 255
             outputs = torch.nn.functional.one_hot(targets.clamp(max=2), 3).permute(0, 3, 1, 2).float()
             outputs = outputs + 1.5 * torch.rand(outputs.shape, generator=noise)
+        elif metric == "positive_iou":
+            targets = torch.randint(2, (4, 6, 7), generator=truth)
+            outputs = (2 * targets - 1).float().unsqueeze(1) + 2.5 * torch.randn(4, 1, 6, 7, generator=noise)
         elif metric == "neg_l1":
             targets = 1 + 4 * torch.rand(4, 6, 7, generator=truth)
             targets[:, :2] = 0  # missing depth
@@ -61,7 +64,7 @@ def planted_batches(metric: str, seed: int, images: int = 12) -> list[tuple[torc
 def scored(metric: str) -> list[Metric]:
     out = []
     for seed in SEEDS:
-        accumulator = build_metric(metric, num_classes=3 if metric == "miou" else None)
+        accumulator = build_metric(metric, num_classes=3 if metric.startswith("miou") else None, positive=(1,))
         for outputs, targets in planted_batches(metric, seed):
             accumulator.update(outputs, targets)
         out.append(accumulator)
