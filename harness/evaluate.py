@@ -41,7 +41,7 @@ from harness.results import (
     save_predictions,
     write_result,
 )
-from harness.train import TrainConfig, TrainOutcome, select, train_grid
+from harness.train import TrainConfig, TrainOutcome, select
 from leaderboard.schema import SCHEMA_VERSION
 from tasks import PROTOCOL_VERSION, DataError, TaskSpec, battery, get_task
 
@@ -115,6 +115,7 @@ class TaskRun:
             data.train_rows,
             data.val_rows,
             self.config(seeds),
+            data.epoch_rows,
         )
 
 
@@ -152,19 +153,7 @@ def score_task(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, optio
         started = time.perf_counter()
         label = f"train {task.id} seed {', '.join(map(str, seeds))} ({len(run.points)} grid points)"
         with progress(run.epochs, label, options.quiet) as advance, run.meter.stage("train"):
-            outcomes += train_grid(
-                job.heads,
-                job.points,
-                job.source,
-                job.targets,
-                job.train_rows,
-                job.val_rows,
-                job.config,
-                options.device,
-                on_epoch=lambda epoch: advance(1),
-                seeds=job.seeds,
-                epoch_rows=run.data.epoch_rows,
-            )
+            outcomes += job.train_alone(options.device, on_epoch=lambda epoch: advance(1))
         seconds += time.perf_counter() - started
     return finish_task(encoder, run, outcomes, seconds, options)
 

@@ -59,6 +59,23 @@ class TrainJob:
     train_rows: torch.Tensor
     val_rows: torch.Tensor
     config: TrainConfig
+    epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None
+
+    def train_alone(self, device: str, on_epoch: Callable[[int], None] | None = None) -> list[TrainOutcome]:
+        """The job trained by itself (`train_grid`), as a job that cannot stack is."""
+        return train_grid(
+            self.heads,
+            self.points,
+            self.source,
+            self.targets,
+            self.train_rows,
+            self.val_rows,
+            self.config,
+            device,
+            on_epoch=on_epoch,
+            seeds=self.seeds,
+            epoch_rows=self.epoch_rows,
+        )
 
 
 @dataclass
@@ -76,6 +93,8 @@ class JobOutcome:
 def lockstep_key(job: TrainJob, pad: bool = True) -> tuple | None:
     """Jobs with one key train in one stack; None for heads that cannot stack (dense heads).
     Without `pad`, only heads of one number of classes share a stack."""
+    if job.epoch_rows is not None:  # the stacked loop draws plain rows, not per-epoch views
+        return None
     seeds = list(dict.fromkeys(job.seeds))
     lane_of = [seeds.index(seed) for seed in job.seeds]
     if not HeadStack.fits(job.heads, job.points, lane_of, job.config.loss):
@@ -297,17 +316,7 @@ def train_together(
             continue
         started = time.perf_counter()
         try:
-            outcomes = train_grid(
-                job.heads,
-                job.points,
-                job.source,
-                job.targets,
-                job.train_rows,
-                job.val_rows,
-                job.config,
-                device,
-                seeds=job.seeds,
-            )
+            outcomes = job.train_alone(device)
             report(JobOutcome(job.name, outcomes, time.perf_counter() - started))
         except (*USER_ERRORS, OSError) as error:
             report(JobOutcome(job.name, None, time.perf_counter() - started, error))
