@@ -190,6 +190,12 @@ class FeatureStore:
         return store
 
     @classmethod
+    def open_for_rank(cls, root: Path, key: CacheKey) -> FeatureStore:
+        """A store the coordinating rank holds for this run (it took the lock, mended leftovers and
+        created or resumed the store): the other ranks write their own units into it unlocked."""
+        return cls._open(cls.path_for(root, key), key)
+
+    @classmethod
     def _resume(cls, path: Path, key: CacheKey) -> FeatureStore | None:
         """The store at `path` ready to write (None once an unreadable one is removed)."""
         try:
@@ -331,6 +337,11 @@ class FeatureStore:
         if self.complete:
             return list(range(self.n_units))
         return [int(u) for u in np.flatnonzero(self.group["done"][:] == 1)]
+
+    def writer_group(self, unit: int) -> int:
+        """The MAX_UNIT_ROWS-row range holding `unit`: units of every block nest in these ranges and
+        no chunk crosses one, so writers of different ranges never touch the same file."""
+        return unit * self.unit_size // MAX_UNIT_ROWS
 
     def unit_rows(self, unit: int) -> range:
         return range(unit * self.unit_size, min((unit + 1) * self.unit_size, self.key.n_images))

@@ -22,6 +22,7 @@ from harness import checked
 from harness.cache import FeatureStore, find_stores, list_stores, store_lock
 from harness.calibration import calibrate, save_calibration
 from harness.dense import dense_cached_readers, plan_task
+from harness.distributed import SOLO, from_env, gather, join, units_of_work
 from harness.errors import CacheError
 from harness.evaluate import extract_shared, score_task
 from harness.options import ScoreOptions, options_from, resolve_device
@@ -181,14 +182,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    """Fill the task's stores; under torchrun the ranks share every store's units."""
     task = get_task(args.task)
-    options = options_from(args)
+    world = join(resolve_device(args.device))
+    options = options_from(args, world=world)
     trunk, encoder = encoder_from(args)
     roles = list(task.splits) if args.split == "all" else [args.split]
     found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
     readers = {task.id: {role: r for role, r in found.items() if role in roles}}
     for job in plan(encoder, [task], readers, options.image_size).values():
         seconds = run_extraction(trunk, job, options)
+        if not world.leader:
+            continue
         for block, key in job.keys.items():
             print(
                 f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "
@@ -227,7 +232,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         + ", ".join(f"{k}={getattr(encoder, k)}" for k in METADATA_FIELDS if getattr(encoder, k) is not None)
     )
     status = score_all(trunk, encoder, args)
-    if status == 0:
+    if status == 0 and from_env().leader:
         try:
             cmd_leaderboard(args)
         except LeaderboardError as error:
@@ -236,25 +241,45 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
-    """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
+    """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table.
+
+    Under torchrun the ranks first extract every shared image set together, then each scores its
+    share of the units of work (harness.distributed.units_of_work) on its own GPU; rank 0 prints
+    the summary of all of them."""
     tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    world = join(resolve_device(args.device))
     options = options_from(
-        args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
+        args,
+        epochs=args.epochs,
+        seeds=tuple(args.seed),
+        force=args.force,
+        grid=args.grid,
+        save_heads=args.save_heads,
+        world=world,
     )
     seconds = extract_shared(trunk, encoder, tasks, options)
     if seconds:
         log.info("extracted the image sets of %d tasks in %.1fs, each shared set once", len(tasks), seconds)
-    results, missing = [], []
-    for task in tasks:
-        try:
-            results.append(score_task(trunk, encoder, task, options)[0])
-        except DataError as error:
-            missing.append(task.id)
-            log.info("%s: skipped, %s", task.id, error)
-    if results:
-        print_results(results)
-    if missing:
-        print(f"not scored, data not found or unreadable: {', '.join(missing)} (see `ccbench tasks`)")
+    alone = dataclasses.replace(options, world=SOLO)
+    scored, skipped = {}, []
+    for unit in world.share(units_of_work(tasks)):
+        for task in unit:
+            try:
+                scored[task.id] = score_task(trunk, encoder, task, alone)[0]
+            except DataError as error:
+                skipped.append(task.id)
+                log.info("%s: skipped, %s", task.id, error)
+    every = gather(world, (scored, skipped))
+    results = {task: result for done, _ in every for task, result in done.items()}
+    missing = {task for _, lost in every for task in lost}
+    if world.leader:
+        if results:
+            print_results([results[t.id] for t in tasks if t.id in results])
+        if missing:
+            print(
+                "not scored, data not found or unreadable: "
+                f"{', '.join(t.id for t in tasks if t.id in missing)} (see `ccbench tasks`)"
+            )
     return 0 if results else 1
 
 

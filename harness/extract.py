@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from encoders import Preprocessing, ResNet50Trunk
 from harness.cache import FeatureStore
+from harness.distributed import SOLO, World
 from harness.errors import NonFiniteFeatures
 from tasks.errors import DataError
 from tasks.readers import Reader
@@ -104,12 +105,18 @@ class ExtractStats:
     seconds: float = 0.0
 
 
+def owned_units(store: FeatureStore, world: World) -> list[int]:
+    """The store's pending units this rank computes: those in the row groups it owns, the same
+    groups in every store, so each image is encoded by one rank for all blocks."""
+    return [unit for unit in store.pending_units() if world.owns(store.writer_group(unit))]
+
+
 class _UnitAssembler:
     """Buffers one store's rows until a whole unit is in hand; rows arrive in increasing order."""
 
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, store: FeatureStore, world: World) -> None:
         self.store = store
-        self.pending = set(store.pending_units())
+        self.pending = set(owned_units(store, world))
         self.parts: dict[int, list[np.ndarray]] = {}
 
     def rows_to_compute(self) -> set[int]:
@@ -174,13 +181,16 @@ def extract(
     device: str = "cpu",
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
+    world: World = SOLO,
 ) -> ExtractStats:
-    """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images).
+    """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images) and
+    mark them complete; a rank of a larger `world` fills only its own units and leaves marking to
+    the coordinator, after every rank is done (harness.prepare.run_extraction).
 
     Only the images of unfinished units are encoded; each store commits its own units, whose
     sizes differ by block but nest inside MAX_UNIT_ROWS boundaries.
     """
-    assemblers = {name: _UnitAssembler(store) for name, store in stores.items()}
+    assemblers = {name: _UnitAssembler(store, world) for name, store in stores.items()}
     rows = sorted(set().union(*(a.rows_to_compute() for a in assemblers.values())))
     stats = ExtractStats()
     start = time.perf_counter()
@@ -204,8 +214,9 @@ def extract(
                     progress(len(batch_rows))
         finally:
             writer.close()
-    for store in stores.values():
-        store.mark_complete()
+    if world.size == 1:
+        for store in stores.values():
+            store.mark_complete()
     stats.seconds = time.perf_counter() - start
     log.debug("extracted %d images of %s in %.1fs", stats.images, image_set, stats.seconds)
     return stats

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from harness.cache_key import digest
+from harness.distributed import SOLO, World
 from tasks import PROTOCOL_VERSION
 
 
@@ -32,6 +33,8 @@ class ScoreOptions:
     views: int | None = None
     cache_budget: int | None = None
     memory_budget: int | None = None
+    world: World = SOLO
+    """The ranks sharing this run (harness.distributed): collective extraction splits units over them."""
 
     def overrides(self) -> dict[str, Any]:
         """Protocol settings the user changed; they enter the result and its file name."""
@@ -66,11 +69,12 @@ def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
     dense = {
         name: getattr(args, name) for name in ("mode", "views", "cache_budget", "memory_budget") if hasattr(args, name)
     }
+    world = extra.get("world", SOLO)
     return ScoreOptions(
         data_root=args.data_root,
         cache_root=args.cache,
         results_dir=args.results,
-        device=resolve_device(args.device),
+        device=world.device(resolve_device(args.device)),
         batch_size=args.batch_size,
         workers=args.workers,
         image_size=args.image_size,
