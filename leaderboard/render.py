@@ -19,6 +19,7 @@ from leaderboard.cka import cka_long, load_cka
 from leaderboard.collect import load_results
 from leaderboard.errors import LeaderboardError
 from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
+from leaderboard.locations import Location
 from leaderboard.markdown import render_markdown
 from leaderboard.page import render_html
 from leaderboard.plots import FIGURES, all_plots
@@ -37,7 +38,7 @@ def is_output(name: str) -> bool:
 
 
 def build(
-    results_dir: str | Path,
+    results_dir: str | Location,
     out_dir: str | Path,
     *,
     include_overrides: bool = False,
