@@ -18,6 +18,9 @@ What survives what:
   under the lock, the leftovers of dead writers (Zarr's `*.partial` files, creation folders) go.
 - A unit's rows are written first and its flag last, each through Zarr's atomic per-file writes,
   so a killed run leaves finished units intact and unfinished ones visibly undone.
+- On an object store (an fsspec URL as cache root, through zarr's FsspecStore) every file is one
+  PUT, visible whole or not at all; a store is built in place with its key recorded last, so a
+  half-built one is unreadable and built again; its lock is a lease object (harness.leases).
 - The crc32c codec makes a damaged chunk fail loudly on read instead of decoding to wrong numbers;
   every chunk of a finished unit is written (write_empty_chunks), so an absent chunk file is damage
   too, which Zarr alone would read as zeros: every read checks that the files are there.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
 import logging
 import math
 import os
@@ -49,7 +53,9 @@ from harness import __version__
 from harness.cache_key import CacheKey, digest
 from harness.checked import is_sound, write_checked
 from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk
+from harness.leases import Lease
 from leaderboard.files import lock, remove_stale, temp_path
+from leaderboard.locations import Location, Remote, location
 
 log = logging.getLogger("ccbench")
 T = TypeVar("T")
@@ -121,9 +127,12 @@ def merge(damage: list[Damage]) -> list[Damage]:
     return merged
 
 
-def store_lock(path: Path, wait: bool = True) -> FileLock:
+def store_lock(path: Location, wait: bool = True) -> FileLock | Lease:
     """The lock of the store at `path`, acquired (the caller releases it): waiting, and saying so,
-    while another process writes the store, or raising filelock.Timeout without `wait`."""
+    while another process writes the store, or raising filelock.Timeout without `wait`. A store on
+    an object store has a lease instead of an OS lock."""
+    if isinstance(path, Remote):
+        return Lease(path, wait)
     path.parent.mkdir(parents=True, exist_ok=True)
     held = lock(path.with_name(f"{path.name}.lock"))
     try:
@@ -136,16 +145,30 @@ def store_lock(path: Path, wait: bool = True) -> FileLock:
     return held
 
 
+def zarr_store(path: Location) -> zarr.abc.store.Store:
+    """Zarr's store for a local folder or an fsspec URL."""
+    if isinstance(path, Remote):
+        return zarr.storage.FsspecStore.from_url(path.url)
+    return zarr.storage.LocalStore(path)
+
+
+def remove_tree(path: Location) -> None:
+    if isinstance(path, Remote):
+        path.fs.rm(path.key, recursive=True)
+    else:
+        shutil.rmtree(path)
+
+
 @dataclass
 class FeatureStore:
     """An opened store. Create or resume with `open_for_write` (which holds its lock until
     `close`), read with `open_complete`."""
 
-    path: Path
+    path: Location
     key: CacheKey
     group: zarr.Group
     unit_size: int
-    held: FileLock | None = None
+    held: FileLock | Lease | None = None
 
     @functools.cached_property
     def features(self) -> zarr.Array:
@@ -163,8 +186,8 @@ class FeatureStore:
         return bool(self.group.attrs.get("complete", False))
 
     @staticmethod
-    def path_for(root: Path, key: CacheKey) -> Path:
-        return Path(root) / key.relpath()
+    def path_for(root: Location, key: CacheKey) -> Location:
+        return location(root) / key.relpath()
 
     @classmethod
     def open_for_write(cls, root: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> FeatureStore:
@@ -177,7 +200,8 @@ class FeatureStore:
         except OSError as error:
             raise disk_error(path, error) from None
         try:
-            remove_stale(path.parent)
+            if not isinstance(path, Remote):
+                remove_stale(path.parent)
             store = cls._resume(path, key) if path.exists() else None
             if store is None:
                 store = cls._create(path, key, item_shape, image_set)
@@ -204,9 +228,9 @@ class FeatureStore:
             raise
         except CacheError as error:
             log.warning("ccbench: warning: %s; removed, it is extracted again", error)
-            shutil.rmtree(path)
+            remove_tree(path)
             return None
-        for leftover in path.rglob("*.partial"):
+        for leftover in [] if isinstance(path, Remote) else path.rglob("*.partial"):
             leftover.unlink(missing_ok=True)
         missing = store.missing_units()
         if missing:
@@ -217,10 +241,11 @@ class FeatureStore:
 
     @classmethod
     def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> FeatureStore:
-        """Build the empty store in a temporary folder, then rename it into place whole."""
-        building = temp_path(path)
+        """Build the empty store in a temporary folder, then rename it into place whole; on an object
+        store, which cannot rename a folder, in place, its key recorded last."""
+        building = path if isinstance(path, Remote) else temp_path(path)
         try:
-            group = zarr.open_group(zarr.storage.LocalStore(building), mode="w", zarr_format=3)
+            group = zarr.open_group(zarr_store(building), mode="w", zarr_format=3)
             unit_size = unit_rows_for(item_shape)
             chunk_rows = unit_size if len(item_shape) == 1 else 1
             group.create_array(
@@ -246,9 +271,11 @@ class FeatureStore:
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
             )
-            os.rename(building, path)
+            if building != path:
+                os.rename(building, path)
         except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
+            if building != path:
+                shutil.rmtree(building, ignore_errors=True)
             raise
         return cls._open(path, key)
 
@@ -256,7 +283,7 @@ class FeatureStore:
     def _open(cls, path: Path, key: CacheKey | None) -> FeatureStore:
         """Open a store and check that it records `key` (any key when None)."""
         try:
-            group = zarr.open_group(zarr.storage.LocalStore(path), mode="r+", zarr_format=3)
+            group = zarr.open_group(zarr_store(path), mode="r+", zarr_format=3)
             recorded = CacheKey(**group.attrs["key"])
             unit_size = int(group.attrs["unit_rows"])
             group["features"], group["done"]
@@ -498,6 +525,8 @@ class FeatureStore:
         return problems + [d.describe() for d in self.damage()]
 
     def nbytes_stored(self) -> int:
+        if isinstance(self.path, Remote):
+            return int(self.path.fs.du(self.path.key))
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
 
@@ -520,9 +549,12 @@ def _dims(item_shape: tuple[int, ...]) -> tuple[str, ...]:
     return ("n", "c", "h", "w")[: 1 + len(item_shape)]
 
 
-def list_stores(root: Path) -> list[Path]:
+def list_stores(root: Location) -> list[Location]:
     """Every store folder under the cache root."""
-    return sorted((Path(root) / "features").glob("*/*.zarr"))
+    root = location(root)
+    if isinstance(root, Remote):
+        return [Remote(f"{root.protocol}://{key}") for key in sorted(root.fs.glob(f"{root.key}/features/*/*.zarr"))]
+    return sorted((root / "features").glob("*/*.zarr"))
 
 
 def find_stores(root: Path, prefix: str) -> list[Path]:
@@ -543,8 +575,8 @@ class LabelKey:
         return digest({"task": self.task, "task_version": self.task_version, "images": self.images})
 
 
-def label_path(root: Path, key: LabelKey) -> Path:
-    return Path(root) / "labels" / key.task / f"{key.digest}.npy"
+def label_path(root: Location, key: LabelKey) -> Location:
+    return location(root) / "labels" / key.task / f"{key.digest}.npy"
 
 
 def save_npy(array: np.ndarray) -> Callable[[Path], None]:
@@ -570,4 +602,4 @@ def load_labels(root: Path, key: LabelKey) -> np.ndarray | None:
     """The recorded labels; None when absent or unrecorded (write them again from the reader). A
     changed or truncated file is refused with one line."""
     path = label_path(root, key)
-    return np.load(path) if is_sound(path) else None
+    return np.load(io.BytesIO(path.read_bytes())) if is_sound(path) else None

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import logging
 import shlex
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from filelock import Timeout
 
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness import checked
-from harness.cache import FeatureStore, find_stores, list_stores, store_lock
+from harness.cache import FeatureStore, find_stores, list_stores, remove_tree, store_lock
 from harness.calibration import calibrate, save_calibration
 from harness.dense import dense_cached_readers, plan_task
 from harness.distributed import SOLO, from_env, gather, join, units_of_work
@@ -367,7 +366,7 @@ def remove_store(path: Path) -> None:
             f"{path}: another ccbench process is writing this store; wait for it or stop it, then remove the store"
         ) from None
     try:
-        shutil.rmtree(path)
+        remove_tree(path)
     finally:
         held.release()
 

@@ -40,7 +40,7 @@ def test_a_task_scored_with_another_s_head_shares_its_unit_of_work() -> None:
     assert [[t.id for t in u] for u in units_of_work([get_task("imagenet_v2")])] == [["imagenet_v2"]]
 
 
-def extract_args(data: Path, cache: Path) -> list[str]:
+def extract_args(data: Path, cache: Path | str) -> list[str]:
     return [
         "extract",
         "--encoder",
