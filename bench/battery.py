@@ -17,6 +17,13 @@ the battery. Every number comes from the harness's own code on random inputs of 
   included) for each block set and input size tasks cache, and JPEG decode alone (what the
   encoder-in-the-loop mode pays once); cache read MB/s of `StreamedFeatures` on the stores written.
 
+- cross-task lockstep (`ccbench run`, harness.lockstep): seconds per shared step of
+  `train_together` over the image-level tasks still training, for each stage of the run (all of
+  them, then without the task whose steps run out first, and so on), with the harness's packing
+  on this device. Training then takes the sum over stages of their steps times the stage's cost:
+  the longest task's steps, each costing what the tasks running beside it add, instead of every
+  task's steps one after another; validation and test are per task as before.
+
 Steps are counted as the harness counts them: 90% of ccbench's train split (`SIZES`, from
 docs/PROTOCOL.md section 2.1; the other 10% is validation, scored every epoch), batches of the
 task's size with the last partial batch kept, the task's epochs, the grid's points and the seeds.
@@ -29,6 +36,7 @@ the numbers are rough (tens of percent); a GPU run gives the projection that mat
 tables and writes JSON with the device.
 
     python bench/battery.py [--steps 3] [--dense-steps 1] [--device cpu|cuda] [--out FILE]
+        [--rates FILE]   # reuse an earlier run's per-task rates, measure only the lockstep stages
 """
 
 from __future__ import annotations
@@ -53,10 +61,11 @@ from encoders import Preprocessing, ResNet50Trunk, block_shape
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from harness.calibration import REFERENCE, Calibration
-from harness.costs import estimate, map_bytes, memory_budget
+from harness.costs import cached_views, estimate, map_bytes, memory_budget
 from harness.extract import extract
 from harness.grid import GridPoint, resolve_grid
 from harness.heads import build_head
+from harness.lockstep import TrainJob, pads_by_default, train_together
 from harness.prepare import TestSplit
 from harness.sources import FullResolutionFeatures, InMemoryFeatures, StreamedFeatures
 from harness.targets import FullResolutionTargets, LabelTargets
@@ -197,6 +206,66 @@ def score_seconds(task: TaskSpec, device: str, batch: int = 1024, repeats: int =
     head = build_head(task.head, task.num_classes, 0, task.frames).to(device)
     split.score([head])
     return min(timed(lambda: split.score([head]), device) for _ in range(repeats)) / batch
+
+
+# ---- cross-task lockstep ------------------------------------------------------------------------------------------
+
+
+def task_steps(task: TaskSpec) -> int:
+    """Training steps of one seed's heads over the task's epochs, as the harness counts them."""
+    train_rows, _ = train_val(SIZES[task.id].train, task.val_fraction)
+    return math.ceil(train_rows / task.batch_size) * task.epochs
+
+
+def trained_image_tasks(tasks: Sequence[TaskSpec]) -> list[TaskSpec]:
+    """The image-level tasks `ccbench run` trains in lockstep, by when their steps run out."""
+    return sorted((t for t in tasks if not t.dense and not t.scored_with), key=task_steps)
+
+
+def lockstep_stages(
+    tasks: Sequence[TaskSpec], points: int, seeds: int, steps: int, device: str, repeats: int = 3
+) -> list[dict]:
+    """Per stage of a run (the tasks still training once the k shortest are done): seconds per
+    shared step of `train_together` over them, each task `points` x `seeds` heads, and the step at
+    which the stage ends."""
+    order = trained_image_tasks(tasks)
+    sources = {t.id: pooled_source(t.batch_size, t.frames, device) for t in order}
+    stages = []
+    for k, last in enumerate(order):
+        running = order[k:]
+
+        def prepare(count: int, running: list[TaskSpec] = running) -> Callable[[], object]:
+            jobs = []
+            for task in running:
+                seed_of = [seed for seed in range(seeds) for _ in range(points)]
+                jobs.append(
+                    TrainJob(
+                        task.id,
+                        [build_head(task.head, task.num_classes, seed, task.frames) for seed in seed_of],
+                        list(resolve_grid("paper", task)[:points]) * seeds,
+                        seed_of,
+                        sources[task.id],
+                        torch.randint(0, task.num_classes, (task.batch_size,)),
+                        torch.arange(task.batch_size).repeat(count),
+                        torch.arange(1),
+                        TrainConfig(task.batch_size, 1, task.loss, task.metric, num_classes=task.num_classes),
+                    )
+                )
+            return lambda: train_together(jobs, device)
+
+        step, _ = per_step(prepare, steps, device, repeats, least=0.25)
+        stages.append({"tasks": [t.id for t in running], "until_step": task_steps(last), "step": step})
+        print(f"  lockstep {points}x{seeds}, {len(running):>2} tasks: {step * 1e3:8.2f} ms per shared step", flush=True)
+    return stages
+
+
+def lockstep_train_seconds(stages: Sequence[dict]) -> float:
+    """Training wall time of the image-level tasks in lockstep: each stage's steps at its cost."""
+    done, seconds = 0, 0.0
+    for stage in stages:
+        seconds += (stage["until_step"] - done) * stage["step"]
+        done = stage["until_step"]
+    return seconds
 
 
 # ---- dense heads ---------------------------------------------------------------------------------------------------
@@ -501,15 +570,18 @@ def project_dense(task: TaskSpec, rates: dict, config: Config, extract_blocks: t
     calibration = Calibration(
         device, encoder_rate * scale, {task.head: scale / (measured["train"] * points)}, rates["read_mb_per_s"]
     )
-    plan = estimate(task, train_rows, 1, size, task.epochs, calibration, None, memory_budget(device))
-    cached_images = (sizes.train + (sizes.test if task.view == "resize" else 0)) * task.frames
+    views = cached_views(task, sizes.train, size, task.epochs, None) if task.view == "crop" else 1
+    plan = estimate(
+        task, train_rows, views, size, task.epochs, calibration, None, memory_budget(device), task.view == "crop"
+    )
+    cached_images = (sizes.train * views + (sizes.test if task.view == "resize" else 0)) * task.frames
     if plan.choice == "cache":
         epoch = plan.cache_epoch_s
         extract_s = cached_images / rates["extract"][extraction_key(extract_blocks, size)] if extract_blocks else 0.0
     else:
         epoch = plan.loop_epoch_s
         extract_s = cached_images / rates["decode"][str(size[0])]
-    held = map_bytes(task.blocks, size, sizes.train * task.frames) <= memory_budget(device)  # whole split
+    held = map_bytes(task.blocks, size, sizes.train * views * task.frames) <= memory_budget(device)  # whole split
     mode = ("cache, held" if held else "cache, streamed") if plan.choice == "cache" else "loop"
     train = seeds * task.epochs * epoch
     val = seeds * points * task.epochs * val_rows * measured["val"]
@@ -555,6 +627,9 @@ def print_table(rows: list[Row], title: str) -> None:
     print(f"{'all':<19} {'':<20} {'':>22} " + " ".join(f"{duration(value):>8}" for value in sums.values()))
 
 
+LOCKSTEP_CONFIGS = (Config(1, 1, True), Config(5, 3, True))
+"""The configurations whose lockstep stages are measured: the default run, and the paper's grid
+with three seeds."""
 CONFIGS = (
     Config(1, 1, False),
     Config(1, 1, True),
@@ -685,6 +760,12 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if cuda else "cpu")
     parser.add_argument("--cache", type=Path, help="folder on the disk to measure reads on (default: a temp folder)")
     parser.add_argument("--out", type=Path, help="JSON report (default bench/results/battery_<device type>.json)")
+    parser.add_argument(
+        "--rates",
+        type=Path,
+        help="take the per-task rates from an earlier report of this device (its `rates`) and measure "
+        "only the lockstep stages",
+    )
     args = parser.parse_args()
     if args.dense_batch < 2:
         parser.error("--dense-batch must be 2 or more: DeepLabv3+'s image pooling batch-normalises over the batch")
@@ -692,7 +773,11 @@ def main() -> None:
     args.out = args.out or Path(__file__).parent / "results" / f"battery_{torch.device(args.device).type}.json"
     tasks = list(TASKS.values())
     started = time.perf_counter()
-    rates = measure(args, tasks)
+    rates = json.loads(args.rates.read_text())["rates"] if args.rates else measure(args, tasks)
+    rates["lockstep"] = {
+        config.name: lockstep_stages(tasks, config.points, config.seeds, args.steps, args.device)
+        for config in LOCKSTEP_CONFIGS
+    }
     projections = {config.name: project(tasks, rates, config, args.device) for config in CONFIGS}
     print_steps(rates)
     for config in (Config(1, 1, True), Config(5, 3, True)):
@@ -712,9 +797,21 @@ def main() -> None:
             "extract_s": sum(row.extract for row in rows),
             "battery_s": sum(row.total for row in rows),
         }
+        if name in rates["lockstep"]:
+            lockstep = lockstep_train_seconds(rates["lockstep"][name])
+            image_val = sum(row.val for row in rows if not TASKS[row.task].dense)
+            totals[name]["image_lockstep_train_s"] = lockstep
+            totals[name]["image_lockstep_train_val_s"] = lockstep + image_val
+            totals[name]["battery_lockstep_s"] = totals[name]["battery_s"] - image + lockstep + image_val
         print(
             f"  {name:<14} {duration(image):>8} {duration(dense):>8} {duration(totals[name]['extract_s']):>8} "
             f"{duration(totals[name]['battery_s']):>8}"
+            + (
+                f"   lockstep: image-level {duration(totals[name]['image_lockstep_train_val_s'])}, "
+                f"battery {duration(totals[name]['battery_lockstep_s'])}"
+                if name in rates["lockstep"]
+                else ""
+            )
         )
     report = {
         "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
@@ -724,6 +821,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "device": args.device,
+            "lockstep_pads": pads_by_default(args.device),
             "load_average_1_5_15": os.getloadavg(),
             "gpu": torch.cuda.get_device_name() if cuda else None,
         },

@@ -1,7 +1,8 @@
 """Benchmark feature extraction against a plain encoder forward, and the cache's bytes per image.
 
 Why: harness.extract claims that streaming features into Zarr stores costs little over the forward
-pass it wraps (the project's goal: extraction at >= 90% of plain-forward images/s), and
+pass it wraps (the project's goal: extraction at >= 90% of plain-forward images/s, in each compute:
+fp32 and bf16 autocast with channels-last, JPEG decoding included on both sides), and
 harness.cache.compressors() claims Blosc zstd-1 + byte shuffle is near the best ratio at several
 times its speed. Both claims depend on the machine, so this script measures them on the same
 synthetic images, batch size and blocks, and writes the numbers to a JSON file.
@@ -29,16 +30,20 @@ import numcodecs
 import numpy as np
 import torch
 import zarr
+from PIL import Image
 from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 from encoders import BLOCK_NAMES, Preprocessing, ResNet50Trunk, block_shape, get_block, load_encoder
 from harness.cache import FeatureStore, compressors
 from harness.cache_key import CacheKey
-from harness.extract import extract, image_loader
-from tasks.readers import Cifar100
-from tasks.synthetic import write_cifar100
+from harness.compute import autocast, memory_format, resolve_compute
+from harness.extract import ExtractStats, extract
+from harness.loader import DECODES, image_loader, resolve_decode
+from tasks.readers.base import FileListReader, listing_digest
 
 ENCODER = "random:0"
+SOURCE_SIZE = (375, 500)
+"""The JPEGs the bench decodes: ImageNet's typical photo size."""
 GOAL = 0.90
 """Extraction must keep this fraction of the plain forward's images/s."""
 CODEC_REPEATS = 3
@@ -79,6 +84,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="configurations to measure: pool, all, or comma lists (default: pool all)",
     )
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    parser.add_argument(
+        "--compute",
+        nargs="+",
+        choices=("fp32", "bf16"),
+        default=["fp32", "bf16"],
+        help="encoder computes to measure, each plain vs extraction (default: fp32 bf16)",
+    )
+    parser.add_argument(
+        "--decode", choices=("auto", *DECODES), default="auto", help="decode path of both sides (default auto)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each of plain and extract (default 2)")
     parser.add_argument(
         "--codec-images",
@@ -116,27 +131,78 @@ def timed(action: Callable[[], object], device: str) -> Timing:
     return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
+class JpegFolder(FileListReader):
+    """Every JPEG of a folder, in name order: the files the loader's decode paths read."""
+
+    SPLITS, LAYOUT = ("train",), "*.jpg"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, "train")
+        self._paths = sorted(root.glob("*.jpg"))
+        self._labels = np.zeros(len(self._paths), dtype=np.int64)
+        self.classes = ["image"]
+
+    def content_digest(self) -> str:
+        return listing_digest(self.root, self._paths)
+
+
+def write_jpegs(folder: Path, count: int, seed: int) -> JpegFolder:
+    """`count` JPEGs of SOURCE_SIZE (smooth noise: about the entropy of a photo)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        coarse = rng.integers(0, 256, (SOURCE_SIZE[0] // 8, SOURCE_SIZE[1] // 8, 3), dtype=np.uint8)
+        image = Image.fromarray(coarse).resize(SOURCE_SIZE[::-1], Image.BILINEAR)
+        image.save(folder / f"{index:05d}.jpg", "JPEG", quality=90)
+    return JpegFolder(folder)
+
+
 def plain_forward(
     trunk: ResNet50Trunk,
-    reader: Cifar100,
+    reader: JpegFolder,
     preprocessing: Preprocessing,
     blocks: tuple[str, ...],
     batch_size: int,
     workers: int,
     device: str,
+    compute: str,
+    decode: str,
 ) -> None:
-    """The encoder alone over the same loader extract() uses; outputs are dropped."""
-    for _, images in image_loader(reader, range(len(reader)), preprocessing, batch_size, workers):
-        trunk(images.to(device, non_blocking=True), blocks)
+    """The encoder alone, in `compute`, over the same loader and decoding extract() uses; outputs are dropped."""
+    layout = memory_format(compute)
+    trunk.to(memory_format=layout)
+    for _, images in image_loader(
+        reader, range(len(reader)), preprocessing, batch_size, workers, decode, device, layout
+    ):
+        with autocast(compute, device):
+            trunk(images, blocks)
+    trunk.to(memory_format=torch.contiguous_format)
+
+
+def decode_rate(reader: JpegFolder, preprocessing: Preprocessing, decode: str, batch: int, device: str) -> float:
+    """Images/s of a decode path alone (read, decode, resize, onto the device; one thread)."""
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in image_loader(reader, range(len(reader)), preprocessing, batch, 0, decode, device):
+        pass
+    synchronize(device)
+    return len(reader) / (time.perf_counter() - started)
 
 
 def open_stores(
-    root: Path, reader: Cifar100, preprocessing: Preprocessing, fingerprint: str, blocks: tuple[str, ...]
+    root: Path,
+    reader: JpegFolder,
+    preprocessing: Preprocessing,
+    fingerprint: str,
+    blocks: tuple[str, ...],
+    compute: str,
 ) -> dict[str, FeatureStore]:
     """Fresh stores keyed as the harness keys them (encoder fingerprint, image manifest, preprocessing)."""
     stores = {}
     for block in blocks:
-        key = CacheKey.build(fingerprint, reader.manifest_digest, len(reader), preprocessing.key(), block)
+        key = CacheKey.build(
+            fingerprint, reader.manifest_digest, len(reader), preprocessing.key(), block, compute=compute
+        )
         shape = block_shape(block, preprocessing.size)
         stores[block] = FeatureStore.open_for_write(root, key, shape, "bench/train")
     return stores
@@ -343,64 +409,94 @@ def summarize(images: int, plain: list[Timing], extracted: list[Timing]) -> dict
 
 @dataclass
 class Bench:
-    """What every measurement shares: the encoder, the images and the loader settings."""
+    """What every measurement shares: the encoder, the images, the loader settings and the decode path."""
 
     trunk: ResNet50Trunk
     fingerprint: str
     preprocessing: Preprocessing
-    reader: Cifar100
-    warm_reader: Cifar100
+    reader: JpegFolder
+    warm_reader: JpegFolder
     batch_size: int
     workers: int
     device: str
+    decode: str
 
-    def plain(self, reader: Cifar100, blocks: tuple[str, ...]) -> Timing:
+    def plain(self, reader: JpegFolder, blocks: tuple[str, ...], compute: str) -> Timing:
         return timed(
             lambda: plain_forward(
-                self.trunk, reader, self.preprocessing, blocks, self.batch_size, self.workers, self.device
-            ),
-            self.device,
-        )
-
-    def extract(self, reader: Cifar100, blocks: tuple[str, ...], root: Path) -> tuple[Timing, dict[str, FeatureStore]]:
-        """harness.extract.extract of `blocks` into fresh stores under `root` (creation untimed), and the stores."""
-        shutil.rmtree(root, ignore_errors=True)
-        gc.collect()
-        stores = open_stores(root, reader, self.preprocessing, self.fingerprint, blocks)
-        timing = timed(
-            lambda: extract(
                 self.trunk,
                 reader,
                 self.preprocessing,
-                stores,
-                "bench/train",
+                blocks,
                 self.batch_size,
-                self.device,
                 self.workers,
+                self.device,
+                compute,
+                self.decode,
             ),
             self.device,
         )
-        return timing, stores
+
+    def extract(
+        self, reader: JpegFolder, blocks: tuple[str, ...], root: Path, compute: str
+    ) -> tuple[Timing, ExtractStats, dict[str, FeatureStore]]:
+        """harness.extract.extract of `blocks` into fresh stores under `root` (creation untimed):
+        its timing, its stats (the forward's wait on the writer) and the stores."""
+        shutil.rmtree(root, ignore_errors=True)
+        gc.collect()
+        stores = open_stores(root, reader, self.preprocessing, self.fingerprint, blocks, compute)
+        stats: list[ExtractStats] = []
+        timing = timed(
+            lambda: stats.append(
+                extract(
+                    self.trunk,
+                    reader,
+                    self.preprocessing,
+                    stores,
+                    "bench/train",
+                    self.batch_size,
+                    self.device,
+                    self.workers,
+                    compute=compute,
+                    decode=self.decode,
+                )
+            ),
+            self.device,
+        )
+        return timing, stats[0], stores
 
 
-def measure_config(bench: Bench, config: Config, repeats: int, scratch: Path) -> tuple[dict, dict[str, FeatureStore]]:
-    """Warm up on one batch, then alternate plain and extract runs; returns the summary and the last stores."""
+def measure_config(
+    bench: Bench, config: Config, compute: str, repeats: int, scratch: Path
+) -> tuple[dict, dict[str, FeatureStore]]:
+    """Warm up on one batch, then alternate plain and extract runs in `compute`; returns the summary
+    (with the forward's wait on the writer per run) and the last stores."""
     images = len(bench.reader)
-    print(f"[{config.name}] warm-up, then {repeats} x (plain, extract) over {images} images", flush=True)
-    bench.plain(bench.warm_reader, config.blocks)
-    bench.extract(bench.warm_reader, config.blocks, scratch / "warm")
+    print(f"[{compute} {config.name}] warm-up, then {repeats} x (plain, extract) over {images} images", flush=True)
+    bench.plain(bench.warm_reader, config.blocks, compute)
+    bench.extract(bench.warm_reader, config.blocks, scratch / "warm", compute)
     shutil.rmtree(scratch / "warm")
-    plain, extracted = [], []
+    plain, extracted, stalls, drains = [], [], [], []
     for repeat in range(repeats):
-        plain.append(bench.plain(bench.reader, config.blocks))
-        timing, stores = bench.extract(bench.reader, config.blocks, scratch / "cache")
+        plain.append(bench.plain(bench.reader, config.blocks, compute))
+        timing, stats, stores = bench.extract(bench.reader, config.blocks, scratch / "cache", compute)
         extracted.append(timing)
+        stalls.append(stats.stall_seconds)
+        drains.append(stats.drain_seconds)
         print(
             f"  run {repeat + 1}: plain {images / plain[-1].wall:.2f} img/s, "
-            f"extract {images / extracted[-1].wall:.2f} img/s",
+            f"extract {images / extracted[-1].wall:.2f} img/s, forward waited {stalls[-1]:.2f}s on the writer",
             flush=True,
         )
-    return {"blocks": list(config.blocks), **summarize(images, plain, extracted)}, stores
+    summary = summarize(images, plain, extracted)
+    return {
+        "blocks": list(config.blocks),
+        "compute": compute,
+        **summary,
+        "stall_s": stalls,
+        "drain_s": drains,
+        "stall_fraction": [stall / t.wall for stall, t in zip(stalls, extracted)],
+    }, stores
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -418,12 +514,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "size": args.size,
             "batch_size": args.batch_size,
             "workers": args.workers,
+            "decode": resolve_decode(args.decode, args.device),
+            "computes": [resolve_compute(name, args.device) for name in args.compute],
+            "source_jpeg": list(SOURCE_SIZE),
             "repeats": args.repeats,
             "encoder": ENCODER,
             "configs": {c.name: list(c.blocks) for c in args.blocks},
             "codec_images": args.codec_images,
             "reported": "best of repeats; medians, paired ratios and CPU s/img also given",
         },
+        "decode_img_s": {},
         "throughput": {},
         "write_alone": {},
         "bytes_per_image": {},
@@ -432,39 +532,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trunk, spec = load_encoder(ENCODER)
     with tempfile.TemporaryDirectory(prefix="ccbench-bench-") as tmp:
         scratch = Path(tmp)
-        data = write_cifar100(scratch / "data", n_train=args.images, n_test=args.batch_size)
         bench = Bench(
             trunk.to(args.device),
             spec.fingerprint,
             Preprocessing(size=(args.size, args.size)),
-            Cifar100(data, "train"),
-            Cifar100(data, "test"),
+            write_jpegs(scratch / "data", args.images, seed=0),
+            write_jpegs(scratch / "warm-data", args.batch_size, seed=1),
             args.batch_size,
             args.workers,
             args.device,
+            results["settings"]["decode"],
         )
-        for config in args.blocks:
-            phase = time.perf_counter()
-            results["throughput"][config.name], stores = measure_config(bench, config, args.repeats, scratch)
-            results["phase_seconds"][config.name] = time.perf_counter() - phase
-            phase = time.perf_counter()
-            seconds = write_alone(stores, scratch / "write")
-            results["write_alone"][config.name] = {
-                "seconds": seconds,
-                "total_seconds": sum(seconds.values()),
-                "img_s": args.images / sum(seconds.values()),
-            }
-            results["phase_seconds"][f"{config.name} write alone"] = time.perf_counter() - phase
-            for block, store in stores.items():
-                raw = int(np.prod(store.features.shape[1:])) * 2
-                stored = chunk_bytes(store) / args.images
-                results["bytes_per_image"][block] = {
-                    "raw_fp16": raw,
-                    "stored": stored,
-                    "ratio": raw / stored,
-                    "unit_rows": store.unit_size,
-                    "chunk_rows": store.features.chunks[0],
+        for name in DECODES:
+            rate = decode_rate(bench.reader, bench.preprocessing, name, args.batch_size, args.device)
+            results["decode_img_s"][name] = rate
+            print(f"decode {name}: {rate:.0f} img/s", flush=True)
+        for compute in results["settings"]["computes"]:
+            for config in args.blocks:
+                phase = time.perf_counter()
+                label = f"{compute}/{config.name}"
+                results["throughput"][label], stores = measure_config(bench, config, compute, args.repeats, scratch)
+                results["phase_seconds"][label] = time.perf_counter() - phase
+                phase = time.perf_counter()
+                seconds = write_alone(stores, scratch / "write")
+                results["write_alone"][label] = {
+                    "seconds": seconds,
+                    "total_seconds": sum(seconds.values()),
+                    "img_s": args.images / sum(seconds.values()),
                 }
+                results["phase_seconds"][f"{label} write alone"] = time.perf_counter() - phase
+                for block, store in stores.items():
+                    raw = int(np.prod(store.features.shape[1:])) * 2
+                    stored = chunk_bytes(store) / args.images
+                    results["bytes_per_image"][block] = {
+                        "raw_fp16": raw,
+                        "stored": stored,
+                        "ratio": raw / stored,
+                        "unit_rows": store.unit_size,
+                        "chunk_rows": store.features.chunks[0],
+                    }
         # The codec table runs on the last configuration's stores (all six blocks by default).
         print(f"codec comparison on {', '.join(stores)} ...", flush=True)
         phase = time.perf_counter()
@@ -492,10 +598,15 @@ def report(results: dict[str, Any]) -> str:
         f"{machine['cpu_count']} CPUs; best of {settings['repeats']} runs; load average "
         f"{machine['load_average_1m_at_start']:.1f} at start, {machine['load_average_1m_at_end']:.1f} at end"
     ]
+    out.append(
+        "\nDecoding alone (read, decode, resize, onto the device; img/s): "
+        + ", ".join(f"{name} {rate:.0f}" for name, rate in results["decode_img_s"].items())
+        + f"; both sides below decode with {settings['decode']}"
+    )
     rows = [
         (
             name,
-            "+".join(t["blocks"]) if name != "all" else "stem..layer4+pool",
+            "+".join(t["blocks"]) if len(t["blocks"]) < 6 else "stem..layer4+pool",
             t["plain_best"],
             t["extract_best"],
             t["ratio_best"],
@@ -504,12 +615,14 @@ def report(results: dict[str, Any]) -> str:
             min(t["plain_cpu_s_per_image"]),
             min(t["extract_cpu_s_per_image"]),
             t["cpu_ratio_best"],
+            max(t["stall_fraction"]),
         )
         for name, t in results["throughput"].items()
     ]
     out += [
         "\nThroughput (images/s, best run; ratio = extract / plain, goal >= 0.90; pairs = each extract run / "
-        "the plain run before it; CPU s/img of this process, best run)",
+        "the plain run before it; CPU s/img of this process, best run; stall = the largest share of an "
+        "extraction's time the forward waited on the writer)",
         format_table(
             (
                 "config",
@@ -522,6 +635,7 @@ def report(results: dict[str, Any]) -> str:
                 "cpu plain",
                 "cpu extract",
                 "cpu ratio",
+                "stall",
             ),
             rows,
         ),

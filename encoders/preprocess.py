@@ -49,7 +49,12 @@ class Preprocessing:
         """uint8 (N, H, W, 3) RGB -> float32 (N, 3, H', W') in [0, 1], squash-resized."""
         _check_images(images, batched=True)
         # A copy: cache readers hand out read-only or flipped views that from_numpy cannot share.
-        pixels = torch.from_numpy(images.copy()).permute(0, 3, 1, 2).float() / 255.0
+        return self.resize_pixels(torch.from_numpy(images.copy()).permute(0, 3, 1, 2))
+
+    def resize_pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3, H, W) on any device -> float32 (N, 3, H', W') in [0, 1]: the same operations
+        as `resize`, so an image decoded straight into a tensor (torchvision.io) gets the same pixels."""
+        pixels = images.float() / 255.0
         if tuple(pixels.shape[-2:]) == self.size:
             return pixels
         resized = functional.interpolate(

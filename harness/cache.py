@@ -2,12 +2,18 @@
 
 Layout of a store (a Zarr group at `<cache>/features/<d[:2]>/<d>.zarr`, d = the key's digest)::
 
-    features  (N, C[, H, W]) float16, chunked along N, Blosc zstd-1 + byte shuffle, then crc32c
-    done      (units,) uint8, one chunk per unit: 1 once every row of the unit is written
+    features  (N, C[, H, W]) float16, one shard file per unit (ShardingCodec): inner chunks of one
+              image (spatial maps) or of the whole unit (pooled vectors), each Blosc zstd-1 + byte
+              shuffle, then crc32c; the shard index carries its own crc32c
+    done      (units,) uint8 in one chunk (+ crc32c): 1 once every row of the unit is written
     attrs     key (the full CacheKey), digest, image_set, unit_rows, complete, versions, created
 
 A unit is at most MAX_UNIT_ROWS images and at most UNIT_BYTES of raw features, so an extraction
-holds little in memory whatever the block size (256 pooled vectors, or 32 stem maps at 224 px).
+holds a bounded amount in memory whatever the block size (256 pooled vectors, 128 stem maps at
+224 px). A store of N images holds ceil(N / unit) shard files plus four small ones (three
+metadata documents and the flags): 10k images of stem..layer4 at 224 px take 298 files where one
+file per image and block took 50,917 (bench/cache.py). CACHE_FORMAT 2 is this layout; stores of
+format 1 (a file per image and a flag file per unit) have other keys and are never read.
 
 What survives what:
 
@@ -16,16 +22,24 @@ What survives what:
 - Every writer holds the store's lock (`<d>.zarr.lock`, an OS lock that dies with its holder) from
   opening to closing, so a second process waits, then finds the units the first finished done;
   under the lock, the leftovers of dead writers (Zarr's `*.partial` files, creation folders) go.
-- A unit's rows are written first and its flag last, each through Zarr's atomic per-file writes,
-  so a killed run leaves finished units intact and unfinished ones visibly undone.
+- A unit's shard is written in one call, whole (Zarr rewrites a shard it is given in part, and two
+  writers sharing a shard lose rows), then its flag: each through Zarr's atomic per-file writes,
+  so a killed run leaves finished units intact and unfinished ones visibly undone. The flags
+  share one small file, read, changed and replaced under its own short lock
+  (`<d>.zarr.flags.lock`), so writers of disjoint units (torchrun ranks too) never lose each
+  other's flags.
 - On an object store (an fsspec URL as cache root, through zarr's FsspecStore) every file is one
   PUT, visible whole or not at all; a store is built in place with its key recorded last, so a
-  half-built one is unreadable and built again; its lock is a lease object (harness.leases).
-- The crc32c codec makes a damaged chunk fail loudly on read instead of decoding to wrong numbers;
-  every chunk of a finished unit is written (write_empty_chunks), so an absent chunk file is damage
-  too, which Zarr alone would read as zeros: every read checks that the files are there.
-- Damaged units are named by rows and can be reset (`FeatureStore.repair`, `repairing`), after
-  which an extraction computes exactly them again.
+  half-built one is unreadable and built again; its lock is a lease object (harness.leases). With
+  no OS lock for the flags there, the lease holder alone writes the flags file; another torchrun
+  rank records its finished units in a file of its own (`flags.rank<r>.json` in the store), which
+  the holder merges into the flags after the ranks' barrier, or on resuming after a kill.
+- The crc32c codecs make a damaged or truncated shard fail loudly on read instead of decoding to
+  wrong numbers; every inner chunk of a finished unit is written (write_empty_chunks), so an absent
+  shard file, or a shard index lacking a chunk, is damage too, which Zarr alone would read as
+  zeros: every read checks that the shards are there.
+- Damaged units are named by rows and can be reset (`FeatureStore.repair`, `repairing`): their
+  flags are cleared and their shards deleted, after which an extraction computes exactly them again.
 """
 
 from __future__ import annotations
@@ -33,13 +47,15 @@ from __future__ import annotations
 import errno
 import functools
 import io
+import json
 import logging
 import math
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,8 +70,9 @@ from harness.cache_key import CacheKey, digest
 from harness.checked import is_sound, write_checked
 from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk
 from harness.leases import Lease
+from harness.shards import ChunkAbsent, Shard, ShardDamage, ShardFormat
 from leaderboard.files import lock, remove_stale, temp_path
-from leaderboard.locations import Location, Remote, location
+from leaderboard.locations import Location, Remote, location, write
 
 log = logging.getLogger("ccbench")
 T = TypeVar("T")
@@ -64,19 +81,32 @@ MAX_UNIT_ROWS = 256
 """Images per commit unit at most: what an interrupted extraction can lose. A power of two, so
 every store's units (powers of two up to it) nest inside its boundaries."""
 
-UNIT_BYTES = 64 << 20
-"""Raw float16 bytes per unit at most: what the extraction buffers per block."""
+UNIT_BYTES = 256 << 20
+"""Raw float16 bytes per unit at most: what the extraction buffers per block, and one shard file.
+Chosen in bench/cache.py: 171x fewer files than a file per image on stem..layer4 (64 MiB gave
+55x, 128 MiB 103x) at the same write and read speed; a five-map extraction then buffers about
+0.8 GB per unit generation at 224 px."""
 
-MISSING = "chunk file missing"
+RANK_FLAGS = "flags.rank"
+"""Name prefix of a rank's own flag file in a store on an object store (`flags.rank<r>.json`)."""
+
+MISSING = "shard file missing"
+INDEX_GAP = "shard index lacks an image"
 REPAIR = "run `ccbench cache verify --repair` and rerun (only the damaged rows are extracted again)"
 AGAIN = "extracting those rows again"
 
 
-def unit_rows_for(item_shape: tuple[int, ...]) -> int:
-    """The largest power of two up to MAX_UNIT_ROWS whose unit stays within UNIT_BYTES."""
+def reason(error: ShardDamage) -> str:
+    """How damage of a shard or chunk reads in a report line."""
+    return INDEX_GAP if isinstance(error, ChunkAbsent) else f"fails to decode ({error})"
+
+
+def unit_rows_for(item_shape: tuple[int, ...], limit: int | None = None) -> int:
+    """The largest power of two up to MAX_UNIT_ROWS whose unit stays within `limit` bytes
+    (UNIT_BYTES unless given: bench/cache.py weighs other sizes)."""
     item_bytes = 2 * math.prod(item_shape)
     rows = MAX_UNIT_ROWS
-    while rows > 1 and rows * item_bytes > UNIT_BYTES:
+    while rows > 1 and rows * item_bytes > (limit or UNIT_BYTES):
         rows //= 2
     return rows
 
@@ -169,6 +199,11 @@ class FeatureStore:
     group: zarr.Group
     unit_size: int
     held: FileLock | Lease | None = None
+    rank: int | None = None
+    """Set on a store another rank holds (`open_for_rank`): where, on an object store, this rank
+    records its flags until the holder merges them."""
+    ranked: set[int] = field(default_factory=set)
+    """The units this rank recorded there."""
 
     @functools.cached_property
     def features(self) -> zarr.Array:
@@ -214,10 +249,12 @@ class FeatureStore:
         return store
 
     @classmethod
-    def open_for_rank(cls, root: Path, key: CacheKey) -> FeatureStore:
+    def open_for_rank(cls, root: Path, key: CacheKey, rank: int) -> FeatureStore:
         """A store the coordinating rank holds for this run (it took the lock, mended leftovers and
         created or resumed the store): the other ranks write their own units into it unlocked."""
-        return cls._open(cls.path_for(root, key), key)
+        store = cls._open(cls.path_for(root, key), key)
+        store.rank = rank
+        return store
 
     @classmethod
     def _resume(cls, path: Path, key: CacheKey) -> FeatureStore | None:
@@ -232,6 +269,7 @@ class FeatureStore:
             return None
         for leftover in [] if isinstance(path, Remote) else path.rglob("*.partial"):
             leftover.unlink(missing_ok=True)
+        store.merge_rank_flags()
         missing = store.missing_units()
         if missing:
             lost = merge([Damage(store.unit_rows(unit), MISSING) for unit in missing])
@@ -247,17 +285,26 @@ class FeatureStore:
         try:
             group = zarr.open_group(zarr_store(building), mode="w", zarr_format=3)
             unit_size = unit_rows_for(item_shape)
-            chunk_rows = unit_size if len(item_shape) == 1 else 1
+            shard_rows = min(unit_size, max(key.n_images, 1))
             group.create_array(
                 "features",
                 shape=(key.n_images, *item_shape),
                 dtype="float16",
-                chunks=(min(chunk_rows, max(key.n_images, 1)), *item_shape),
+                chunks=(shard_rows if len(item_shape) == 1 else 1, *item_shape),
+                shards=(shard_rows, *item_shape),
                 compressors=compressors(),
                 fill_value=0.0,
                 dimension_names=_dims(item_shape),
             )
-            group.create_array("done", shape=(-(-key.n_images // unit_size),), dtype="uint8", chunks=(1,), fill_value=0)
+            n_units = -(-key.n_images // unit_size)
+            group.create_array(
+                "done",
+                shape=(n_units,),
+                dtype="uint8",
+                chunks=(max(n_units, 1),),
+                compressors=Crc32cCodec(),
+                fill_value=0,
+            )
             group.attrs.update(
                 {
                     "key": key.to_dict(),
@@ -286,7 +333,8 @@ class FeatureStore:
             group = zarr.open_group(zarr_store(path), mode="r+", zarr_format=3)
             recorded = CacheKey(**group.attrs["key"])
             unit_size = int(group.attrs["unit_rows"])
-            group["features"], group["done"]
+            group["done"]
+            ShardFormat.of(group["features"])
         except Exception as error:
             raise CacheError(
                 f"{path}: not a readable ccbench feature store ({type(error).__name__}); "
@@ -331,7 +379,7 @@ class FeatureStore:
     @classmethod
     def open_path(cls, path: Path) -> FeatureStore:
         """Open any store by path, whatever its key (for ls, verify and rm)."""
-        return cls._open(path, None)
+        return cls._open(location(path), None)
 
     @classmethod
     def repair(cls, path: Path, units: Iterable[int]) -> None:
@@ -386,15 +434,50 @@ class FeatureStore:
         )
 
     def write_unit(self, unit: int, values: np.ndarray) -> None:
-        """Write one unit's rows, then its flag: the flag is never set before the data is on disk."""
+        """Write one unit's shard in one call, whole, then its flag: the flag is never set before
+        the data is on disk."""
         rows = self.unit_rows(unit)
         if values.shape != (len(rows), *self.features.shape[1:]) or values.dtype != np.float16:
             raise ValueError(f"unit {unit} of {self.path}: got {values.dtype} {values.shape}")
         try:
             self.features[rows.start : rows.stop] = values
-            self.group["done"][unit] = 1
+            self._set_flags([unit], 1)
         except OSError as error:
             raise disk_error(self.path, error) from None
+
+    def _set_flags(self, units: list[int], value: int) -> None:
+        """Change flags in their one file under the flags' lock: each writer reads, changes and
+        atomically replaces the file, so writers of other units keep their flags. On an object
+        store, with no lock to share, the lease holder alone writes that file and another rank
+        writes its own (`rank_flags`), replaced whole by one PUT per unit."""
+        if not isinstance(self.path, Remote):
+            with lock(self.path.with_name(f"{self.path.name}.flags.lock")):
+                self._change_flags(units, value)
+        elif self.rank is None:
+            self._change_flags(units, value)
+        else:
+            self.ranked = (self.ranked - set(units)) | (set(units) if value else set())
+            write(self.path / f"{RANK_FLAGS}{self.rank}.json", json.dumps(sorted(self.ranked)))
+
+    def _change_flags(self, units: list[int], value: int) -> None:
+        done = self.group["done"]
+        flags = done[:]
+        flags[units] = value
+        done[:] = flags
+
+    def rank_flags(self) -> list[Remote]:
+        """The flag files other ranks left in a store on an object store (none on a local disk)."""
+        return self.path.glob(f"{RANK_FLAGS}*.json") if isinstance(self.path, Remote) else []
+
+    def merge_rank_flags(self) -> None:
+        """Set the flags the other ranks recorded in their own files, then remove those files (the
+        caller holds the store's lease): after the ranks' barrier, or when resuming a killed run."""
+        files = self.rank_flags()
+        units = sorted({int(u) for f in files for u in json.loads(f.read_bytes())})
+        if units:
+            self._change_flags(units, 1)
+        for f in files:
+            f.unlink(missing_ok=True)
 
     def mark_complete(self) -> None:
         if self.pending_units():
@@ -405,80 +488,82 @@ class FeatureStore:
             raise disk_error(self.path, error) from None
 
     def reset_units(self, units: list[int]) -> None:
-        """Clear the flags of `units` (the caller holds the lock): the store is unfinished until an
-        extraction has computed them again."""
+        """Clear the flags of `units` and delete their shards (the caller holds the lock): the store
+        is unfinished until an extraction has written them again, whole."""
         try:
             self.group.attrs.update({"complete": False})
+            self._set_flags(units, 0)
             for unit in units:
-                self.group["done"][unit] = 0
+                self.shard_file(unit).unlink(missing_ok=True)
         except OSError as error:
             raise disk_error(self.path, error) from None
 
-    def _chunk_size(self) -> int:
-        return self.features.chunks[0]
+    @functools.cached_property
+    def layout(self) -> ShardFormat:
+        return ShardFormat.of(self.features)
 
-    def _chunks(self, rows: Iterable[int]) -> list[int]:
-        size = self._chunk_size()
-        if isinstance(rows, range):
-            return list(range(rows.start // size, -(-rows.stop // size)))
-        return sorted({int(row) // size for row in rows})
-
-    def _chunk_rows(self, chunk: int) -> range:
-        size = self._chunk_size()
-        return range(chunk * size, min((chunk + 1) * size, self.key.n_images))
-
-    def _chunk_file(self, chunk: int) -> Path:
-        """The chunk's file, named by the array's own chunk key encoding (`c/<i>/0/...` by default)."""
-        coords = (chunk,) + (0,) * (self.features.ndim - 1)
+    def shard_file(self, unit: int) -> Location:
+        """The unit's shard, named by the array's own chunk key encoding (`c/<unit>/0/...`)."""
+        coords = (unit,) + (0,) * (self.features.ndim - 1)
         return self.path / self.features.path / self.features.metadata.encode_chunk_key(coords)
 
-    def _inspect(self, chunk: int, decode: bool, values: bool = False) -> str | None:
-        """Why a chunk cannot be trusted, or None: its file is missing, or (with `decode`) it fails
-        to decode, or (with `values`) it holds NaN or infinity."""
-        if not self._chunk_file(chunk).is_file():
-            return MISSING
-        if not decode:
-            return None
-        rows = self._chunk_rows(chunk)
+    def _shard(self, unit: int) -> Shard | Damage:
+        """The unit's shard opened with its index checked, or the damage of all its rows."""
         try:
-            data = self.features[rows.start : rows.stop]
-        except Exception as error:
-            return f"fails to decode ({type(error).__name__})"
-        return "non-finite values" if values and not np.isfinite(data).all() else None
+            return Shard(self.shard_file(unit), self.layout)
+        except FileNotFoundError:
+            return Damage(self.unit_rows(unit), MISSING)
+        except ShardDamage as error:
+            return Damage(self.unit_rows(unit), reason(error))
+
+    def open_shard(self, unit: int) -> Shard:
+        """The unit's shard opened; CorruptChunk naming its rows when the file is missing or its
+        index is damaged."""
+        shard = self._shard(unit)
+        if isinstance(shard, Damage):
+            raise self.corrupt([shard])
+        return shard
+
+    def _decode(self, shard: Shard, unit: int, chunk: int, out: np.ndarray) -> Damage | None:
+        """Decode chunk `chunk` of the unit's shard into `out`; the damage of its rows when the
+        chunk is absent or fails to decode."""
+        try:
+            shard.read_chunk(chunk, out)
+        except ShardDamage as error:
+            first = unit * self.unit_size + chunk * self.layout.chunk_rows
+            return Damage(range(first, min(first + self.layout.chunk_rows, self.key.n_images)), reason(error))
+        return None
+
+    def read_rows(self, shard: Shard, unit: int, rows: Iterable[int], out: np.ndarray) -> None:
+        """Decode `rows` of `unit` (a map store: one image per chunk), whose shard is open, into
+        `out[k]` in turn; CorruptChunk naming the row whose chunk is absent or damaged."""
+        start = unit * self.unit_size
+        for k, row in enumerate(rows):
+            if (damage := self._decode(shard, unit, row - start, out[k])) is not None:
+                raise self.corrupt([damage])
+
+    def _chunks_of(self, unit: int) -> int:
+        return -(-len(self.unit_rows(unit)) // self.layout.chunk_rows)
+
+    def read_unit(self, unit: int) -> np.ndarray:
+        """A finished unit's rows; CorruptChunk naming the rows of a missing or damaged shard or
+        chunk (never zeros for an image the shard lacks)."""
+        size = self.layout.chunk_rows
+        out = np.empty((self._chunks_of(unit) * size, *self.layout.item_shape), np.float16)
+        with self.open_shard(unit) as shard:
+            for chunk in range(self._chunks_of(unit)):
+                if (damage := self._decode(shard, unit, chunk, out[chunk * size : (chunk + 1) * size])) is not None:
+                    raise self.corrupt([damage])
+        return out[: len(self.unit_rows(unit))]
 
     def missing_units(self) -> list[int]:
-        """Finished units with a chunk file missing (Zarr would read those rows as zeros)."""
-        return [
-            unit
-            for unit in self.finished_units()
-            if any(self._inspect(c, decode=False) for c in self._chunks(self.unit_rows(unit)))
-        ]
+        """Finished units whose shard file is missing (Zarr would read those rows as zeros)."""
+        return [unit for unit in self.finished_units() if not self.shard_file(unit).is_file()]
 
     def corrupt(self, damage: list[Damage]) -> CorruptChunk:
         """One error naming every damaged range of this store and its units, for `repair`."""
         damage = merge(damage)
         return CorruptChunk(f"{self.path}: {describe(damage)}; {REPAIR}", self.path, self.units_of(damage))
-
-    def check_rows(self, rows: Iterable[int], decode: bool = False) -> None:
-        """Raise CorruptChunk naming the damaged rows among `rows`: chunk files missing, and with
-        `decode` chunks that fail to decode."""
-        damage = [
-            Damage(self._chunk_rows(c), reason)
-            for c in self._chunks(rows)
-            if (reason := self._inspect(c, decode)) is not None
-        ]
-        if damage:
-            raise self.corrupt(damage)
-
-    def read_unit(self, unit: int) -> np.ndarray:
-        """A finished unit's rows; CorruptChunk when a chunk file is missing or fails to decode."""
-        rows = self.unit_rows(unit)
-        self.check_rows(rows)
-        try:
-            return self.features[rows.start : rows.stop]
-        except Exception as error:
-            self.check_rows(rows, decode=True)
-            raise self.corrupt([Damage(rows, f"fails to read ({type(error).__name__})")]) from None
 
     def iter_units(self) -> Iterator[tuple[range, np.ndarray]]:
         """Stream the rows unit by unit (flat memory); a damaged chunk raises CorruptChunk."""
@@ -500,22 +585,29 @@ class FeatureStore:
             raise self.corrupt(damage)
         return out
 
-    def damage(self, units: Iterable[int] | None = None) -> list[Damage]:
-        """Every untrustworthy chunk of the finished units (or of `units`): each unit is read whole
-        and, when it fails, chunk by chunk, so every bad chunk is named."""
+    def _unit_damage(self, unit: int) -> list[Damage]:
+        """Every untrustworthy chunk of one unit: its shard missing or its index damaged (all its
+        rows), else each chunk absent, failing to decode or holding NaN or infinity."""
+        shard = self._shard(unit)
+        if isinstance(shard, Damage):
+            return [shard]
         found = []
-        for unit in self.finished_units() if units is None else units:
-            try:
-                if np.isfinite(self.read_unit(unit)).all():
-                    continue
-            except CorruptChunk:
-                pass
-            found += [
-                Damage(self._chunk_rows(c), reason)
-                for c in self._chunks(self.unit_rows(unit))
-                if (reason := self._inspect(c, decode=True, values=True)) is not None
-            ]
-        return merge(found)
+        size = self.layout.chunk_rows
+        out = np.empty((size, *self.layout.item_shape), np.float16)
+        with shard:
+            for chunk in range(self._chunks_of(unit)):
+                if (damage := self._decode(shard, unit, chunk, out)) is not None:
+                    found.append(damage)
+                elif not np.isfinite(out[: len(self.unit_rows(unit)) - chunk * size]).all():
+                    first = unit * self.unit_size + chunk * size
+                    found.append(Damage(range(first, min(first + size, self.key.n_images)), "non-finite values"))
+        return found
+
+    def damage(self, units: Iterable[int] | None = None) -> list[Damage]:
+        """Every untrustworthy chunk of the finished units (or of `units`), each named."""
+        return merge(
+            [d for unit in (self.finished_units() if units is None else units) for d in self._unit_damage(unit)]
+        )
 
     def verify(self) -> list[str]:
         """Problems found by reading every chunk: empty when the store is sound."""
@@ -525,9 +617,31 @@ class FeatureStore:
         return problems + [d.describe() for d in self.damage()]
 
     def nbytes_stored(self) -> int:
-        if isinstance(self.path, Remote):
-            return int(self.path.fs.du(self.path.key))
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return store_usage(self.path)[0]
+
+
+def store_usage(path: Location) -> tuple[int, float]:
+    """(bytes stored, when last written as a POSIX time) of the store folder at `path`, readable or
+    not: the newest modification time of its files and folders, so a store being extracted is young."""
+    if isinstance(path, Remote):
+        entries = path.fs.find(path.key, detail=True).values()
+        return sum(int(e.get("size") or 0) for e in entries), max((modified(e) for e in entries), default=0.0)
+    size, newest = 0, path.stat().st_mtime
+    for entry in path.rglob("*"):
+        try:
+            info = entry.stat()
+        except FileNotFoundError:  # a writer's temporary file, renamed meanwhile
+            continue
+        newest = max(newest, info.st_mtime)
+        size += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return size, newest
+
+
+def modified(entry: dict[str, Any]) -> float:
+    """An fsspec listing entry's modification time: S3 names it LastModified, local and memory
+    file systems mtime or created."""
+    when = entry.get("LastModified") or entry.get("mtime") or entry.get("created") or 0.0
+    return when.timestamp() if hasattr(when, "timestamp") else float(when)
 
 
 def repairing(make: Callable[[], T]) -> T:

@@ -8,8 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-CACHE_FORMAT = 1
-"""Bumped whenever the store layout or the way features are computed changes."""
+CACHE_FORMAT = 2
+"""Bumped whenever the store layout or the way features are computed changes: the format enters
+every key, so stores of an older format simply stop matching (they are never read, and `ccbench
+cache rm` removes them). 2: one shard file per commit unit and the flags in one file (was a file
+per image and a flag file per unit)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -28,7 +31,9 @@ class CacheKey:
 
     `images` is the reader's manifest digest (ordered sample ids plus the source files' digest),
     so another image set, order or edited file gives another store; the encoder enters by its
-    weights' fingerprint, never by its name.
+    weights' fingerprint, never by its name. `compute` is how the encoder ran (harness.compute:
+    fp32, bf16-cl), so bfloat16 features never stand in for float32 ones; where the pixels come
+    from another decoder than PIL, the preprocessing record names it (`decoder`).
     """
 
     encoder: str
@@ -43,16 +48,27 @@ class CacheKey:
 
     @classmethod
     def build(
-        cls, encoder: str, images: str, n_images: int, preprocessing: dict, block: str, view: str = "clean"
+        cls,
+        encoder: str,
+        images: str,
+        n_images: int,
+        preprocessing: dict,
+        block: str,
+        view: str = "clean",
+        compute: str = "fp32",
+        decoder: str | None = None,
     ) -> CacheKey:
-        """A key from the preprocessing record (kept as canonical JSON so the key stays hashable)."""
+        """A key from the preprocessing record (kept as canonical JSON so the key stays hashable);
+        a `decoder` other than PIL enters the record, which PIL-decoded keys (all older ones) lack."""
+        record = preprocessing if decoder is None else {**preprocessing, "decoder": decoder}
         return cls(
             encoder=encoder,
             images=images,
             n_images=n_images,
-            preprocessing=canonical_json(preprocessing),
+            preprocessing=canonical_json(record),
             block=block,
             view=view,
+            compute=compute,
         )
 
     def to_dict(self) -> dict[str, Any]:

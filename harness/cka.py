@@ -321,7 +321,8 @@ def cmd_cka(args: argparse.Namespace) -> int:
     specs, stores = [], []
     for source in args.encoders:
         trunk, spec = load_encoder(source, trust=args.trust_checkpoint)
-        job = plan(spec, [task], {task.id: {args.split: subset}}, options.image_size)[(task.id, args.split)]
+        jobs = plan(spec, [task], {task.id: {args.split: subset}}, options.image_size, **options.extraction())
+        job = jobs[(task.id, args.split)]
         run_extraction(trunk, job, options)
         specs.append(spec)
         stores.append(cached_stores(job, task.blocks, options.cache_root))

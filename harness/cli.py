@@ -23,6 +23,13 @@ from leaderboard.locations import Location, location
 MODES = ("auto", "cache", "loop")
 """How dense heads get features: as the planner chooses, from the feature cache, or from the
 encoder run in the loop on decoded inputs (image-level heads always use the cache)."""
+COMPUTES = ("auto", "fp32", "bf16")
+"""How extraction runs the encoder (harness.compute): auto is bf16 on a CUDA GPU, fp32 elsewhere."""
+DECODES = ("auto", "pil", "jpeg", "device")
+"""Who decodes JPEG files for extraction (harness.loader): auto is the device on CUDA, else jpeg."""
+PROTOCOLS = ("ccbench", "virb")
+"""tasks.spec.PROTOCOLS, the first the default, named here without importing the battery (and torch)
+before parsing; a test checks the two agree."""
 
 
 def default_path(variable: str, fallback: str | None) -> Path | None:
@@ -44,6 +51,17 @@ def byte_size(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 50G)") from None
+
+
+def duration(text: str) -> float:
+    """'30d', '12h', '90m', '2w' or plain seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    try:
+        if text[-1:].lower() in units:
+            return float(text[:-1]) * units[text[-1].lower()]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30d, 12h)") from None
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -80,6 +98,24 @@ def add_compute(p: argparse.ArgumentParser, image_size: int | None = None) -> No
         p.add_argument("--image-size", type=int, help="override the task's input size (recorded as an override)")
     else:
         p.add_argument("--image-size", type=int, default=image_size, help=f"input size (default {image_size})")
+
+
+def add_extraction(p: argparse.ArgumentParser) -> None:
+    """How a command that fills the cache computes and decodes; both enter the cache key."""
+    p.add_argument(
+        "--compute",
+        choices=COMPUTES,
+        default="auto",
+        help="encoder precision for extraction: fp32, or bf16 autocast with channels-last (default auto: "
+        "bf16 on CUDA, fp32 elsewhere; anything else is recorded as an override)",
+    )
+    p.add_argument(
+        "--decode",
+        choices=DECODES,
+        default="auto",
+        help="JPEG decoding: pil or jpeg (libjpeg-turbo, same pixels) in the workers, or device (batched on "
+        "the GPU, recorded in the cache key) (default auto: device on CUDA, else jpeg)",
+    )
 
 
 def add_encoder(p: argparse.ArgumentParser) -> None:
@@ -167,8 +203,27 @@ def add_board(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supervised", help="name or fingerprint prefix of the supervised reference encoder")
 
 
+def add_protocol(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=PROTOCOLS[0],
+        help="ccbench (default): this project's documented choices; virb: the original code's choices "
+        "where they change scores (docs/PROTOCOL.md section 8), results kept apart",
+    )
+
+
 def add_tasks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="all", help="all (plan: all dense tasks), or a comma-separated list of task ids")
+
+
+def add_lockstep(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-lockstep",
+        action="store_true",
+        help="train image-level tasks one after another instead of in one loop (same results; "
+        "lockstep holds every task's features in memory at once)",
+    )
 
 
 def command(
@@ -192,9 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ccbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = "harness.commands:"
-    scoring = (add_common, add_compute, add_encoder, add_training, add_dense)
+    scoring = (add_common, add_compute, add_extraction, add_encoder, add_training, add_dense, add_protocol)
 
-    p = command(sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common)
+    p = command(
+        sub, "tasks", run + "cmd_tasks", "list the battery and which datasets are found", add_common, add_protocol
+    )
     p.add_argument("--json", action="store_true")
 
     p = command(
@@ -210,7 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command(
-        sub, "extract", run + "cmd_extract", "fill the feature cache for a task", add_common, add_compute, add_encoder
+        sub,
+        "extract",
+        run + "cmd_extract",
+        "fill the feature cache for a task",
+        add_common,
+        add_compute,
+        add_extraction,
+        add_encoder,
+        add_protocol,
     )
     p.add_argument("--task", required=True, help="a task id from `ccbench tasks`")
     p.add_argument("--split", choices=["train", "test", "all"], default="all")
@@ -226,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "score every task whose data is found, skipping those already scored",
         *scoring,
         add_tasks,
+        add_lockstep,
     )
 
     p = command(
@@ -235,12 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
         "score a checkpoint on every task found, with its metadata, and rebuild the leaderboard",
         add_common,
         add_compute,
+        add_extraction,
         add_trust,
         add_choice,
         add_training,
         add_dense,
         add_board,
+        add_protocol,
         add_tasks,
+        add_lockstep,
     )
     p.add_argument("checkpoint", type=Path)
     p.add_argument(
@@ -260,12 +329,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all", action="store_true", help="rm: remove every store")
     p.add_argument(
+        "--older-than",
+        type=duration,
+        help="rm: remove the stores (all, or those named) last written longer ago than this (e.g. 30d); "
+        "a store another process is writing is kept",
+    )
+    p.add_argument(
         "--repair",
         action="store_true",
         help="verify: reset damaged units and remove damaged label or target files, so the next "
         "score or extract rebuilds exactly them",
     )
     p.add_argument("--json", action="store_true")
+
+    p = command(
+        sub,
+        "rescore",
+        run + "cmd_rescore",
+        "recompute result files' scores and intervals from their per-sample predictions and compare",
+    )
+    p.add_argument("results", type=Path, nargs="+", help="result files (.json)")
+    p.add_argument("--json", action="store_true")
+
+    p = command(sub, "validate", run + "cmd_validate", "check result files against the result schema")
+    p.add_argument("files", type=Path, nargs="+", help="result files (.json), e.g. submitted from elsewhere")
 
     command(
         sub,
@@ -285,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_compute,
         add_encoder,
         add_dense,
+        add_protocol,
         add_tasks,
     )
     p.add_argument("--epochs", type=int, help="override the task's epochs")
@@ -296,12 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
         "regenerate the leaderboard from the result files",
         add_common,
         add_board,
+        add_protocol,
     )
 
     p = command(
         sub, "demo", run + "cmd_demo", "score two random encoders on a synthetic dataset and rank them", add_common
     )
     add_compute(p, image_size=64)
+    add_extraction(p)
     p.add_argument(
         "--out", type=Path, help="where data, cache, results and leaderboard go (default: a new temp folder)"
     )
@@ -318,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_trust,
     )
     add_compute(p, image_size=112)
+    add_extraction(p)
     p.add_argument(
         "--encoders", nargs=2, required=True, metavar=("A", "B"), help="two encoders: checkpoint files or random:SEED"
     )

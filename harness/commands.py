@@ -10,26 +10,32 @@ import logging
 import shlex
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from filelock import Timeout
 
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness import checked
-from harness.cache import FeatureStore, find_stores, list_stores, remove_tree, store_lock
+from harness.cache import FeatureStore, find_stores, list_stores, remove_tree, store_lock, store_usage
 from harness.calibration import calibrate, save_calibration
+from harness.compute import resolve_compute
 from harness.dense import dense_cached_readers, plan_task
 from harness.distributed import SOLO, from_env, gather, join, units_of_work
-from harness.errors import CacheError
-from harness.evaluate import extract_shared, score_task
+from harness.errors import USER_ERRORS, CacheError
+from harness.evaluate import extract_shared, score_task, score_together
+from harness.loader import resolve_decode
 from harness.options import ScoreOptions, options_from, resolve_device
 from harness.plan import plan, task_readers
 from harness.prepare import run_extraction
+from leaderboard.collect import read_result
 from leaderboard.errors import LeaderboardError
+from leaderboard.predictions import read_predictions, rescore
 from leaderboard.render import build as build_leaderboard
-from tasks import TASKS, DataError, get_task
+from tasks import DataError, TaskSpec, battery, get_task
 from tasks.synthetic import N_CLASSES, write_cifar100
 
 log = logging.getLogger("ccbench")
@@ -69,7 +75,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             "data_folder": t.data_folder,
             "found": bool(args.data_root) and (args.data_root / t.data_folder).is_dir(),
         }
-        for t in TASKS.values()
+        for t in battery(args.protocol).values()
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -133,7 +139,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Per dense task found: blocks, views, images, bytes and each mode's seconds per epoch."""
     options = options_from(args, epochs=args.epochs)
     tasks = (
-        [t for t in TASKS.values() if t.dense] if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+        [t for t in battery(args.protocol).values() if t.dense]
+        if args.tasks == "all"
+        else [get_task(t, args.protocol) for t in args.tasks.split(",")]
     )
     _, encoder = encoder_from(args)
     rows, missing = [], []
@@ -182,14 +190,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Fill the task's stores; under torchrun the ranks share every store's units."""
-    task = get_task(args.task)
+    task = get_task(args.task, args.protocol)
     world = join(resolve_device(args.device))
     options = options_from(args, world=world)
     trunk, encoder = encoder_from(args)
     roles = list(task.splits) if args.split == "all" else [args.split]
     found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
     readers = {task.id: {role: r for role, r in found.items() if role in roles}}
-    for job in plan(encoder, [task], readers, options.image_size).values():
+    for job in plan(encoder, [task], readers, options.image_size, **options.extraction()).values():
         seconds = run_extraction(trunk, job, options)
         if not world.leader:
             continue
@@ -202,7 +210,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    task = get_task(args.task)
+    task = get_task(args.task, args.protocol)
     options = options_from(
         args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
     )
@@ -239,13 +247,34 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return status
 
 
+def score_unit(
+    trunk: ResNet50Trunk, encoder: EncoderSpec, unit: list[TaskSpec], options: ScoreOptions, lockstep: bool
+) -> tuple[dict[str, dict], dict[str, Exception]]:
+    """One unit of work scored by this process: its tasks in lockstep (score_together), or one by
+    one; the results by task and the tasks that failed."""
+    if lockstep:
+        results, failed = score_together(trunk, encoder, unit, options)
+        return dict(zip([t.id for t in unit if t.id not in failed], results, strict=True)), failed
+    scored, failed = {}, {}
+    for task in unit:
+        try:
+            scored[task.id] = score_task(trunk, encoder, task, options)[0]
+        except DataError as error:
+            failed[task.id] = error
+    return scored, failed
+
+
 def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
     """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table.
 
     Under torchrun the ranks first extract every shared image set together, then each scores its
-    share of the units of work (harness.distributed.units_of_work) on its own GPU; rank 0 prints
-    the summary of all of them."""
-    tasks = list(TASKS.values()) if args.tasks == "all" else [get_task(t) for t in args.tasks.split(",")]
+    share of the units of work (harness.distributed.units_of_work: the lockstep group is one) on
+    its own GPU; rank 0 prints the summary of all of them."""
+    tasks = (
+        list(battery(args.protocol).values())
+        if args.tasks == "all"
+        else [get_task(t, args.protocol) for t in args.tasks.split(",")]
+    )
     world = join(resolve_device(args.device))
     options = options_from(
         args,
@@ -260,14 +289,13 @@ def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespa
     if seconds:
         log.info("extracted the image sets of %d tasks in %.1fs, each shared set once", len(tasks), seconds)
     alone = dataclasses.replace(options, world=SOLO)
-    scored, skipped = {}, []
-    for unit in world.share(units_of_work(tasks)):
-        for task in unit:
-            try:
-                scored[task.id] = score_task(trunk, encoder, task, alone)[0]
-            except DataError as error:
-                skipped.append(task.id)
-                log.info("%s: skipped, %s", task.id, error)
+    scored, skipped = {}, {}
+    for unit in world.share(units_of_work(tasks, lockstep=not args.no_lockstep)):
+        done, failed = score_unit(trunk, encoder, unit, alone, lockstep=not args.no_lockstep)
+        scored.update(done)
+        for task_id, error in failed.items():
+            log.info("%s: skipped, %s", task_id, error)
+            skipped[task_id] = str(error)
     every = gather(world, (scored, skipped))
     results = {task: result for done, _ in every for task, result in done.items()}
     missing = {task for _, lost in every for task in lost}
@@ -305,43 +333,17 @@ def print_results(results: list[dict[str, Any]]) -> None:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "ls":
-        rows = []
-        for path in list_stores(args.cache):
-            try:
-                store = FeatureStore.open_path(path)
-            except CacheError as error:
-                print(f"ccbench: warning: {error}", file=sys.stderr)
-                continue
-            rows.append(
-                {
-                    "digest": store.key.digest,
-                    "encoder": store.key.encoder,
-                    "image_set": store.group.attrs.get("image_set"),
-                    "block": store.key.block,
-                    "images": store.key.n_images,
-                    "complete": store.complete,
-                    "bytes": store.nbytes_stored(),
-                    "path": str(path),
-                }
-            )
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        elif rows:
-            print_table(
-                [{**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12]} for r in rows],
-                ["digest", "encoder", "image_set", "block", "images", "complete", "bytes"],
-            )
-        else:
-            print(f"no feature stores under {args.cache}")
-        return 0
-    if args.action == "rm" and not (args.digests or args.all):
-        raise SystemExit("ccbench: error: name store digests to remove, or pass --all")
+        return list_cache(args)
+    if args.action == "rm" and not (args.digests or args.all or args.older_than is not None):
+        raise SystemExit("ccbench: error: name store digests to remove, or pass --all or --older-than")
     targets = (
         [p for prefix in args.digests for p in _resolve(args.cache, prefix)]
         if args.digests
         else list_stores(args.cache)
     )
     if args.action == "rm":
+        if args.older_than is not None:
+            return remove_older(targets, args.older_than)
         for path in targets:
             remove_store(path)
             print(f"removed {path}")
@@ -355,6 +357,77 @@ def cmd_cache(args: argparse.Namespace) -> int:
             "rebuilds exactly them"
         )
     return 1 if failures else 0
+
+
+def age_text(seconds: float) -> str:
+    """An age as its largest whole unit: 45s, 12m, 5h, 30d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def list_cache(args: argparse.Namespace) -> int:
+    """Every store with its size on disk and age (since last written)."""
+    rows = []
+    now = time.time()
+    for path in list_stores(args.cache):
+        try:
+            store = FeatureStore.open_path(path)
+        except CacheError as error:
+            print(f"ccbench: warning: {error}", file=sys.stderr)
+            continue
+        size, written = store_usage(path)
+        rows.append(
+            {
+                "digest": store.key.digest,
+                "encoder": store.key.encoder,
+                "image_set": store.group.attrs.get("image_set"),
+                "block": store.key.block,
+                "images": store.key.n_images,
+                "complete": store.complete,
+                "bytes": size,
+                "age_s": round(now - written, 1),
+                "path": str(path),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print_table(
+            [
+                {**r, "digest": r["digest"][:16], "encoder": r["encoder"][:12], "age": age_text(r["age_s"])}
+                for r in rows
+            ],
+            ["digest", "encoder", "image_set", "block", "images", "complete", "bytes", "age"],
+        )
+        print(f"{len(rows)} stores, {sum(r['bytes'] for r in rows)} bytes")
+    else:
+        print(f"no feature stores under {args.cache}")
+    return 0
+
+
+def remove_older(paths: list[Path], seconds: float) -> int:
+    """Remove the stores last written more than `seconds` ago, each under its lock, so a store another
+    process is writing is kept (said so); under the lock an unfinished store is a dead writer's."""
+    freed = 0
+    for path in paths:
+        try:
+            held = store_lock(path, wait=False)
+        except Timeout:
+            print(f"kept {path}: another ccbench process is writing it")
+            continue
+        try:
+            size, written = store_usage(path)
+            if time.time() - written <= seconds:
+                continue
+            remove_tree(path)
+        finally:
+            held.release()
+        freed += size
+        print(f"removed {path} ({size} bytes, last written {age_text(time.time() - written)} ago)")
+    print(f"freed {freed} bytes")
+    return 0
 
 
 def remove_store(path: Path) -> None:
@@ -412,10 +485,67 @@ def verify_checked(path: Path, repair: bool) -> bool:
     return True
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """Recompute each result's per-seed scores and intervals from its predictions file; 1 when one
+    differs from what the result records or cannot be checked."""
+    failures = 0
+    rows = []
+    for path in args.results:
+        try:
+            result = read_result(path)
+            recomputed = rescore(result, read_predictions(path, result))
+        except (*USER_ERRORS, LeaderboardError) as error:
+            print(f"ccbench: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        mean = float(np.mean([seed["score"] for seed in recomputed]))
+        for seed in recomputed:
+            same = seed["score"] == seed["stored_score"] and seed["ci95"] == seed["stored_ci95"]
+            failures += not same
+            rows.append({"file": str(path), **seed, "same": same})
+        if mean != result["score"]:
+            failures += 1
+            print(f"{path}: mean over seeds {mean!r} differs from the stored score {result['score']!r}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print_table(
+            [{**r, "ci95": _pair(r["ci95"]), "stored_ci95": _pair(r["stored_ci95"])} for r in rows],
+            ["file", "seed", "score", "stored_score", "ci95", "stored_ci95", "same"],
+        )
+    return 1 if failures else 0
+
+
+def _pair(interval: list[float] | None) -> str:
+    return "-" if interval is None else f"[{interval[0]:.6g}, {interval[1]:.6g}]"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check each file against the result schema and, where it names one, its predictions file's sha256;
+    one line per file. 1 when any is refused."""
+    refused = 0
+    for path in args.files:
+        try:
+            result = read_result(path)
+            if "predictions" in result:
+                read_predictions(path, result)
+        except LeaderboardError as error:
+            print(error)
+            refused += 1
+            continue
+        print(f"{path}: ok")
+    return 1 if refused else 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Regenerate the leaderboard (CSV, Markdown, static HTML, plots) from the result files."""
     written = build_leaderboard(
-        args.results, args.out, include_overrides=args.include_overrides, supervised=args.supervised, echo=print
+        args.results,
+        args.out,
+        include_overrides=args.include_overrides,
+        supervised=args.supervised,
+        echo=print,
+        protocol=args.protocol,
     )
     for kind, path in written.items():
         print(f"{kind:<10} {path}")
@@ -440,16 +570,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"demo: wrote a synthetic CIFAR-100-format dataset ({N_CLASSES} drawn colour/fill classes, "
         f"{args.train_images} train / {args.test_images} test images) to {data_root}"
     )
+    device = resolve_device(args.device)
     options = ScoreOptions(
         data_root=data_root,
         cache_root=out / "cache",
         results_dir=out / "results",
-        device=resolve_device(args.device),
+        device=device,
         batch_size=args.batch_size,
         workers=args.workers,
         epochs=args.epochs,
         image_size=args.image_size,
         quiet=args.quiet,
+        compute=resolve_compute(args.compute, device),
+        decode=resolve_decode(args.decode, device),
     )
     task = get_task("cifar100")
     results = []

@@ -12,9 +12,12 @@ mismatch otherwise surfaces as an opaque convolution or broadcasting error deep 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import resnet50
 
 from encoders import get_block
 from tasks.spec import HEAD_BLOCKS
@@ -149,8 +152,21 @@ class _ASPP(nn.Module):
         self.project = _conv_bn_relu((len(rates) + 2) * self.width, self.width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.pooling(x).expand(-1, -1, *x.shape[-2:])
+        pooled = self._pool(x).expand(-1, -1, *x.shape[-2:])
         return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], dim=1))
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The image-pooling branch. Its BN sees one value per channel per sample, so a training
+        batch of one sample (a last partial batch: Cityscapes with `--views 13`, NYU walkable with
+        `--views 11`) has no batch statistics; that batch is normalised by the running statistics,
+        which it leaves unchanged, instead of failing."""
+        if not (self.training and x.shape[0] == 1):
+            return self.pooling(x)
+        pool, (conv, norm, relu) = self.pooling
+        reduced = conv(pool(x))
+        return relu(
+            F.batch_norm(reduced, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+        )
 
 
 class DeepLabV3PlusHead(nn.Module):
@@ -167,7 +183,7 @@ class DeepLabV3PlusHead(nn.Module):
     grids up only for sizes of the form stride*k+1). BatchNorm keeps PyTorch's defaults rather than
     the original's accidental eps 3e-4 and momentum 3e-4 (docs/PROTOCOL.md section 3), and the layer1
     reduction drops the original's conv bias, which sits before a BN and so never learns. The
-    image-pooling branch's BN sees one value per channel per sample, so training needs batches of 2+.
+    image-pooling branch normalises a training batch of one sample by its running statistics (`_ASPP._pool`).
     """
 
     blocks = HEAD_BLOCKS["deeplabv3plus"]
@@ -189,9 +205,57 @@ class DeepLabV3PlusHead(nn.Module):
         check_features(type(self).__name__, features, self.blocks, frames=1)
         low = features["layer1"].float()
         context = F.interpolate(
-            self.aspp(features["layer4"].float()), size=low.shape[-2:], mode="bilinear", align_corners=False
+            self.aspp(self.context(features)), size=low.shape[-2:], mode="bilinear", align_corners=False
         )
         logits = self.decoder(torch.cat([context, self.reduce(low)], dim=1))
         stride = get_block("layer1").stride
         size = tuple(out_size) if out_size is not None else (stride * low.shape[-2], stride * low.shape[-1])
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+    def context(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The map ASPP reads: the frozen layer4."""
+        return features["layer4"].float()
+
+
+VIRB_DILATIONS = (2, 4, 2)
+"""The 3x3 dilations of the original's layer4 copy, block by block (its CascadeBlock)."""
+
+
+def dilated_layer4(state: Mapping[str, torch.Tensor] | None = None) -> nn.Sequential:
+    """torchvision's ResNet-50 layer4 at stride 1 (output stride 16 on layer3), 3x3 convs dilated
+    2, 4, 2 as the original's copy; initialised from `state` (the encoder's layer4, keys as
+    `layer4.state_dict()`), else randomly (calibration, tests). 14,964,736 parameters."""
+    layer = resnet50(weights=None).layer4
+    layer[0].conv2.stride = (1, 1)
+    layer[0].downsample[0].stride = (1, 1)
+    for block, dilation in zip(layer, VIRB_DILATIONS):
+        block.conv2.dilation, block.conv2.padding = (dilation, dilation), (dilation, dilation)
+    if state is not None:
+        layer.load_state_dict(dict(state), strict=True)
+    return layer
+
+
+class DeepLabV3PlusVirbHead(DeepLabV3PlusHead):
+    """The original code's DeepLabv3+ (`--protocol virb`, docs/PROTOCOL.md section 8): a trainable
+    dilated copy of layer4, initialised from the encoder's, turns cached layer3 into a stride-16
+    2048-channel map for ASPP at the original's rates (6, 12, 18); the rest is DeepLabV3PlusHead.
+
+    The copy's BatchNorms stay in eval mode with the encoder's statistics (the original forced them
+    to eval), while its convolutions and BN affine weights train."""
+
+    blocks = HEAD_BLOCKS["deeplabv3plus_virb"]
+    rates = (6, 12, 18)
+
+    def __init__(self, num_classes: int, layer4_state: Mapping[str, torch.Tensor] | None = None) -> None:
+        super().__init__(num_classes)
+        self.layer4 = dilated_layer4(layer4_state)
+
+    def train(self, mode: bool = True) -> DeepLabV3PlusVirbHead:
+        super().train(mode)
+        for module in self.layer4.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+    def context(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.layer4(features["layer3"].float())

@@ -1,8 +1,9 @@
 """The data side of a dense task: training views, their targets, and the features heads read, from
 the cache (streamed) or from the encoder in the loop; and scoring at full resolution.
 
-Validation is carved from the training samples before views are expanded, so every view of an
-image stays on the same side; scoring always compares with the dataset's own full-resolution
+Validation is carved from the training samples before views are made, so every view of an image
+stays on the same side; each epoch trains on one view per image (harness.view_schedule) and
+validation reads view 0 of each; scoring always compares with the dataset's own full-resolution
 targets: a head trained at 224 is upsampled to each target's size, and crop-trained heads see the
 whole test image, which goes through the encoder once for all heads.
 """
@@ -13,7 +14,8 @@ import torch
 
 from encoders import EncoderSpec, ResNet50Trunk
 from harness.calibration import load_calibration
-from harness.costs import Estimate, estimate, map_bytes, memory_budget
+from harness.costs import Estimate, cached_views, estimate, map_bytes, memory_budget
+from harness.heads import ENCODER_INITIALISED
 from harness.options import ScoreOptions
 from harness.plan import task_preprocessing, task_readers
 from harness.prepare import (
@@ -25,38 +27,48 @@ from harness.prepare import (
     extract_jobs,
     frames_of,
     load_features,
+    sample_ids,
     split_details,
     store_digests,
 )
 from harness.progress import progress
-from harness.sources import DecodedInputs, FeatureSource, FullResolutionFeatures, LoopFeatures, StreamedFeatures
-from harness.targets import FullResolutionTargets, dense_targets, sample_count, target_statistics
+from harness.sources import (
+    DecodedInputs,
+    EncoderFeatures,
+    FeatureSource,
+    FullResolutionFeatures,
+    LoopFeatures,
+    StreamedFeatures,
+)
+from harness.targets import DenseTargets, FullResolutionTargets, dense_targets, sample_count, target_statistics
 from harness.train import stratified_split
+from harness.view_schedule import ViewSchedule
 from tasks.readers import DenseReader
 from tasks.spec import TaskSpec
 from tasks.views import CropViews, JitteredViews, JitterViews, ViewSet, crop_views
 
 VIEW_SEED = 0
-"""Crop positions never change with the head seed: every seed trains on the same views."""
+"""Views never change with the head seed: every seed draws from the same views, and the seed
+picks which one each epoch trains on (harness.view_schedule)."""
 
 
-def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], views: int | None) -> DenseReader:
-    """The split a head trains on: its crops of `size` for crop tasks; for resized tasks the reader
-    itself, or with K > 1 views its colour-jittered views (view 0 clean)."""
-    count = views or task.views
+def training_reader(task: TaskSpec, reader: DenseReader, size: tuple[int, int], views: int) -> DenseReader:
+    """The split a head trains on: `views` crops of `size` per image for crop tasks (rescaled and
+    mirrored as the task says); for resized tasks the reader itself, or with K > 1 views its
+    colour-jittered views (view 0 clean)."""
     if task.view == "crop":
-        return crop_views(reader, CropViews(size[0], count, VIEW_SEED))
-    return JitteredViews(reader, JitterViews(count, seed=VIEW_SEED)) if count > 1 else reader
+        return crop_views(reader, CropViews(size[0], views, VIEW_SEED, task.crop_scale, task.crop_flip))
+    return JitteredViews(reader, JitterViews(views, seed=VIEW_SEED)) if views > 1 else reader
 
 
-def expand_views(samples: torch.Tensor, reader: DenseReader) -> torch.Tensor:
-    """Sample indices of the base split -> rows of its view reader (every view of each sample)."""
-    count = view_count(reader)
-    return (samples[:, None] * count + torch.arange(count)[None, :]).flatten()
-
-
-def view_count(reader: DenseReader) -> int:
-    return reader.views.count if isinstance(reader, ViewSet) else 1
+def planned_views(task: TaskSpec, samples: int, size: tuple[int, int], options: ScoreOptions) -> int:
+    """Views per training image: `--views`, else for crop tasks the most that fit the cache budget
+    (`cached_views`), else the task's own."""
+    if options.views:
+        return options.views
+    if task.view != "crop":
+        return task.views
+    return cached_views(task, samples, size, options.epochs or task.epochs, options.cache_budget)
 
 
 def bf16_supported(device: str) -> bool:
@@ -73,26 +85,24 @@ def dense_cached_readers(encoder: EncoderSpec, task: TaskSpec, options: ScoreOpt
     """`cached_splits` opened from the data root, as `ccbench extract` fills them."""
     readers = task_readers(task, options.data_root)
     size = task_preprocessing(encoder, task, options.image_size).size
-    return cached_splits(task, training_reader(task, readers["train"], size, options.views), readers["test"])
+    views = planned_views(task, sample_count(readers["train"]), size, options)
+    return cached_splits(task, training_reader(task, readers["train"], size, views), readers["test"])
 
 
 def plan_task(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Estimate:
     """The planner's estimate for a dense task's training split as found under the data root."""
     size = task_preprocessing(encoder, task, options.image_size).size
-    reader = training_reader(
-        task, task_readers(task, options.data_root, roles=("train",))["train"], size, options.views
-    )
-    views = view_count(reader)
-    calibration = load_calibration(options.cache_root, options.device)
+    samples = sample_count(task_readers(task, options.data_root, roles=("train",))["train"])
     return estimate(
         task,
-        sample_count(reader),
-        views,
+        samples,
+        planned_views(task, samples, size, options),
         size,
         options.epochs or task.epochs,
-        calibration,
+        load_calibration(options.cache_root, options.device),
         options.cache_budget,
         split_memory(options),
+        augment=task.view == "crop" and not options.views,
     )
 
 
@@ -107,19 +117,33 @@ def choose_mode(encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> 
     return options.mode if options.mode != "auto" else plan_task(encoder, task, options).choice
 
 
+def stored_targets(task: TaskSpec, reader: DenseReader, size: tuple[int, int], options: ScoreOptions) -> DenseTargets:
+    """`dense_targets` of a training view reader, with progress."""
+    with progress(sample_count(reader), f"targets {task.id}", options.quiet) as advance:
+        return dense_targets(options.cache_root, task.id, task.version, reader, size, advance, task.protocol)
+
+
 def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, options: ScoreOptions) -> Prepared:
-    """Training views and targets, features by the chosen mode, and full-resolution scoring."""
+    """Training views and targets, features by the chosen mode, and full-resolution scoring. Crop
+    tasks in the loop draw a fresh crop per image every epoch (K = the epochs, encoded and cut
+    from the dataset as each batch is read); otherwise each epoch reads one of K views per image."""
     readers = task_readers(task, options.data_root)
     preprocessing = task_preprocessing(encoder, task, options.image_size)
-    train_reader = training_reader(task, readers["train"], preprocessing.size, options.views)
-    test_reader = readers["test"]
-    samples = torch.zeros(sample_count(readers["train"]), dtype=torch.long)
-    train_samples, val_samples = stratified_split(samples, task.val_fraction, SPLIT_SEED)
-    rows = sample_count(train_reader)
-    with progress(rows, f"targets {task.id}", options.quiet) as advance:
-        targets = dense_targets(options.cache_root, task.id, task.version, train_reader, preprocessing.size, advance)
-    views = view_count(train_reader)
+    size = preprocessing.size
+    samples = sample_count(readers["train"])
     mode = choose_mode(encoder, task, options)
+    fresh = mode == "loop" and task.view == "crop"
+    views = (options.views or options.epochs or task.epochs) if fresh else planned_views(task, samples, size, options)
+    train_reader = training_reader(task, readers["train"], size, views)
+    test_reader = readers["test"]
+    schedule = ViewSchedule(views, samples)
+    train_samples, val_samples = stratified_split(torch.zeros(samples, dtype=torch.long), task.val_fraction, SPLIT_SEED)
+    kind = train_reader.TARGET
+    if fresh:  # targets cut as the crops are; statistics from one crop per image
+        targets = FullResolutionTargets(train_reader)
+        statistics = stored_targets(task, training_reader(task, readers["train"], size, 1), size, options)
+    else:
+        targets = statistics = stored_targets(task, train_reader, size, options)
     bf16 = bf16_supported(options.device)
     cached = cached_splits(task, train_reader, test_reader)
     seconds, stores = 0.0, {}
@@ -128,7 +152,7 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         jobs, seconds = extract_jobs(trunk, encoder, task, cached, options)
         sources: dict[str, FeatureSource] = {}
         for role, job in jobs.items():
-            held[role] = map_bytes(task.blocks, preprocessing.size, len(job.reader)) <= split_memory(options)
+            held[role] = map_bytes(task.blocks, size, len(job.reader)) <= split_memory(options)
             sources[role] = (
                 load_features(job, task.blocks, options.cache_root, options.device)
                 if held[role]
@@ -137,6 +161,12 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
                 )
             )
         stores = store_digests(jobs, task.blocks)
+    elif fresh:
+        sources = {
+            "train": EncoderFeatures(
+                trunk, train_reader, preprocessing, task.blocks, options.device, frames_of(train_reader), bf16
+            )
+        }
     else:
         sources = {}
         for role, reader in cached.items():
@@ -147,12 +177,12 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
         trunk, test_reader, preprocessing, task.blocks, options.device, frames_of(test_reader), bf16
     )
     test_rows = torch.arange(sample_count(test_reader))
-    scale = target_statistics(targets, train_reader.TARGET) if train_reader.TARGET != "classes" else None
     return Prepared(
         train_source=sources["train"],
         train_targets=targets,
-        train_rows=expand_views(train_samples, train_reader),
-        val_rows=expand_views(val_samples, train_reader),
+        train_rows=train_samples,
+        val_rows=schedule.fixed(val_samples),
+        epoch_rows=schedule.rows,
         test=TestSplit(
             test_source,
             FullResolutionTargets(test_reader),
@@ -161,20 +191,32 @@ def prepare_dense(trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, op
             task.num_classes,
             batch_size=1,
             bf16=bf16,
+            ids=sample_ids(test_reader),
+            positive=task.positive,
+            secondary=task.secondary,
         ),
         manifests={"train": train_reader.manifest_digest, "test": test_reader.manifest_digest},
         stores=stores,
-        image_size=preprocessing.size,
+        image_size=size,
         extract_seconds=seconds,
         classes=list(readers["train"].classes),
         split_details=split_details(readers),
-        target_scale=scale,
+        target_scale=target_statistics(statistics, kind) if kind != "classes" else None,
         dense=DenseRecord(
             mode=mode,
             view=task.view,
             views=views,
+            sampling=schedule.sampling,
+            augmentation=train_reader.parameters() if isinstance(train_reader, ViewSet) else {},
             features={role: "memory" if kept else "stream" for role, kept in held.items()},
         ),
         bf16=bf16,
         eval_batch_size=task.batch_size,
+        layer4=encoder_layer4(trunk) if task.head in ENCODER_INITIALISED else None,
     )
+
+
+def encoder_layer4(trunk: ResNet50Trunk) -> dict[str, torch.Tensor]:
+    """A copy of the encoder's layer4 weights, which a virb DeepLabv3+ head starts from and trains
+    (the trunk itself stays frozen)."""
+    return {name: value.detach().clone() for name, value in trunk.layer4.state_dict().items()}

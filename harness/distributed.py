@@ -99,11 +99,17 @@ def broadcast(world: World, value: T) -> T:
     return box[0]
 
 
-def units_of_work(tasks: Sequence[TaskSpec]) -> list[list[TaskSpec]]:
+def units_of_work(tasks: Sequence[TaskSpec], lockstep: bool = False) -> list[list[TaskSpec]]:
     """The tasks as the units ranks take whole, in the given order: a task scored with another
     task's head joins that task's unit (it reads the head that task writes), so no two ranks
-    score one task; every other task is a unit of its own."""
+    score one task; every other task is a unit of its own. With `lockstep`, the image-level
+    units are one, first (harness.evaluate.score_together trains them in one loop on one rank),
+    and each dense task stays a unit of its own."""
     units: dict[str, list[TaskSpec]] = {}
     for task in tasks:
         units.setdefault(task.scored_with if task.scored_with in {t.id for t in tasks} else task.id, []).append(task)
-    return [sorted(unit, key=lambda t: t.scored_with is not None) for unit in units.values()]
+    ordered = [sorted(unit, key=lambda t: t.scored_with is not None) for unit in units.values()]
+    if not lockstep:
+        return ordered
+    together = [task for unit in ordered if not unit[0].dense for task in unit]
+    return ([together] if together else []) + [unit for unit in ordered if unit[0].dense]

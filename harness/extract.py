@@ -1,9 +1,13 @@
 """Run a frozen encoder once over an image set and stream its blocks into feature stores.
 
-The encoder computes while a writer thread compresses and writes the previous unit, so the
-cache costs little over a plain forward; only units without a commit flag are computed, so an
-interrupted run resumes where it stopped. Memory holds a few units per block at most (the one
-being assembled, the one being written and two queued), each capped by harness.cache.UNIT_BYTES.
+The forward thread only decodes what the device decodes, runs the encoder (float32, or bfloat16
+autocast with channels-last: harness.compute) and hands the outputs over; a writer thread checks
+them, converts them to float16, assembles whole units and compresses and writes them, so the
+cache costs little over a plain forward. On CUDA the outputs are converted on the device and
+copied to pinned host memory without blocking; the writer waits for the copy, never the forward.
+Only units without a commit flag are computed, so an interrupted run resumes where it stopped.
+Memory holds a few units per block at most (the one being assembled, the one being written and
+WRITE_DEPTH batches queued), each capped by harness.cache.UNIT_BYTES.
 """
 
 from __future__ import annotations
@@ -12,73 +16,24 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from encoders import Preprocessing, ResNet50Trunk
 from harness.cache import FeatureStore
+from harness.compute import FP32, autocast, memory_format
 from harness.distributed import SOLO, World
 from harness.errors import NonFiniteFeatures
-from tasks.errors import DataError
+from harness.loader import image_loader
 from tasks.readers import Reader
 
 log = logging.getLogger(__name__)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-
-
-class ImageDataset(Dataset):
-    """Decoded, preprocessed images of a reader at the given indices (decoding runs in workers).
-
-    A dataset error (a corrupt or missing image) travels back as data with its batch and is raised
-    in the main process (`image_loader`), so the user gets its one line: raised in a worker,
-    PyTorch would wrap it into a message holding the worker's whole traceback."""
-
-    def __init__(self, reader: Reader, indices: Sequence[int], preprocessing: Preprocessing) -> None:
-        self.reader, self.indices, self.preprocessing = reader, list(indices), preprocessing
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, position: int) -> tuple[int, torch.Tensor | None, DataError | None]:
-        index = self.indices[position]
-        try:
-            return index, self.preprocessing(self.reader.image(index)), None
-        except DataError as error:
-            return index, None, error
-
-
-def collate(
-    items: list[tuple[int, torch.Tensor | None, DataError | None]],
-) -> tuple[torch.Tensor, torch.Tensor, DataError | None]:
-    """(indices, stacked images, None), or the first dataset error among the items (run in the worker)."""
-    for _, _, error in items:
-        if error is not None:
-            return torch.empty(0), torch.empty(0), error
-    return torch.tensor([index for index, _, _ in items]), torch.stack([image for _, image, _ in items]), None
-
-
-def image_loader(
-    reader: Reader, indices: Sequence[int], preprocessing: Preprocessing, batch_size: int, workers: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches in index order; workers decode while the encoder runs. A dataset error is raised
-    here, in the main process."""
-    loader = DataLoader(
-        ImageDataset(reader, indices, preprocessing),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        persistent_workers=False,
-        prefetch_factor=4 if workers else None,
-        collate_fn=collate,
-    )
-    for rows, images, error in loader:
-        if error is not None:
-            raise error
-        yield rows, images
+WRITE_DEPTH = 2
+"""Batches queued for the writer: enough to absorb a slow unit write, few enough to bound memory."""
 
 
 def check_finite(block: str, values: torch.Tensor, ids: Sequence[str], image_set: str) -> None:
@@ -101,8 +56,15 @@ def check_finite(block: str, values: torch.Tensor, ids: Sequence[str], image_set
 
 @dataclass
 class ExtractStats:
+    """What a run did, and where its time went: `stall_seconds` is how long the forward waited for
+    the writer (a full queue), `drain_seconds` how long the last units took after the last batch."""
+
     images: int = 0
     seconds: float = 0.0
+    stall_seconds: float = 0.0
+    drain_seconds: float = 0.0
+    compute: str = FP32
+    decode: str = "pil"
 
 
 def owned_units(store: FeatureStore, world: World) -> list[int]:
@@ -137,12 +99,29 @@ class _UnitAssembler:
         return finished
 
 
-class _UnitWriter:
-    """A background thread that writes whole units, so compression overlaps the next forward."""
+def host_float16(values: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+    """A block's outputs on their way to the writer: on CUDA converted to contiguous float16 there
+    and copied to pinned memory without blocking (the event marks the copy's end); elsewhere as
+    they are, the writer converting them."""
+    if values.device.type != "cuda":
+        return values, None
+    half = values.to(torch.float16).contiguous()
+    host = torch.empty(half.shape, dtype=torch.float16, pin_memory=True)
+    host.copy_(half, non_blocking=True)
+    done = torch.cuda.Event()
+    done.record()
+    return host, done
 
-    def __init__(self) -> None:
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
+
+class _UnitWriter:
+    """A background thread that takes each batch's outputs and does everything after the forward:
+    the NaN/overflow check, float16 conversion, unit assembly, compression and writing."""
+
+    def __init__(self, assemblers: dict[str, _UnitAssembler], ids: Sequence[str], image_set: str) -> None:
+        self.assemblers, self.ids, self.image_set = assemblers, ids, image_set
+        self.queue: queue.Queue = queue.Queue(maxsize=WRITE_DEPTH)
         self.error: BaseException | None = None
+        self.stall_seconds = 0.0
         self.thread = threading.Thread(target=self._run, name="ccbench-writer", daemon=True)
         self.thread.start()
 
@@ -151,15 +130,28 @@ class _UnitWriter:
             if self.error is not None:
                 continue
             try:
-                for store, unit, values in item:
-                    store.write_unit(unit, values)
+                self._write(*item)
             except BaseException as error:  # re-raised in the caller's thread
                 self.error = error
 
-    def put(self, writes: list[tuple[FeatureStore, int, np.ndarray]]) -> None:
+    def _write(self, rows: np.ndarray, outputs: dict[str, tuple[torch.Tensor, torch.cuda.Event | None]]) -> None:
+        batch_ids = [self.ids[int(row)] for row in rows]
+        for name, (values, copied) in outputs.items():
+            if copied is not None:
+                copied.synchronize()
+            half = values.to(torch.float16).contiguous()
+            check_finite(name, half, batch_ids, self.image_set)
+            assembler = self.assemblers[name]
+            for unit, unit_values in assembler.add(rows, half.numpy()):
+                assembler.store.write_unit(unit, unit_values)
+
+    def put(self, rows: torch.Tensor, outputs: dict[str, torch.Tensor]) -> None:
+        """Queue a batch; the time spent waiting for room is the forward's stall."""
         self.raise_pending()
-        if writes:
-            self.queue.put(writes)
+        item = (rows.numpy(), {name: host_float16(values) for name, values in outputs.items()})
+        started = time.perf_counter()
+        self.queue.put(item)
+        self.stall_seconds += time.perf_counter() - started
 
     def close(self) -> None:
         self.queue.put(None)
@@ -181,6 +173,8 @@ def extract(
     device: str = "cpu",
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
+    compute: str = FP32,
+    decode: str = "pil",
     world: World = SOLO,
 ) -> ExtractStats:
     """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images) and
@@ -188,35 +182,42 @@ def extract(
     the coordinator, after every rank is done (harness.prepare.run_extraction).
 
     Only the images of unfinished units are encoded; each store commits its own units, whose
-    sizes differ by block but nest inside MAX_UNIT_ROWS boundaries.
+    sizes differ by block but nest inside MAX_UNIT_ROWS boundaries. `compute` must be the one the
+    stores' keys record (harness.compute), `decode` one of harness.loader.DECODES.
     """
     assemblers = {name: _UnitAssembler(store, world) for name, store in stores.items()}
     rows = sorted(set().union(*(a.rows_to_compute() for a in assemblers.values())))
-    stats = ExtractStats()
+    stats = ExtractStats(compute=compute, decode=decode)
     start = time.perf_counter()
     if rows:
-        ids = reader.image_ids()
-        trunk = trunk.to(device)
-        writer = _UnitWriter()
+        layout = memory_format(compute)
+        trunk = trunk.to(device, memory_format=layout)
+        writer = _UnitWriter(assemblers, reader.image_ids(), image_set)
         try:
-            for batch_rows, images in image_loader(reader, rows, preprocessing, batch_size, workers):
-                outputs = trunk(images.to(device, non_blocking=True), tuple(stores))
-                batch_ids = [ids[int(row)] for row in batch_rows]
-                writes = []
-                for name, assembler in assemblers.items():
-                    values = outputs[name].float()
-                    check_finite(name, values, batch_ids, image_set)
-                    completed = assembler.add(batch_rows.numpy(), values.to("cpu", torch.float16).numpy())
-                    writes.extend((assembler.store, unit, unit_values) for unit, unit_values in completed)
-                writer.put(writes)
+            batches = image_loader(reader, rows, preprocessing, batch_size, workers, decode, device, layout)
+            for batch_rows, images in batches:
+                with autocast(compute, device):
+                    outputs = trunk(images, tuple(stores))
+                writer.put(batch_rows, outputs)
                 stats.images += len(batch_rows)
                 if progress is not None:
                     progress(len(batch_rows))
+            drain = time.perf_counter()
         finally:
             writer.close()
+            trunk.to(memory_format=torch.contiguous_format)
+        stats.stall_seconds, stats.drain_seconds = writer.stall_seconds, time.perf_counter() - drain
     if world.size == 1:
         for store in stores.values():
             store.mark_complete()
     stats.seconds = time.perf_counter() - start
-    log.debug("extracted %d images of %s in %.1fs", stats.images, image_set, stats.seconds)
+    log.debug(
+        "extracted %d images of %s in %.1fs (%s, decode %s; forward waited %.1fs on the writer)",
+        stats.images,
+        image_set,
+        stats.seconds,
+        compute,
+        decode,
+        stats.stall_seconds,
+    )
     return stats

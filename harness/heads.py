@@ -3,13 +3,13 @@ the dense decoders live in harness.decoders and are built here by name too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from encoders import get_block
-from harness.decoders import DeepLabV3PlusHead, SiameseUNetHead, UNetHead
+from harness.decoders import DeepLabV3PlusHead, DeepLabV3PlusVirbHead, SiameseUNetHead, UNetHead
 from tasks.spec import HEAD_BLOCKS
 
 
@@ -63,18 +63,28 @@ class Standardized(nn.Module):
 
 
 HEADS: dict[str, Callable[..., nn.Module]] = {
-    "linear": lambda num_classes, frames: LinearHead(num_classes),
-    "fusion": FusionHead,
-    "unet": lambda outputs, frames: UNetHead(outputs),
-    "siamese_unet": lambda outputs, frames: SiameseUNetHead(outputs),
-    "deeplabv3plus": lambda outputs, frames: DeepLabV3PlusHead(outputs),
+    "linear": lambda num_classes, frames, layer4: LinearHead(num_classes),
+    "fusion": lambda num_classes, frames, layer4: FusionHead(num_classes, frames),
+    "unet": lambda outputs, frames, layer4: UNetHead(outputs),
+    "siamese_unet": lambda outputs, frames, layer4: SiameseUNetHead(outputs),
+    "deeplabv3plus": lambda outputs, frames, layer4: DeepLabV3PlusHead(outputs),
+    "deeplabv3plus_virb": lambda outputs, frames, layer4: DeepLabV3PlusVirbHead(outputs, layer4),
 }
+ENCODER_INITIALISED = ("deeplabv3plus_virb",)
+"""Heads that start from a copy of the encoder's layer4 weights (the prepared task passes them)."""
 
 
-def build_head(name: str, num_outputs: int, seed: int, frames: int = 1) -> nn.Module:
-    """A head initialised from `seed` alone, leaving the global RNG untouched."""
+def build_head(
+    name: str,
+    num_outputs: int,
+    seed: int,
+    frames: int = 1,
+    layer4: Mapping[str, torch.Tensor] | None = None,
+) -> nn.Module:
+    """A head initialised from `seed` alone, leaving the global RNG untouched; `layer4` (the
+    encoder's layer4 state) initialises the heads of ENCODER_INITIALISED."""
     if name not in HEADS:
         raise ValueError(f"unknown head {name!r}; valid: {', '.join(HEADS)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return HEADS[name](num_outputs, frames)
+        return HEADS[name](num_outputs, frames, layer4)

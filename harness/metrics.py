@@ -5,11 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
+
+from leaderboard import bootstrap
 
 
 class Metric(ABC):
-    """update() with each batch's outputs and targets, then compute() once for the split."""
+    """update() with each batch's outputs and targets, then compute() once for the split. Every
+    metric is a function of the sum of K per-sample statistics (`statistics`), scored and bootstrapped
+    by leaderboard.bootstrap, so a result's predictions file recomputes its score and interval exactly."""
 
     name: str
     higher_is_better: bool
@@ -18,32 +23,28 @@ class Metric(ABC):
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None: ...
 
     @abstractmethod
-    def compute(self) -> float: ...
+    def statistics(self) -> np.ndarray:
+        """(N, K) float64: each test sample's terms of the split's score, in scoring order."""
 
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """A bootstrap confidence interval over test samples; None where the metric has no
-        per-sample decomposition yet."""
-        return None
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        """Refuse to score a split with nothing scored (an empty split, no valid pixel)."""
+        return stats
+
+    def compute(self) -> float:
+        return bootstrap.score(self.name, self._require(self.statistics()))
+
+    def interval(
+        self, rounds: int = bootstrap.ROUNDS, level: float = bootstrap.LEVEL, seed: int = bootstrap.SEED
+    ) -> tuple[float, float] | None:
+        """A percentile bootstrap 95% interval over test samples; None with fewer than two."""
+        return bootstrap.interval(self.name, self._require(self.statistics()), rounds, level, seed)
 
 
-def bootstrap_interval(
-    stats: torch.Tensor, score: Callable[[torch.Tensor], float], rounds: int, level: float, seed: int
-) -> tuple[float, float] | None:
-    """Percentile bootstrap over test samples for a metric whose split score is a function of the
-    sum of per-sample statistics (N, K): each round's resample is a count vector, so a round's sums
-    are one row of counts @ stats. None with fewer than two samples."""
-    if len(stats) < 2:
-        return None
-    generator = torch.Generator().manual_seed(seed)
-    draws = torch.randint(len(stats), (rounds, len(stats)), generator=generator)
-    counts = torch.zeros(rounds, len(stats), dtype=torch.float64).scatter_add_(
-        1, draws, torch.ones(rounds, len(stats), dtype=torch.float64)
-    )
-    sums = counts @ stats.double()
-    scores = torch.tensor([score(row) for row in sums], dtype=torch.float64)
-    tail = (1 - level) / 2
-    low, high = torch.quantile(scores[torch.isfinite(scores)], torch.tensor([tail, 1 - tail], dtype=torch.float64))
-    return float(low), float(high)
+def _stacked(parts: list[torch.Tensor], width: int) -> np.ndarray:
+    """Per-batch (B, K) statistics as one (N, K) float64 array."""
+    if not parts:
+        return np.zeros((0, width))
+    return torch.cat(parts).cpu().double().numpy()
 
 
 class Top1(Metric):
@@ -53,31 +54,30 @@ class Top1(Metric):
     higher_is_better = True
 
     def __init__(self) -> None:
-        self.hits: list[torch.Tensor] = []
+        self.predicted: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """Hits stay on the outputs' device until `compute`: a GPU never waits for the host per batch."""
-        self.hits.append((outputs.argmax(dim=1) == targets).flatten())
+        """Predictions stay on the outputs' device until read: a GPU never waits for the host per batch."""
+        self.predicted.append(outputs.argmax(dim=1).flatten())
+        self.targets.append(targets.flatten())
 
-    def _all_hits(self) -> torch.Tensor:
-        hits = torch.cat(self.hits).cpu() if self.hits else torch.zeros(0, dtype=torch.bool)
-        if not len(hits):
+    def classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted, target) class of every sample, int64, in scoring order."""
+        if not self.predicted:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return tuple(torch.cat(parts).cpu().long().numpy() for parts in (self.predicted, self.targets))
+
+    def statistics(self) -> np.ndarray:
+        """(hit, 1) per sample."""
+        predicted, targets = self.classes()
+        hits = (predicted == targets).astype(np.float64)
+        return np.stack([hits, np.ones_like(hits)], axis=1)
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not len(stats):
             raise ValueError("top1 of an empty split")
-        return hits
-
-    def compute(self) -> float:
-        hits = self._all_hits()
-        return int(hits.sum()) / len(hits)
-
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-        """Percentile bootstrap: resample the test samples with replacement `rounds` times."""
-        hits = self._all_hits().float()
-        generator = torch.Generator().manual_seed(seed)
-        draws = torch.randint(len(hits), (rounds, len(hits)), generator=generator)
-        means = hits[draws].mean(dim=1)
-        tail = (1 - level) / 2
-        low, high = torch.quantile(means, torch.tensor([tail, 1 - tail]))
-        return float(low), float(high)
+        return stats
 
 
 def _check_batch(outputs_shape: torch.Size, targets_shape: torch.Size, what: str) -> None:
@@ -98,18 +98,26 @@ class MeanIoU(Metric):
     name = "miou"
     higher_is_better = True
 
-    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, binary_positive: int | None = None) -> None:
         if num_classes < 2:
             raise ValueError(f"miou needs at least 2 classes, got {num_classes}")
         if 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index {ignore_index} is one of the {num_classes} classes")
+        if binary_positive is not None and (num_classes != 2 or binary_positive not in (0, 1)):
+            raise ValueError(f"binary_positive {binary_positive} needs 2 classes and is 0 or 1")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.binary_positive = binary_positive
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels."""
+        """outputs: (B, C, H, W) logits or (B, H, W) predicted labels; targets: (B, H, W) labels.
+        With `binary_positive`, (B, 1, H, W) logits of a one-output head (the original's BCE heads)
+        predict that class where positive and the other class elsewhere."""
+        if self.binary_positive is not None and outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            positive = outputs[:, 0] > 0
+            outputs = torch.where(positive, self.binary_positive, 1 - self.binary_positive)
         if outputs.dim() == targets.dim() + 1:
             if outputs.shape[1] != self.num_classes:
                 raise ValueError(f"miou: {outputs.shape[1]} output channels for {self.num_classes} classes")
@@ -142,31 +150,121 @@ class MeanIoU(Metric):
         union = matrix.sum(dim=0) + matrix.sum(dim=1) - true_positive
         return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
 
-    def compute(self) -> float:
-        if int(self.confusion.sum()) == 0:
-            raise ValueError("miou of a split with no scored pixel")
-        return float(self.per_class().nanmean())
+    def statistics(self) -> np.ndarray:
+        """Each image's confusion counts, flattened."""
+        return _stacked(self.per_sample, self.num_classes**2)
 
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """Bootstrap over test images: each round sums the resampled images' confusion matrices."""
-        shape = (self.num_classes, self.num_classes)
-        return bootstrap_interval(
-            torch.cat(self.per_sample),
-            lambda cells: float(self.per_class(cells.reshape(shape)).nanmean()),
-            rounds,
-            level,
-            seed,
-        )
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not stats.sum():
+            raise ValueError(f"{self.name} of a split with no scored pixel")
+        return stats
+
+
+class ForegroundMeanIoU(MeanIoU):
+    """MeanIoU over every class but 0 (EgoHands' four hands without background), as the original
+    code skipped class 0; still one confusion matrix over the split, class 0 still predicted."""
+
+    name = "miou_fg"
+
+
+class PositiveIoU(Metric):
+    """The original code's binary IoU: per image, IoU of the positive class with 1e-8 smoothing (an
+    image with no positive pixel, true or predicted, scores 1), averaged over the images.
+
+    The positive class is the set `positive` of target labels (Pets: background and the border);
+    a one-output head predicts it where its logit is > 0, a C-class head where its arg-max is one
+    of the positive labels below C.
+    """
+
+    name = "positive_iou"
+    higher_is_better = True
+    SMOOTH = 1e-8
+
+    def __init__(self, positive: tuple[int, ...]) -> None:
+        if not positive:
+            raise ValueError("positive_iou needs the labels of the positive class")
+        self.positive = tuple(positive)
+        self.scores: list[torch.Tensor] = []
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """outputs: (B, 1, H, W) logits, (B, C, H, W) logits or (B, H, W) labels; targets: (B, H, W)."""
+        labels = torch.tensor(self.positive, device=targets.device)
+        if outputs.dim() == targets.dim() + 1 and outputs.shape[1] == 1:
+            predicted = outputs[:, 0] > 0
+        else:
+            classes = outputs.argmax(dim=1) if outputs.dim() == targets.dim() + 1 else outputs
+            predicted = torch.isin(classes, labels)
+        _check_batch(predicted.shape, targets.shape, "positive_iou")
+        truth = torch.isin(targets, labels)
+        intersection = (predicted & truth).flatten(1).sum(dim=1).double()
+        union = (predicted | truth).flatten(1).sum(dim=1).double()
+        self.scores.append(((intersection + self.SMOOTH) / (union + self.SMOOTH)).cpu())
+
+    def statistics(self) -> np.ndarray:
+        """(IoU, 1) per image."""
+        scores = torch.cat(self.scores).double() if self.scores else torch.zeros(0, dtype=torch.float64)
+        return torch.stack([scores, torch.ones_like(scores)], dim=1).numpy()
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not len(stats):
+            raise ValueError("positive_iou of an empty split")
+        return stats
+
+
+DEFINITIONS = {
+    "miou": "mean IoU over every class, one confusion matrix over the split",
+    "miou_fg": "mean IoU over every class but 0 (background), one confusion matrix over the split",
+    "positive_iou": "per-image IoU of the original code's positive class (1e-8 smoothing), mean over images",
+}
+"""What each class-map metric measures, recorded beside a secondary value."""
+
+
+class WithSecondary(Metric):
+    """A primary metric and others fed the same predictions: the score and interval are the primary's;
+    `secondary()` gives the others' values, so one run records both protocols' definitions."""
+
+    def __init__(self, primary: Metric, others: Mapping[str, Metric]) -> None:
+        self.primary, self.others = primary, dict(others)
+        self.name, self.higher_is_better = primary.name, primary.higher_is_better
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        for metric in (self.primary, *self.others.values()):
+            metric.update(outputs, targets)
+
+    def statistics(self) -> np.ndarray:
+        return self.primary.statistics()
+
+    def compute(self) -> float:
+        return self.primary.compute()
+
+    def interval(
+        self, rounds: int = bootstrap.ROUNDS, level: float = bootstrap.LEVEL, seed: int = bootstrap.SEED
+    ) -> tuple[float, float] | None:
+        return self.primary.interval(rounds, level, seed)
+
+    def secondary(self) -> dict[str, dict[str, object]]:
+        """{name: {value, direction, definition}} of every secondary metric."""
+        return {
+            name: {
+                "value": metric.compute(),
+                "direction": "higher" if metric.higher_is_better else "lower",
+                "definition": DEFINITIONS[name],
+            }
+            for name, metric in self.others.items()
+        }
 
 
 def depth_valid(depth: torch.Tensor) -> torch.Tensor:
-    """Pixels with a usable ground-truth depth: finite and > 0. NaN, inf, 0 and negative values are
-    how the depth datasets mark missing measurements, so they are never scored."""
-    return torch.isfinite(depth) & (depth > 0)
+    """Pixels with a usable ground-truth depth: the finite ones. Readers turn their datasets' own
+    markers of a missing measurement into NaN (NYU's zero or negative depth, Taskonomy's 65535), so
+    every finite value is real: THOR's depth 0 (its nearest 8-bit level), and the negative values
+    of depth normalised about a mean (the virb protocol's THOR targets)."""
+    return torch.isfinite(depth)
 
 
 class NegativeL1(Metric):
-    """Minus the mean absolute depth error in metres, over the valid pixels of the whole split.
+    """Minus the mean absolute depth error over the valid pixels of the whole split, in the task's
+    depth unit: metres for NYU and Taskonomy, the renderer's [0, 1] range for THOR (no metric scale).
 
     The original averaged L1 over all pixels, missing depth included, per batch; here the absolute
     errors of every valid pixel are summed and divided once by their count. Negated so that, like
@@ -177,12 +275,10 @@ class NegativeL1(Metric):
     higher_is_better = True
 
     def __init__(self) -> None:
-        self.abs_error_sum = 0.0
-        self.valid_pixels = 0
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, both in metres.
+        """outputs: (B, 1, H, W) or (B, H, W) depth; targets: (B, H, W) depth, in one unit.
 
         `mask` (B, H, W), when given, further restricts the scored pixels to where it is true.
         """
@@ -199,19 +295,15 @@ class NegativeL1(Metric):
         errors = torch.where(valid, outputs.double() - targets.double(), 0.0).abs()
         per_sample = torch.stack([errors.flatten(1).sum(dim=1), valid.flatten(1).sum(dim=1).double()], dim=1)
         self.per_sample.append(per_sample.cpu())
-        self.abs_error_sum += float(per_sample[:, 0].sum())
-        self.valid_pixels += int(valid.sum())
 
-    def compute(self) -> float:
-        if self.valid_pixels == 0:
+    def statistics(self) -> np.ndarray:
+        """(absolute error sum, valid pixels) per image."""
+        return _stacked(self.per_sample, 2)
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not stats[:, 1].sum():
             raise ValueError("neg_l1 of a split with no valid depth pixel")
-        return -(self.abs_error_sum / self.valid_pixels)
-
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """Bootstrap over test images of (absolute error sum, valid pixels)."""
-        return bootstrap_interval(
-            torch.cat(self.per_sample), lambda sums: float(-sums[0] / sums[1]), rounds, level, seed
-        )
+        return stats
 
 
 class KittiFlowInlier(Metric):
@@ -233,9 +325,6 @@ class KittiFlowInlier(Metric):
     REL_THRESH = 0.05
 
     def __init__(self) -> None:
-        self.outliers = 0
-        self.valid_pixels = 0
-        self.epe_sum = 0.0
         self.per_sample: list[torch.Tensor] = []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor | Mapping[str, torch.Tensor]) -> None:
@@ -254,30 +343,29 @@ class KittiFlowInlier(Metric):
         epe = (outputs.double() - flow.double()).norm(dim=1)
         magnitude = flow.double().norm(dim=1)
         outlier = valid & (epe > self.ABS_THRESH) & (epe > self.REL_THRESH * magnitude)
-        per_sample = torch.stack([outlier.flatten(1).sum(dim=1), valid.flatten(1).sum(dim=1)], dim=1)
-        self.per_sample.append(per_sample.double().cpu())
-        self.outliers += int(outlier.sum())
-        self.valid_pixels += int(valid.sum())
-        self.epe_sum += float(epe[valid].sum())
-
-    def _require_pixels(self) -> None:
-        if self.valid_pixels == 0:
-            raise ValueError("kitti_fl of a split with no valid flow pixel")
-
-    def compute(self) -> float:
-        self._require_pixels()
-        return 1.0 - self.outliers / self.valid_pixels
-
-    def interval(self, rounds: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-        """Bootstrap over test image pairs of (outlier pixels, valid pixels)."""
-        return bootstrap_interval(
-            torch.cat(self.per_sample), lambda sums: float(1 - sums[0] / sums[1]), rounds, level, seed
+        per_sample = torch.stack(
+            [
+                outlier.flatten(1).sum(dim=1).double(),
+                valid.flatten(1).sum(dim=1).double(),
+                torch.where(valid, epe, 0.0).flatten(1).sum(dim=1),
+            ],
+            dim=1,
         )
+        self.per_sample.append(per_sample.cpu())
+
+    def statistics(self) -> np.ndarray:
+        """(outlier pixels, valid pixels, end-point error sum) per image pair."""
+        return _stacked(self.per_sample, 3)
+
+    def _require(self, stats: np.ndarray) -> np.ndarray:
+        if not stats[:, 1].sum():
+            raise ValueError("kitti_fl of a split with no valid flow pixel")
+        return stats
 
     def epe(self) -> float:
         """Mean end-point error in pixels over every valid pixel of the split (for reporting)."""
-        self._require_pixels()
-        return self.epe_sum / self.valid_pixels
+        sums = self._require(self.statistics()).sum(axis=0)
+        return float(sums[2] / sums[1])
 
 
 def _class_count(name: str, num_classes: int | None) -> int:
@@ -286,17 +374,41 @@ def _class_count(name: str, num_classes: int | None) -> int:
     return num_classes
 
 
-# name -> builder from the task's class count (ignored by metrics that do not need it)
-METRICS: dict[str, Callable[[int | None], Metric]] = {
-    "top1": lambda num_classes: Top1(),
-    "miou": lambda num_classes: MeanIoU(_class_count("miou", num_classes)),
-    "neg_l1": lambda num_classes: NegativeL1(),
-    "kitti_fl": lambda num_classes: KittiFlowInlier(),
+def _mean_iou(kind: type[MeanIoU], name: str, num_classes: int | None, positive: tuple[int, ...]) -> MeanIoU:
+    """A class-map mIoU; for a one-output (BCE) head, over the two classes of its labels, the
+    positive one predicted where the logit is > 0."""
+    classes = _class_count(name, num_classes)
+    if classes > 1:
+        return kind(classes)
+    inside = [label for label in positive if label in (0, 1)]
+    if len(inside) != 1:
+        raise ValueError(f"metric {name!r} of a one-output head needs one positive label in 0..1, got {positive}")
+    return kind(2, binary_positive=inside[0])
+
+
+# name -> builder from the task's class count and positive labels (ignored by metrics that do not need them)
+METRICS: dict[str, Callable[[int | None, tuple[int, ...]], Metric]] = {
+    "top1": lambda num_classes, positive: Top1(),
+    "miou": lambda num_classes, positive: _mean_iou(MeanIoU, "miou", num_classes, positive),
+    "miou_fg": lambda num_classes, positive: _mean_iou(ForegroundMeanIoU, "miou_fg", num_classes, positive),
+    "positive_iou": lambda num_classes, positive: PositiveIoU(positive),
+    "neg_l1": lambda num_classes, positive: NegativeL1(),
+    "kitti_fl": lambda num_classes, positive: KittiFlowInlier(),
 }
 
 
-def build_metric(name: str, num_classes: int | None = None) -> Metric:
-    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou)."""
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
-    return METRICS[name](num_classes)
+def build_metric(
+    name: str,
+    num_classes: int | None = None,
+    positive: tuple[int, ...] = (),
+    secondary: tuple[str, ...] = (),
+) -> Metric:
+    """A fresh accumulator for one split; `num_classes` is required by class-wise metrics (miou),
+    `positive` by positive_iou; with `secondary` names, a WithSecondary over them."""
+    for metric in (name, *secondary):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    primary = METRICS[name](num_classes, tuple(positive))
+    if not secondary:
+        return primary
+    return WithSecondary(primary, {other: METRICS[other](num_classes, tuple(positive)) for other in secondary})

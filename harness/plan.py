@@ -13,6 +13,8 @@ from pathlib import Path
 from encoders import EncoderSpec, Preprocessing, block_shape
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
+from harness.compute import FP32
+from harness.loader import key_decoder
 from tasks import TaskSpec
 from tasks.readers import Reader
 
@@ -55,8 +57,12 @@ def plan(
     tasks: Iterable[TaskSpec],
     readers: dict[str, dict[str, Reader]],
     image_size: int | None = None,
+    compute: str = FP32,
+    decode: str = "pil",
+    device: str = "cpu",
 ) -> dict[tuple[str, str], ExtractionJob]:
-    """Jobs keyed by (task id, role); tasks over the same images and preprocessing share one job."""
+    """Jobs keyed by (task id, role); tasks over the same images and preprocessing share one job.
+    `compute`, and the decoder where `decode` on `device` changes the pixels, enter every key."""
     jobs: dict[tuple[str, str], ExtractionJob] = {}
     by_identity: dict[tuple[str, str], ExtractionJob] = {}
     for task in tasks:
@@ -72,7 +78,16 @@ def plan(
             )
             for block in task.blocks:
                 job.keys.setdefault(
-                    block, CacheKey.build(encoder.fingerprint, manifest, len(reader), preprocessing.key(), block)
+                    block,
+                    CacheKey.build(
+                        encoder.fingerprint,
+                        manifest,
+                        len(reader),
+                        preprocessing.key(),
+                        block,
+                        compute=compute,
+                        decoder=key_decoder(decode, device, reader),
+                    ),
                 )
             jobs[(task.id, role)] = job
     return jobs

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,9 @@ def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptio
         )
         barrier(world)
         if not world.leader:
-            stores = {block: FeatureStore.open_for_rank(options.cache_root, job.keys[block]) for block in order}
+            stores = {
+                block: FeatureStore.open_for_rank(options.cache_root, job.keys[block], world.rank) for block in order
+            }
         if all(store.complete for store in stores.values()):
             return 0.0
         rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in owned_units(store, world))))
@@ -75,11 +77,14 @@ def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptio
                 options.device,
                 options.workers,
                 advance,
+                options.compute,
+                options.decode,
                 world,
             )
         barrier(world)
         if world.size > 1 and world.leader:
             for store in stores.values():
+                store.merge_rank_flags()
                 store.mark_complete()
         barrier(world)  # no rank reads the stores before they are marked
     return stats.seconds
@@ -122,9 +127,19 @@ def frames_of(reader: Reader) -> torch.Tensor | None:
     return torch.from_numpy(reader.samples()) if isinstance(reader, FrameReader) else None
 
 
+def sample_ids(reader: Reader) -> list[str]:
+    """Each sample's stable name, in sample order: its image id, or for a frame sample its frames' ids
+    joined by '+'; what a result's predictions are keyed by, so two results pair sample by sample."""
+    ids = reader.image_ids()
+    if isinstance(reader, FrameReader):
+        return ["+".join(ids[frame] for frame in frames) for frames in reader.samples().tolist()]
+    return ids
+
+
 @dataclass(frozen=True)
 class TestSplit:
-    """The test split as scored: every sample in one pass of its features, for all heads at once."""
+    """The test split as scored: every sample in one pass of its features, for all heads at once;
+    `ids` names the samples of `rows` (sample_ids), for the result's predictions."""
 
     source: FeatureSource
     targets: Targets | torch.Tensor
@@ -133,6 +148,9 @@ class TestSplit:
     num_classes: int | None = None
     batch_size: int = 1024
     bf16: bool = False
+    ids: list[str] = field(default_factory=list)
+    positive: tuple[int, ...] = ()
+    secondary: tuple[str, ...] = ()
 
     def score(self, heads: list[nn.Module]) -> list[Metric]:
         return evaluate_heads(
@@ -144,17 +162,23 @@ class TestSplit:
             self.num_classes,
             batch_size=self.batch_size,
             bf16=self.bf16,
+            positive=self.positive,
+            secondary=self.secondary,
         )
 
 
 @dataclass(frozen=True)
 class DenseRecord:
-    """How a dense task was trained, for the result's hparams: the feature mode, the training views,
-    and whether each split's maps were held in memory or streamed."""
+    """How a dense task was trained, for the result's hparams: the feature mode, the training views
+    (how many per image, the rule choosing one each epoch, and the parameters they were drawn
+    with: crop size, seed, scale range, flip, or jitter strength), and whether each split's maps
+    were held in memory or streamed."""
 
     mode: str
     view: str
     views: int
+    sampling: str
+    augmentation: dict[str, Any]
     features: dict[str, str]
 
 
@@ -165,7 +189,10 @@ class Prepared:
     scored with these heads maps its labels to them by name), and the record of what was read
     (manifests, cache stores, the splits readers chose). Regression tasks carry their training
     targets' mean and spread (`target_scale`), which every new head predicts in units of; dense
-    tasks validate in batches of their own size and, on a GPU, in bfloat16."""
+    tasks validate in batches of their own size and, on a GPU, in bfloat16, and pick each epoch's
+    rows from their training images with `epoch_rows` (harness.train.train_grid).
+    `layer4` holds the encoder's layer4 weights for heads that start from a copy of them (the virb
+    DeepLabv3+)."""
 
     train_source: FeatureSource | None
     train_targets: Targets | None
@@ -180,12 +207,14 @@ class Prepared:
     extract_seconds: float = 0.0
     target_scale: tuple[torch.Tensor, torch.Tensor] | None = None
     dense: DenseRecord | None = None
+    epoch_rows: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None
     bf16: bool = False
     eval_batch_size: int = 1024
+    layer4: dict[str, torch.Tensor] | None = None
 
     def new_head(self, task: TaskSpec, seed: int) -> nn.Module:
         """A freshly initialised head for `task`, predicting in the targets' units."""
-        head = build_head(task.head, task.num_classes, seed, task.frames)
+        head = build_head(task.head, task.num_classes, seed, task.frames, self.layer4)
         return head if self.target_scale is None else Standardized(head, *self.target_scale)
 
 
@@ -198,7 +227,7 @@ def extract_jobs(
     trunk: ResNet50Trunk, encoder: EncoderSpec, task: TaskSpec, readers: dict[str, Reader], options: ScoreOptions
 ) -> tuple[dict[str, ExtractionJob], float]:
     """Plan and fill the cache for the given splits; returns their jobs by role and the seconds spent."""
-    jobs = plan(encoder, [task], {task.id: readers}, options.image_size)
+    jobs = plan(encoder, [task], {task.id: readers}, options.image_size, **options.extraction())
     by_role = {role: jobs[(task.id, role)] for role in readers}
     return by_role, sum(run_extraction(trunk, job, options) for job in by_role.values())
 
@@ -251,7 +280,7 @@ def prepare(
         train_targets=LabelTargets(labels["train"]) if "train" in labels else None,
         train_rows=train_rows,
         val_rows=val_rows,
-        test=TestSplit(features["test"], labels["test"], test_rows, task.metric),
+        test=TestSplit(features["test"], labels["test"], test_rows, task.metric, ids=sample_ids(readers["test"])),
         manifests={role: job.reader.manifest_digest for role, job in jobs.items()},
         stores=store_digests(jobs, task.blocks),
         image_size=jobs["test"].preprocessing.size,

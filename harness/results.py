@@ -9,10 +9,13 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 import torch
 
 from harness.errors import ResultError
+from harness.metrics import Metric, Top1
 from leaderboard.locations import Location, location, write
+from leaderboard.predictions import Predictions, write_predictions
 from leaderboard.schema import problem
 
 
@@ -35,6 +38,23 @@ def write_result(path: Location, result: dict[str, Any]) -> Location:
         return write(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
     except OSError as error:
         raise write_error(path, "result", error) from None
+
+
+def save_predictions(path: Location, metrics: list[Metric], seeds: list[int], ids: list[str]) -> dict[str, Any]:
+    """Write every seed's per-sample predictions beside the result file `path` (leaderboard.predictions),
+    before the result names them; returns the result's `predictions` record. `ids` name the test
+    samples in scoring order (their row numbers where the split has none)."""
+    count = len(metrics[0].statistics())
+    ids = list(ids) if len(ids) == count else [str(row) for row in range(count)]
+    if isinstance(metrics[0], Top1):
+        classes = [metric.classes() for metric in metrics]
+        predictions = Predictions.classified(ids, seeds, np.stack([p for p, _ in classes]), classes[0][1])
+    else:
+        predictions = Predictions.dense(metrics[0].name, ids, seeds, np.stack([m.statistics() for m in metrics]))
+    try:
+        return write_predictions(path, predictions)
+    except OSError as error:
+        raise write_error(path, "predictions", error) from None
 
 
 def validate(result: dict[str, Any], path: Location) -> None:

@@ -5,11 +5,13 @@
 - `StreamedFeatures`: maps read from their Zarr stores batch by batch with read-ahead, for splits
   whose maps do not fit in memory (the five maps of a 224 image take 4.6 MB). Batches are read by
   a small thread pool several batches ahead of the one training, so decoding overlaps the head's
-  compute; memory holds at most `depth` batches. Rows are read as per-image basic slices (one chunk
-  each), the fast path on unsharded Zarr 3 arrays, all of a batch's reads gathered concurrently;
-- `EncoderFeatures`, `LoopFeatures`: the encoder in the loop, on decoded images or on the uint8
-  inputs `DecodedInputs` keeps in the cache (the reference the cache must match, and the planner's
-  other mode);
+  compute; memory holds at most `depth` batches. Each image is one inner chunk of its unit's
+  shard, read and decompressed by harness.shards straight into the batch's buffer (pinned for a
+  GPU) on the pool's threads, each shard opened once per batch: bench/cache.py measures this
+  against Zarr's own per-image reads gathered on its event loop;
+- `EncoderFeatures`, `LoopFeatures`: the encoder in the loop, on images decoded every batch (the
+  reference the cache must match, and crops drawn fresh every epoch) or on the uint8 inputs
+  `DecodedInputs` keeps in the cache (the planner's other mode for resized tasks);
 - `FullResolutionFeatures`: whole test images at their own size, for crop-trained dense heads.
 
 All give the same batches in the same order for the same rows, so heads trained on them differ
@@ -18,43 +20,41 @@ only by float16 rounding.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import zarr
-from zarr.core.sync import sync
 
 from encoders import Preprocessing, ResNet50Trunk
 from harness.arrays import cached_array, take_rows
 from harness.cache import FeatureStore
 from harness.cache_key import digest
-from harness.errors import CorruptChunk
 from leaderboard.locations import location
 from tasks.readers import DenseReader, Reader
 
 INPUTS_FORMAT = 1
 """Bumped when the decoded-input files change layout, so old ones are never read."""
 
-READ_CONCURRENCY = 64
-"""zarr's cap on concurrent chunk reads, raised from its default 10 for this process: a batch of 16
-images x 5 blocks is 80 reads, and the cap, not the disk, limited throughput (277 -> 400 MB/s on
-two cores)."""
 
-
-async def _gather(arrays: dict[str, Any], images: np.ndarray) -> dict[str, np.ndarray]:
-    """Every image of every block as one set of concurrent chunk reads on zarr's event loop, which
-    decodes them on its thread pool."""
-    reads = [array.getitem(int(image)) for array in arrays.values() for image in images]
-    values = await asyncio.gather(*reads)
-    return {name: np.stack(values[k * len(images) : (k + 1) * len(images)]) for k, name in enumerate(arrays)}
+def read_images(store: FeatureStore, images: np.ndarray, out: np.ndarray) -> None:
+    """Decode `images` (any order, repeats allowed) of a map store into `out[k]`, opening each
+    unit's shard once; CorruptChunk names the rows of a missing or damaged shard or chunk."""
+    units = images // store.unit_size
+    first: dict[int, int] = {}
+    for unit in np.unique(units):
+        with store.open_shard(int(unit)) as shard:
+            for k in np.flatnonzero(units == unit):
+                image = int(images[k])
+                if image in first:
+                    out[k] = out[first[image]]
+                    continue
+                store.read_rows(shard, int(unit), [image], out[k : k + 1])
+                first[image] = k
 
 
 def precision(device: str, bf16: bool) -> contextlib.AbstractContextManager:
@@ -125,7 +125,10 @@ class InMemoryFeatures(FeatureSource):
 
 
 class EncoderFeatures(FeatureSource):
-    """The encoder in the loop: decode, preprocess and encode the requested images every time."""
+    """The encoder in the loop on images decoded from a reader for every batch: the reference the
+    cache must match, and how crop tasks train on a fresh crop every epoch (the reader cuts the
+    view from the dataset image). With `samples` ((S, N) frame indices) a row is a multi-frame
+    sample. `workers` threads decode the next batches while one is encoded."""
 
     def __init__(
         self,
@@ -134,13 +137,39 @@ class EncoderFeatures(FeatureSource):
         preprocessing: Preprocessing,
         blocks: Sequence[str],
         device: str = "cpu",
+        samples: torch.Tensor | None = None,
+        bf16: bool = False,
+        workers: int | None = None,
     ) -> None:
-        self.trunk, self.reader, self.preprocessing = trunk.to(device), reader, preprocessing
-        self.blocks, self.device = tuple(blocks), device
+        self.trunk, self.reader, self.preprocessing = trunk.to(device).eval(), reader, preprocessing
+        self.blocks, self.device, self.samples, self.bf16 = tuple(blocks), device, samples, bf16
+        self.workers = workers or min(8, os.cpu_count() or 1)
+
+    def _decode(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = rows if self.samples is None else self.samples[rows]
+        images, inverse = torch.unique(index, return_inverse=True)
+        pixels = torch.stack([self.preprocessing(self.reader.image(int(image))) for image in images])
+        return index, inverse, pixels
+
+    def _encode(self, decoded: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        index, inverse, pixels = decoded
+        with torch.no_grad(), precision(self.device, self.bf16):
+            blocks = self.trunk(pixels.to(self.device), self.blocks)
+        return _stack_frames(index, {name: values.float() for name, values in blocks.items()}, inverse)
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        images = torch.stack([self.preprocessing(self.reader.image(int(row))) for row in rows])
-        return self.trunk(images.to(self.device), self.blocks)
+        return self._encode(self._decode(rows))
+
+    def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+        """Each batch's features, in order, its images decoded up to `workers` batches ahead."""
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="ccbench-decode") as pool:
+            for rows in row_batches:
+                pending.append(pool.submit(self._decode, rows))
+                if len(pending) > self.workers:
+                    yield self._encode(pending.popleft().result())
+            while pending:
+                yield self._encode(pending.popleft().result())
 
 
 class StreamedFeatures(FeatureSource):
@@ -156,37 +185,28 @@ class StreamedFeatures(FeatureSource):
         workers: int | None = None,
         depth: int | None = None,
     ) -> None:
+        if any(store.layout.chunk_rows != 1 for store in stores.values()):
+            raise ValueError("streamed features read map stores (one image per chunk), not pooled vectors")
         self.stores, self.device, self.samples = stores, torch.device(device), samples
         self.workers = workers or min(8, os.cpu_count() or 1)
         self.depth = depth or 2 * self.workers
-        if zarr.config.get("async.concurrency") < READ_CONCURRENCY:
-            zarr.config.set({"async.concurrency": READ_CONCURRENCY})
+        self.pinned = self.device.type == "cuda"
         self.bytes_read = 0
 
     def _read(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         index = rows if self.samples is None else self.samples[rows]
-        images, inverse = np.unique(index.numpy(), return_inverse=True)
-        for store in self.stores.values():
-            store.check_rows(images)  # an absent chunk would read as zeros
-        try:
-            values = sync(_gather({name: store.features.async_array for name, store in self.stores.items()}, images))
-        except Exception as error:
-            for store in self.stores.values():
-                store.check_rows(images, decode=True)
-            paths = ", ".join(str(store.path) for store in self.stores.values())
-            raise CorruptChunk(
-                f"{paths}: an image among rows {images[0]}-{images[-1]} fails to read "
-                f"({type(error).__name__}); run `ccbench cache verify --repair` and rerun"
-            ) from None
+        images = index.reshape(-1).numpy()
         out = {}
-        for name, block in values.items():
-            self.bytes_read += block.nbytes
-            picked = torch.from_numpy(block)[torch.from_numpy(inverse.reshape(-1))]
-            out[name] = picked.reshape(*index.shape, *picked.shape[1:])
+        for name, store in self.stores.items():
+            block = torch.empty((len(images), *store.layout.item_shape), dtype=torch.float16, pin_memory=self.pinned)
+            read_images(store, images, block.numpy())
+            self.bytes_read += 2 * block.numel()
+            out[name] = block.reshape(*index.shape, *block.shape[1:])
         return out
 
     def _to_device(self, blocks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: values.to(self.device, torch.float32, non_blocking=True) for name, values in blocks.items()}
+        """float16 across (half the bytes of float32), from pinned memory without waiting on a GPU."""
+        return {name: values.to(self.device, non_blocking=True).float() for name, values in blocks.items()}
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         return self._to_device(self._read(rows))

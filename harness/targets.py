@@ -12,6 +12,7 @@ import torch
 
 from harness.arrays import cached_array, take_rows
 from harness.cache_key import digest
+from harness.metrics import depth_valid
 from leaderboard.locations import location
 from tasks.readers import DenseReader, FrameReader
 from tasks.views import resize_target
@@ -64,8 +65,9 @@ class DenseTargets:
 
 
 class FullResolutionTargets:
-    """Targets decoded from the dataset at their own resolution, for scoring; rows of one batch
-    must share a size (the test loop feeds one sample at a time)."""
+    """Targets decoded from a reader at their own resolution: the dataset's for scoring (the test
+    loop feeds one sample at a time, as rows of one batch must share a size), a crop's for crops
+    drawn in the loop."""
 
     def __init__(self, reader: DenseReader) -> None:
         self.reader = reader
@@ -86,8 +88,10 @@ def dense_targets(
     reader: DenseReader,
     size: tuple[int, int],
     advance: Callable[[int], None] | None = None,
+    protocol: str = "ccbench",
 ) -> DenseTargets:
-    """The split's targets at `size`, decoded and resized once; later runs map the file."""
+    """The split's targets at `size`, decoded and resized once; later runs map the file. A protocol
+    other than ccbench keys its own file (its targets may be normalised differently)."""
     key = digest(
         {
             "format": TARGETS_FORMAT,
@@ -95,6 +99,7 @@ def dense_targets(
             "task_version": task_version,
             "manifest": reader.manifest_digest,
             "size": list(size),
+            **({"protocol": protocol} if protocol != "ccbench" else {}),
         }
     )
     kind = reader.TARGET
@@ -121,7 +126,7 @@ def target_statistics(targets: DenseTargets, kind: str, chunk: int = 64) -> tupl
             valid = values[:, 2] != 0
             picked = values[:, :2].permute(1, 0, 2, 3)[:, valid]
         else:
-            picked = values[torch.isfinite(values) & (values > 0)][None]
+            picked = values[depth_valid(values)][None]
         total += picked.sum(dim=1)
         square += picked.square().sum(dim=1)
         count += picked.shape[1]

@@ -208,7 +208,8 @@ def ols_anova(data: pd.DataFrame, factors: list[str], interactions: bool, typ: i
 
 
 def moco_vs_swav(board: Leaderboard) -> Analysis:
-    """Item 3: per task, mean MoCo v2 minus mean SwAV over their 200-epoch encoders."""
+    """Item 3: per task, mean MoCo v2 minus mean SwAV over their 200-epoch encoders, in the task's score
+    and in normalized score (comparable across tasks: the figure's bars)."""
     meta = board.encoders
     method = meta["method"].fillna("").astype(str).str.lower().str.replace(r"[\s_-]", "", regex=True)
     epochs = pd.to_numeric(meta["pretrain_epochs"], errors="coerce")
@@ -219,7 +220,16 @@ def moco_vs_swav(board: Leaderboard) -> Analysis:
     diff = diff.dropna()
     if diff.empty:
         return NotAvailable("no task scored by both MoCo v2 and SwAV 200-epoch encoders")
-    return pd.DataFrame({"task": diff.index, "mocov2_minus_swav": diff.values})
+    normalized = board.normalized.values.loc[moco].mean() - board.normalized.values.loc[swav].mean()
+    return pd.DataFrame(
+        {
+            "task": diff.index,
+            "mocov2_minus_swav": diff.values,
+            "normalized_difference": normalized.reindex(diff.index).values,
+            "mocov2_n": len(moco),
+            "swav_n": len(swav),
+        }
+    )
 
 
 def category_distribution(board: Leaderboard) -> Analysis:
@@ -289,7 +299,7 @@ def seed_variance(board: Leaderboard) -> Analysis:
     if std.isna().all().all() and low.isna().all().all():
         return NotAvailable("no result has several seeds or a ci95 interval")
     relative = 100 * std / board.scores.abs().where(board.scores != 0)
-    vs_next = task_vs_next(board.scores, low, high)
+    vs_next = task_vs_next(board.scores, low, high, board.paired)
     rows = [
         {
             "task": task,

@@ -36,12 +36,16 @@ COLUMNS = (
     "ci95_lo",
     "ci95_hi",
     "protocol",
+    "protocol_name",
     "overrides",
     "created",
     "file",
     "ccbench_version",
     "battery",
+    "predictions",
 )
+DEFAULT_PROTOCOL = "ccbench"
+"""The protocol of files that name none (written before protocols had names)."""
 Listing = tuple[tuple[str, str, str, tuple[str, ...]], ...]
 """A file's battery as (task, category, metric, domains) in protocol order; None for files written before it."""
 
@@ -63,11 +67,11 @@ def load_results(results_dir: str | Location) -> pd.DataFrame:
         raise LeaderboardError(f"{results_dir}: no such results folder; score an encoder first or pass --results")
     rows: list[dict[str, Any]] = []
     for path in result_files(results_dir):
-        rows.extend(_rows(_read(path), path))
+        rows.extend(_rows(read_result(path), path))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def _read(path: Location) -> dict[str, Any]:
+def read_result(path: Location) -> dict[str, Any]:
     try:
         result = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -117,11 +121,13 @@ def _rows(result: dict[str, Any], path: Location) -> list[dict[str, Any]]:
         metric=result["metric"],
         higher_is_better=result.get("higher_is_better", True),
         protocol=result["version"],
+        protocol_name=result.get("protocol", DEFAULT_PROTOCOL),
         overrides=bool(result.get("overrides")),
         created=result["created"],
         file=path.name,
         ccbench_version=result.get("ccbench_version"),
         battery=battery,
+        predictions=str(path) if result.get("predictions") else None,
     )
     seeds = result["seeds"]
     if not seeds:

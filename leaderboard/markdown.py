@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 
 from leaderboard.analyses import Analysis, NotAvailable
-from leaderboard.cells import LEGEND, cell, display_columns, frame_text
+from leaderboard.cells import LEGEND, cell, display_columns, frame_text, heading
+from leaderboard.figures import Plot
 from leaderboard.table import Leaderboard
 
 
@@ -22,11 +23,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render_markdown(board: Leaderboard, analyses: dict[str, Analysis], plots: dict[str, str | NotAvailable]) -> str:
-    """`plots`: stem -> PNG file name, or why it is missing."""
+def render_markdown(board: Leaderboard, analyses: dict[str, Analysis], figures: list[Plot]) -> str:
+    """`figures`: each links its PNG file (written beside this one) or says why it is missing."""
     columns = display_columns(board)
+    header = [f"{c} ({line})" if (line := heading(board, c)[0]) else c for c in columns]
     rows = [[cell(board, row, c)[0] for c in columns] for _, row in board.table.iterrows()]
-    lines = ["# ccbench leaderboard", "", *_table(columns, rows), "", LEGEND, "", "## Notes", ""]
+    lines = ["# ccbench leaderboard", "", *_table(header, rows), "", LEGEND, "", "## Notes", ""]
     lines += [f"- {_escape(note)}" for note in board.notes] + ["", "## Analyses", ""]
     for title, result in analyses.items():
         lines.append(f"### {_escape(title)}")
@@ -39,6 +41,14 @@ def render_markdown(board: Leaderboard, analyses: dict[str, Analysis], plots: di
             lines += _table(list(result.columns), frame_text(result))
         lines.append("")
     lines += ["## Figures", ""]
-    for stem, item in plots.items():
-        lines.append(f"- {stem}: {item}" if isinstance(item, NotAvailable) else f"![{stem}]({item})")
+    for figure in figures:
+        number = f"Figure {figure.number} (paper). " if figure.number else ""
+        lines.append(f"### {_escape(number + figure.title)}")
+        lines.append("")
+        if isinstance(figure.png, NotAvailable):
+            lines.append(f"{figure.stem}: {_escape(str(figure.png))}")
+        else:
+            lines += [f"![{figure.stem}]({figure.stem}.png)", "", f"Reading: {_escape(figure.reading)}"]
+            lines += [f"*{_escape(figure.note)}*"] if figure.note else []
+        lines.append("")
     return "\n".join(lines) + "\n"

@@ -1,5 +1,5 @@
 """`build`: result files and `ccbench cka` matrices -> leaderboard.csv, cka.csv, LEADERBOARD.md, index.html and
-the PNG figures.
+the PNG figures (leaderboard.figures: the paper's 3 to 7, 13 and 14 with their readings).
 
 The outputs are written into a fresh folder beside the output folder, which then replaces it whole
 (files.replace_folder), under a lock beside it: a reader, a concurrent build or a build killed
@@ -16,13 +16,13 @@ from pathlib import Path
 
 from leaderboard.analyses import NotAvailable, run_all
 from leaderboard.cka import cka_long, load_cka
-from leaderboard.collect import load_results
+from leaderboard.collect import DEFAULT_PROTOCOL, load_results
 from leaderboard.errors import LeaderboardError
+from leaderboard.figures import DRAWN, all_figures
 from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
 from leaderboard.locations import Location
 from leaderboard.markdown import render_markdown
 from leaderboard.page import render_html
-from leaderboard.plots import FIGURES, all_plots
 from leaderboard.table import build_table
 
 FILES = {"csv": "leaderboard.csv", "cka_csv": "cka.csv", "markdown": "LEADERBOARD.md", "html": "index.html"}
@@ -32,9 +32,7 @@ def is_output(name: str) -> bool:
     """Whether a file of the output folder is one a build writes (the folder is replaced whole);
     `.lock` is where builds before this layout kept their lock."""
     stem, _, suffix = name.rpartition(".")
-    return (
-        name in FILES.values() or name == ".lock" or (suffix == "png" and (stem in FIGURES or stem.startswith("cka_")))
-    )
+    return name in FILES.values() or name == ".lock" or (suffix == "png" and (stem in DRAWN or stem.startswith("cka_")))
 
 
 def build(
@@ -44,32 +42,36 @@ def build(
     include_overrides: bool = False,
     supervised: str | None = None,
     echo: Callable[[str], None] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict[str, Path]:
     """Write the leaderboard of `results_dir` into `out_dir`; returns {output name: path written}.
 
-    `supervised` names the reference encoder (name or fingerprint prefix) when its method is not
+    `protocol` picks the one protocol whose results are ranked. `supervised` names the reference encoder (name or fingerprint prefix) when its method is not
     'supervised'; `echo` receives the notes and each 'not available: ...' line (e.g. print). A full
     disk or an unwritable folder is one LeaderboardError, and leaves the previous outputs as they were.
     """
     out_dir = Path(out_dir)
-    board = build_table(load_results(results_dir), include_overrides=include_overrides, supervised=supervised)
+    board = build_table(
+        load_results(results_dir), include_overrides=include_overrides, supervised=supervised, protocol=protocol
+    )
     cka = load_cka(results_dir)
     analyses = run_all(board, cka)
-    plots = all_plots(board, cka)
-    names = {stem: png if isinstance(png, NotAvailable) else f"{stem}.png" for stem, png in plots.items()}
+    figures = all_figures(board, analyses, cka)
     contents: dict[str, tuple[str, str | bytes]] = {
         "csv": (FILES["csv"], board.table.to_csv(index=False)),
         "cka_csv": (FILES["cka_csv"], cka_long(cka).to_csv(index=False)),
-        **{stem: (f"{stem}.png", png) for stem, png in plots.items() if not isinstance(png, NotAvailable)},
-        "markdown": (FILES["markdown"], render_markdown(board, analyses, names)),
-        "html": (FILES["html"], render_html(board, analyses, plots)),
+        **{f.stem: (f"{f.stem}.png", f.png) for f in figures if not isinstance(f.png, NotAvailable)},
+        "markdown": (FILES["markdown"], render_markdown(board, analyses, figures)),
+        "html": (FILES["html"], render_html(board, analyses, figures)),
     }
     _publish(out_dir, {name: data for name, data in contents.values()})
     if echo is not None:
         for note in board.notes:
             echo(note)
-        for title, result in [*analyses.items(), *plots.items()]:
-            if isinstance(result, NotAvailable):
+        said: set[str] = set()  # a figure not drawn for an analysis's reason is said once, by the analysis
+        for title, result in [*analyses.items(), *((f.stem, f.png) for f in figures)]:
+            if isinstance(result, NotAvailable) and str(result) not in said:
+                said.add(str(result))
                 echo(f"{title}: {result}")
     return {kind: out_dir / name for kind, (name, _) in contents.items()}
 

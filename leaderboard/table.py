@@ -9,7 +9,9 @@ Decisions, also written into every output's notes:
 - rank: by overall, highest first, ties share the best rank; an encoder with no category mean is unranked;
 - uncertainty: per task the seed standard deviation (`<task>_std`, as the result's score_std, with several
   seeds), the 95% interval (`<task>_ci95_lo`, `_hi`) and whether the encoder is separable from the next lower
-  score (`<task>_vs_next`; `overall_vs_next` in rank order), by the rule of leaderboard.uncertainty.
+  score (`<task>_vs_next`; `overall_vs_next` in rank order), by the rule of leaderboard.uncertainty, and which
+  rule decided it (`<task>_vs_next_by`: paired bootstrap where both results keep predictions, else interval
+  overlap).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from leaderboard.collect import ENCODER_KEYS, version_key
+from leaderboard.collect import DEFAULT_PROTOCOL, ENCODER_KEYS, version_key
 from leaderboard.errors import LeaderboardError
 from leaderboard.normalize import Normalized, find_supervised, normalize
 from leaderboard.taxonomy import Taxonomy, learn
-from leaderboard.uncertainty import overall_vs_next, task_vs_next
+from leaderboard.uncertainty import Paired, overall_vs_next, task_basis, task_vs_next
 
 
 @dataclass
@@ -42,6 +44,9 @@ class Leaderboard:
     low: pd.DataFrame = field(default_factory=pd.DataFrame)  # fingerprint x task, 95% interval bounds
     high: pd.DataFrame = field(default_factory=pd.DataFrame)
     taxonomy: Taxonomy = field(default_factory=Taxonomy)  # the battery and domains as the files record them
+    metric: dict[str, str] = field(default_factory=dict)  # task -> metric id, as its result files say
+    higher_is_better: dict[str, bool] = field(default_factory=dict)  # task -> direction of its score
+    paired: Paired | None = None  # paired bootstrap verdicts from the selected results' predictions
 
 
 def select_runs(rows: pd.DataFrame, include_overrides: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -80,11 +85,30 @@ def spread(rows: pd.DataFrame, encoders: pd.Index, tasks: list[str]) -> tuple[pd
     return tuple(v.unstack().reindex(index=encoders, columns=tasks).astype(float) for v in (std, low, high))
 
 
-def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None) -> Leaderboard:
-    """The leaderboard of tidy rows from `load_results`; the battery is learnt from every file, overridden
-    and superseded runs included (their listing is as good as any)."""
+def of_protocol(rows: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of one protocol (docs/PROTOCOL.md section 8), so scores of two protocols never share a
+    row or a table; a note says which protocol is shown and how many files of others were left out."""
+    others = rows[rows["protocol_name"] != protocol]
+    notes = [f"protocol {protocol}: every score below was made under it"]
+    if not others.empty:
+        names = ", ".join(sorted(others["protocol_name"].unique()))
+        notes.append(
+            f"{others['file'].nunique()} result file(s) of protocol {names} left out (show them with --protocol)"
+        )
+    return rows[rows["protocol_name"] == protocol], notes
+
+
+def build_table(
+    rows: pd.DataFrame, include_overrides: bool = False, supervised: str | None = None, protocol: str = DEFAULT_PROTOCOL
+) -> Leaderboard:
+    """The leaderboard of tidy rows from `load_results` for one protocol; the battery is learnt from every
+    file of it, overridden and superseded runs included (their listing is as good as any)."""
+    rows, shown = of_protocol(rows, protocol)
+    if rows.empty:
+        raise LeaderboardError(f"no result files of protocol {protocol}; score an encoder with --protocol {protocol}")
     taxonomy = learn(rows)
     rows, notes = select_runs(rows, include_overrides)
+    notes = shown + notes
     if rows.empty:
         raise LeaderboardError(
             "no standard result files to rank; score an encoder first (or include runs with overrides)"
@@ -156,15 +180,19 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
     table["rank"] = table["overall"].rank(ascending=False, method="min").astype("Int64")
     table = table.sort_values(["rank", "name"], na_position="last")
     ranked = [f for f, r in zip(table["fingerprint"], table["rank"]) if pd.notna(r)]
-    table["overall_vs_next"] = overall_vs_next(ranked, scores, low, high)
-    vs_next = task_vs_next(scores, low, high)
-    extra = pd.DataFrame(
+    paired = Paired(
         {
-            f"{task}_{kind}": values[task]
-            for task in tasks
-            for kind, values in (("std", std), ("ci95_lo", low), ("ci95_hi", high), ("vs_next", vs_next))
+            (fingerprint, task): path
+            for fingerprint, task, path in rows[["fingerprint", "task", "predictions"]].itertuples(index=False)
+            if isinstance(path, str)
         }
-    ).loc[table.index]
+    )
+    table["overall_vs_next"] = overall_vs_next(ranked, scores, low, high, paired)
+    vs_next = task_vs_next(scores, low, high, paired)
+    basis = task_basis(scores, paired)
+    notes.extend(paired.notes)
+    kinds = (("std", std), ("ci95_lo", low), ("ci95_hi", high), ("vs_next", vs_next), ("vs_next_by", basis))
+    extra = pd.DataFrame({f"{task}_{kind}": values[task] for task in tasks for kind, values in kinds}).loc[table.index]
     main = [
         "rank",
         *ENCODER_KEYS,
@@ -193,4 +221,7 @@ def build_table(rows: pd.DataFrame, include_overrides: bool = False, supervised:
         low=low,
         high=high,
         taxonomy=taxonomy,
+        metric={t: str(m) for t, m in first["metric"].items()},
+        higher_is_better={t: bool(h) for t, h in higher.items()},
+        paired=paired,
     )

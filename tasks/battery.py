@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from types import MappingProxyType
+from typing import Any
 
 from tasks.errors import UnknownTask
 from tasks.readers import (
     DTD,
+    IGNORE,
     SUN397,
     Caltech101,
     Cifar100,
@@ -26,10 +30,11 @@ from tasks.readers import (
     Reader,
     TaskonomyDepth,
     ThorDepth,
+    ThorDepthNormalized,
     ThorEgomotion,
     ThorNumSteps,
 )
-from tasks.spec import HEAD_BLOCKS, TaskSpec
+from tasks.spec import HEAD_BLOCKS, PROTOCOLS, TaskSpec
 
 PROTOCOL_VERSION = "1"
 """Bumped whenever a change to training, selection or metrics would change any score."""
@@ -83,8 +88,14 @@ def _dense_task(
     epochs: int,
     view: str = "resize",
     frames: int = 1,
+    crop_scale: tuple[float, float] | None = None,
+    crop_flip: bool = False,
+    **extra: Any,
 ) -> TaskSpec:
-    """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads)."""
+    """A pixelwise task: feature maps, a decoder head, batch 16 (the original's for pixel heads);
+    `extra` sets the spec's class options (positive labels, secondary metrics).
+    Crop tasks are at version 2: since then each epoch trains on one of K crops per image (and
+    Cityscapes' are rescaled and mirrored), where version 1 trained on one fixed crop."""
     return TaskSpec(
         id=id,
         paper_name=paper_name,
@@ -102,11 +113,18 @@ def _dense_task(
         batch_size=16,
         view=view,
         frames=frames,
+        crop_scale=crop_scale,
+        crop_flip=crop_flip,
+        version=2 if view == "crop" else 1,
+        **extra,
     )
 
 
 OBJECT, INDOOR, DRIVING = ("object",), ("indoor",), ("driving",)
 """The image domains most tasks share (TaskSpec.domains)."""
+PETS_POSITIVE = (0, IGNORE)
+"""The original code's positive class of Pets segmentation: background and the trimap border (the
+reader's class 0 and its ignored border), the pet being negative."""
 
 _SPECS = (
     _image_task(
@@ -223,6 +241,8 @@ _SPECS = (
         19,
         100,
         view="crop",
+        crop_scale=(0.5, 2.0),
+        crop_flip=True,
     ),
     _dense_task(
         "pets_seg",
@@ -236,6 +256,8 @@ _SPECS = (
         "miou",
         2,
         100,
+        positive=PETS_POSITIVE,
+        secondary=("positive_iou",),
     ),
     _dense_task(
         "egohands_seg",
@@ -250,6 +272,7 @@ _SPECS = (
         5,
         25,
         view="crop",
+        secondary=("miou_fg",),
     ),
     _dense_task(
         "thor_depth",
@@ -302,6 +325,8 @@ _SPECS = (
         "miou",
         2,
         100,
+        positive=(1,),
+        secondary=("positive_iou",),
     ),
     _dense_task(
         "kitti_flow",
@@ -324,11 +349,81 @@ TASKS: dict[str, TaskSpec] = {spec.id: spec for spec in _SPECS}
 if len(TASKS) != len(_SPECS):
     raise RuntimeError("duplicate task id in the battery")
 
+DEFAULT_PROTOCOL = "ccbench"
+VIRB_LR = 1e-4
+"""The released configurations' learning rate on the twelve tasks of VIRB_LR_TASKS (Table 2: 3e-4)."""
+VIRB_LR_TASKS = (
+    "imagenet",
+    "sun397",
+    "cifar100",
+    "caltech101",
+    "eurosat",
+    "nuscenes_egomotion",
+    "clevr_count",
+    "thor_num_steps",
+    "thor_egomotion",
+    "nyu_walkable",
+    "taskonomy_depth",
+    "pets_seg",
+)
+VIRB_JITTER_VIEWS = 4
+"""Cached views of the tasks the original colour-jittered every epoch: view 0 clean, three jittered."""
+_VIRB_DEEPLAB = {"head": "deeplabv3plus_virb", "blocks": HEAD_BLOCKS["deeplabv3plus_virb"]}
+_VIRB_BINARY = {
+    "head": "unet",
+    "blocks": HEAD_BLOCKS["unet"],
+    "loss": "bce",
+    "metric": "positive_iou",
+    "num_classes": 1,
+    "secondary": ("miou",),
+    "views": VIRB_JITTER_VIEWS,
+}
+VIRB_CHANGES: dict[str, dict[str, Any]] = {
+    "caltech101": {"epochs": 500},
+    "cityscapes_seg": _VIRB_DEEPLAB,
+    "egohands_seg": {
+        **_VIRB_DEEPLAB,
+        "class_weights": (0.1, 1.0, 1.0, 1.0, 1.0),
+        "metric": "miou_fg",
+        "secondary": ("miou",),
+    },
+    "pets_seg": _VIRB_BINARY,
+    "nyu_walkable": {**_VIRB_BINARY, "epochs": 250},
+    "thor_depth": {"reader": ThorDepthNormalized, "views": VIRB_JITTER_VIEWS},
+    "taskonomy_depth": {"views": VIRB_JITTER_VIEWS},
+    "nyu_depth": {"views": VIRB_JITTER_VIEWS},
+}
+"""What the virb protocol changes per task besides VIRB_LR (docs/PROTOCOL.md sections 7 and 8)."""
 
-def get_task(task_id: str) -> TaskSpec:
-    """The spec of `task_id`; an unknown id suggests the nearest names."""
-    if task_id in TASKS:
-        return TASKS[task_id]
-    close = difflib.get_close_matches(task_id, TASKS, n=3)
-    hint = f" Did you mean: {', '.join(close)}?" if close else f" Known tasks: {', '.join(TASKS)}."
+
+def _virb(spec: TaskSpec) -> TaskSpec:
+    changes = dict(VIRB_CHANGES.get(spec.id, {}))
+    if spec.id in VIRB_LR_TASKS:
+        changes["lr"] = VIRB_LR
+    return dataclasses.replace(spec, protocol="virb", **changes)
+
+
+BATTERIES: MappingProxyType[str, MappingProxyType[str, TaskSpec]] = MappingProxyType(
+    {
+        "ccbench": MappingProxyType(TASKS),
+        "virb": MappingProxyType({task_id: _virb(spec) for task_id, spec in TASKS.items()}),
+    }
+)
+"""Every protocol's battery: the same tasks in the same order, each a frozen, validated TaskSpec."""
+
+
+def battery(protocol: str = DEFAULT_PROTOCOL) -> MappingProxyType[str, TaskSpec]:
+    """The tasks of `protocol` by id; an unknown protocol names the valid ones."""
+    if protocol not in BATTERIES:
+        raise UnknownTask(f"unknown protocol {protocol!r}; valid protocols are {', '.join(PROTOCOLS)}")
+    return BATTERIES[protocol]
+
+
+def get_task(task_id: str, protocol: str = DEFAULT_PROTOCOL) -> TaskSpec:
+    """The spec of `task_id` under `protocol`; an unknown id suggests the nearest names."""
+    tasks = battery(protocol)
+    if task_id in tasks:
+        return tasks[task_id]
+    close = difflib.get_close_matches(task_id, tasks, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else f" Known tasks: {', '.join(tasks)}."
     raise UnknownTask(f"unknown task {task_id!r}.{hint}")

@@ -15,16 +15,22 @@ HEAD_BLOCKS: dict[str, tuple[str, ...]] = {
     "unet": MAPS,
     "siamese_unet": MAPS,
     "deeplabv3plus": ("layer4", "layer1"),
+    "deeplabv3plus_virb": ("layer3", "layer1"),
 }
 """The encoder blocks each head reads (names of encoders.blocks): tasks cache these, and the heads
 in harness are built on them."""
 HEADS = tuple(HEAD_BLOCKS)
 BLOCKS_READ = (*reversed(MAPS), "pool")
 """Every block a head may read, shallow to deep (tests check it against the trunk's block table)."""
-DENSE_HEADS = ("unet", "siamese_unet", "deeplabv3plus")
+DENSE_HEADS = ("unet", "siamese_unet", "deeplabv3plus", "deeplabv3plus_virb")
 MULTI_FRAME_HEADS = ("fusion", "siamese_unet")
-LOSSES = ("cross_entropy", "pixel_cross_entropy", "l1", "epe")
-METRICS = ("top1", "miou", "neg_l1", "kitti_fl")
+LOSSES = ("cross_entropy", "pixel_cross_entropy", "bce", "l1", "epe")
+METRICS = ("top1", "miou", "miou_fg", "positive_iou", "neg_l1", "kitti_fl")
+CLASS_METRICS = ("miou", "miou_fg", "positive_iou")
+"""Metrics of class maps, which a binary task may record besides its primary one."""
+PROTOCOLS = ("ccbench", "virb")
+"""The protocols a battery is defined under (docs/PROTOCOL.md section 8): this project's choices, and
+the original code's where they change scores."""
 VIEWS = ("resize", "crop")
 OPTIMIZERS = ("adam", "sgd")
 SPLIT_ROLES = ("train", "test")
@@ -53,10 +59,18 @@ class TaskSpec:
 
     Dense tasks (a DenseReader and a decoder head) say how training images are viewed: "resize"
     squashes each image to `image_size` (one cached view, the test scored on the full-resolution
-    target by upsampling the prediction); "crop" takes `views` seeded `crop_size` crops per training
-    image (image and target alike) into the cache and runs the encoder once over every
-    full-resolution test image. `num_classes` is the head's output channels for regression targets
+    target by upsampling the prediction); "crop" takes seeded `crop_size` crops per training image
+    (image and target alike; K chosen by the planner within the cache budget, harness.costs),
+    each first rescaled by a factor drawn from `crop_scale` and mirrored with probability 1/2
+    when `crop_flip`, and runs the encoder once over every full-resolution test image. `views`
+    is the number of views of a resized task (1: the clean image). `num_classes` is the head's output channels for regression targets
     (1 for depth, 2 for flow).
+
+    `protocol` names the battery variant the spec belongs to (PROTOCOLS). `class_weights` weight the
+    pixel cross-entropy per class (the original's EgoHands weights); `positive` lists the reader's
+    labels that make the original code's positive class of a binary task (a BCE target, and the
+    positive-class IoU); `secondary` names metrics recorded besides `metric`, read from the same
+    predictions (the other protocol's definition).
     """
 
     id: str
@@ -80,8 +94,14 @@ class TaskSpec:
     frames: int = 1
     view: str = "resize"
     crop_size: int = 513
+    crop_scale: tuple[float, float] | None = None
+    crop_flip: bool = False
     views: int = 1
     scored_with: str | None = None
+    protocol: str = "ccbench"
+    class_weights: tuple[float, ...] | None = None
+    positive: tuple[int, ...] = ()
+    secondary: tuple[str, ...] = ()
     version: int = 1
     notes: str = field(default="", compare=False)
 
@@ -93,6 +113,8 @@ class TaskSpec:
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.metric, "metric", METRICS)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.protocol, "protocol", PROTOCOLS)
+        self._check_class_options()
         if not isinstance(self.domains, tuple) or not self.domains or len(set(self.domains)) < len(self.domains):
             raise ValueError(f"task {self.id}: domains must be a non-empty tuple without repeats, got {self.domains!r}")
         for domain in self.domains:
@@ -133,6 +155,23 @@ class TaskSpec:
                 raise ValueError(f"task {self.id}: {name} must be positive, got {value}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"task {self.id}: val_fraction must lie in (0, 1), got {self.val_fraction}")
+
+    def _check_class_options(self) -> None:
+        """Class weights, positive labels and secondary metrics only where they mean something."""
+        if self.class_weights is not None and (
+            len(self.class_weights) != self.num_classes or any(w <= 0 for w in self.class_weights)
+        ):
+            raise ValueError(f"task {self.id}: class_weights must be {self.num_classes} positive weights")
+        if self.class_weights is not None and self.loss != "pixel_cross_entropy":
+            raise ValueError(f"task {self.id}: class_weights are for the pixel_cross_entropy loss")
+        if self.loss == "bce" and self.num_classes != 1:
+            raise ValueError(f"task {self.id}: the bce loss trains one output, got num_classes {self.num_classes}")
+        if (self.loss == "bce" or "positive_iou" in (self.metric, *self.secondary)) and not self.positive:
+            raise ValueError(f"task {self.id}: bce and positive_iou need the positive labels")
+        for name in self.secondary:
+            check_choice(name, "secondary metric", CLASS_METRICS)
+            if self.metric not in CLASS_METRICS or name == self.metric:
+                raise ValueError(f"task {self.id}: secondary metric {name} needs a different class-map primary")
 
     @property
     def dense(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from harness.cache import MAX_UNIT_ROWS, UNIT_BYTES, FeatureStore, list_stores, 
 from harness.cache_key import CacheKey
 from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk, NonFiniteFeatures
 from harness.extract import extract
+from harness.sources import StreamedFeatures
 from tasks.readers import Cifar100
 
 PRE = Preprocessing(size=(32, 32))
@@ -100,9 +102,9 @@ def test_absent_chunk_of_a_finished_unit_is_damage_not_zeros(tmp_path: Path) -> 
     store.close()
     (store.path / "features" / "c" / "1" / "0").unlink()
     assert FeatureStore.open_path(store.path).verify() == [
-        f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"
+        f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: shard file missing"
     ]
-    with pytest.raises(CorruptChunk, match=f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: chunk file missing"):
+    with pytest.raises(CorruptChunk, match=f"rows {MAX_UNIT_ROWS}-{2 * MAX_UNIT_ROWS - 1}: shard file missing"):
         FeatureStore.open_complete(tmp_path, key).read_all()
     assert not FeatureStore.ready(tmp_path, key)
     with FeatureStore.open_for_write(tmp_path, key, (2048,), "toy/train") as resumed:
@@ -142,6 +144,7 @@ from encoders import Preprocessing, load_encoder
 from harness.cache import FeatureStore
 from harness.cache_key import CacheKey
 from harness.extract import extract
+from harness.sources import StreamedFeatures
 from tasks.readers import Cifar100
 
 torch.set_num_threads(1)
@@ -229,7 +232,7 @@ def test_killed_extraction_resumes_without_recomputing(tmp_path_factory: pytest.
 
 def test_unit_size_bounds_buffered_bytes() -> None:
     assert unit_rows_for((2048,)) == MAX_UNIT_ROWS
-    assert unit_rows_for((64, 112, 112)) == 32  # 1.6 MB stem maps at 224 px
+    assert unit_rows_for((64, 112, 112)) == 128  # 1.6 MB stem maps at 224 px: one 205 MB shard
     assert unit_rows_for((64, 257, 257)) * 2 * 64 * 257 * 257 <= UNIT_BYTES
     assert unit_rows_for((4096, 512, 512)) == 1
 
@@ -263,3 +266,111 @@ def test_blocks_with_different_unit_sizes_match_a_direct_forward(
             assert not cached[6:8].any()  # the finished unit was not rewritten
             cached, expected = np.delete(cached, [6, 7], 0), np.delete(expected, [6, 7], 0)
         np.testing.assert_allclose(cached.astype(np.float32), expected.astype(np.float32), rtol=2e-3, atol=2e-3)
+
+
+def map_store(root: Path, n: int, monkeypatch: pytest.MonkeyPatch, values: np.ndarray | None = None) -> FeatureStore:
+    """A finished store of `n` (8, 3, 3) maps in 4-row units (shards), the last one short."""
+    monkeypatch.setattr("harness.cache.UNIT_BYTES", 4 * 2 * 8 * 3 * 3)
+    store = FeatureStore.open_for_write(root, make_key(n, "layer3"), (8, 3, 3), "toy/train")
+    values = maps(n) if values is None else values
+    for unit in store.pending_units():
+        rows = store.unit_rows(unit)
+        store.write_unit(unit, values[rows.start : rows.stop])
+    store.mark_complete()
+    store.close()
+    return store
+
+
+def maps(n: int) -> np.ndarray:
+    values = np.random.default_rng(n).standard_normal((n, 8, 3, 3)).astype(np.float16)
+    values[1] = 0  # an all-zero image: its chunk must still be written into the shard
+    return values
+
+
+def test_sharded_store_round_trips_in_one_shard_per_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    values = maps(10)
+    store = map_store(tmp_path, 10, monkeypatch, values)
+    assert (store.unit_size, store.n_units, store.features.chunks, store.features.shards) == (
+        4,
+        3,
+        (1, 8, 3, 3),
+        (4, 8, 3, 3),
+    )
+    reopened = FeatureStore.open_complete(tmp_path, store.key)
+    np.testing.assert_array_equal(reopened.read_all(), values)
+    files = sorted(str(p.relative_to(store.path)) for p in store.path.rglob("*") if p.is_file())
+    assert files == [
+        "done/c/0",
+        "done/zarr.json",
+        "features/c/0/0/0/0",
+        "features/c/1/0/0/0",
+        "features/c/2/0/0/0",
+        "features/zarr.json",
+        "zarr.json",
+    ]
+    with reopened.open_shard(0) as shard:
+        assert (shard.index[:, 0] != 2**64 - 1).all()  # the zero image has its chunk
+    streamed = StreamedFeatures({"layer3": reopened}).batch(torch.tensor([9, 1, 4, 1]))["layer3"]
+    np.testing.assert_array_equal(streamed.numpy(), values[[9, 1, 4, 1]].astype(np.float32))
+    assert reopened.verify() == []
+
+
+def test_a_store_of_many_images_holds_a_file_per_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = map_store(tmp_path, 401, monkeypatch)
+    files = sum(1 for p in store.path.rglob("*") if p.is_file())
+    assert files == store.n_units + 4 == 105  # shards, the flags and three metadata documents
+
+
+def rewrite_index(shard: Path, edit) -> None:
+    """Change a shard's index and give it a valid checksum, as a bad writer could have."""
+    import google_crc32c
+
+    raw = bytearray(shard.read_bytes())
+    index = np.frombuffer(bytes(raw[-68:-4]), "<u8").reshape(-1, 2).copy()
+    edit(index)
+    body = index.tobytes()
+    shard.write_bytes(bytes(raw[:-68]) + body + google_crc32c.value(body).to_bytes(4, "little"))
+
+
+SHARD_DAMAGE = {
+    "deleted": (Path.unlink, "rows 4-7: shard file missing"),
+    "truncated": (
+        lambda p: p.write_bytes(p.read_bytes()[:-30]),
+        "rows 4-7: fails to decode (shard index fails its checksum)",
+    ),
+    "flipped": (
+        lambda p: p.write_bytes(p.read_bytes()[:20] + bytes([p.read_bytes()[20] ^ 1]) + p.read_bytes()[21:]),
+        None,
+    ),
+    "index gap": (
+        lambda p: rewrite_index(p, lambda index: index.__setitem__(2, 2**64 - 1)),
+        "rows 6-6: shard index lacks an image",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", SHARD_DAMAGE)
+def test_damaged_shard_names_its_rows_and_repair_extracts_only_its_unit(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = maps(10)
+    store = map_store(tmp_path, 10, monkeypatch, values)
+    damage, named = SHARD_DAMAGE[kind]
+    kept = {u: store.shard_file(u).stat().st_ino for u in (0, 2)}
+    damage(store.shard_file(1))
+    if named is None:  # the first chunk's bytes: image 4 alone
+        named = "rows 4-4: fails to decode (chunk fails its checksum)"
+    assert FeatureStore.open_path(store.path).verify() == [named]
+    with pytest.raises(CorruptChunk, match=re.escape(named)) as caught:
+        FeatureStore.open_complete(tmp_path, store.key).read_all()
+    with pytest.raises(CorruptChunk, match=re.escape(named)):
+        StreamedFeatures({"layer3": store}).batch(torch.tensor([0, 4, 5, 6, 7]))
+    assert caught.value.units == (1,)
+    FeatureStore.repair(store.path, caught.value.units)
+    assert not store.shard_file(1).exists()
+    with FeatureStore.open_for_write(tmp_path, store.key, (8, 3, 3), "toy/train") as resumed:
+        assert resumed.pending_units() == [1] and not resumed.complete
+        resumed.write_unit(1, values[4:8])
+        resumed.mark_complete()
+    np.testing.assert_array_equal(FeatureStore.open_complete(tmp_path, store.key).read_all(), values)
+    assert {u: store.shard_file(u).stat().st_ino for u in (0, 2)} == kept

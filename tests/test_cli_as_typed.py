@@ -25,31 +25,48 @@ COMPUTE = {"device": "auto", "batch_size": 64, "workers": WORKERS, "image_size":
 CHOICE = {"key": None, "prefix": None}
 ENCODER = {"encoder": "random:0", "name": None, "trust_checkpoint": False, **CHOICE}
 TRAINING = {"epochs": None, "seed": [0], "grid": "table2", "force": False, "save_heads": False}
+EXTRACTION = {"compute": "auto", "decode": "auto"}
 DENSE = {"mode": "auto", "views": None, "cache_budget": None, "memory_budget": None}
 BOARD = {"out": Path("leaderboard-out"), "include_overrides": False, "supervised": None}
+PROTOCOL = {"protocol": "ccbench"}
 ALL_BLOCKS = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 
 # subcommand: (its required arguments, every option's default). image_size None = each task's own size.
 BARE = {
-    "tasks": ([], {**COMMON, "json": False}),
+    "tasks": ([], {**COMMON, **PROTOCOL, "json": False}),
     "inspect": (["m.pth"], {**COMMON, **CHOICE, "checkpoint": Path("m.pth"), "json": False, "trust_checkpoint": False}),
     "extract": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **ENCODER, "task": "cifar100", "split": "all", "views": None},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **PROTOCOL, "task": "cifar100", "split": "all", "views": None},
     ),
     "score": (
         ["--encoder", "random:0", "--task", "cifar100"],
-        {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "task": "cifar100"},
+        {**COMMON, **COMPUTE, **EXTRACTION, **ENCODER, **TRAINING, **DENSE, **PROTOCOL, "task": "cifar100"},
     ),
-    "run": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **TRAINING, **DENSE, "tasks": "all"}),
+    "run": (
+        ["--encoder", "random:0"],
+        {
+            **COMMON,
+            **COMPUTE,
+            **EXTRACTION,
+            **ENCODER,
+            **TRAINING,
+            **DENSE,
+            **PROTOCOL,
+            "tasks": "all",
+            "no_lockstep": False,
+        },
+    ),
     "submit": (
         ["m.pth", "--name", "mine"],
         {
             **COMMON,
             **COMPUTE,
+            **EXTRACTION,
             **TRAINING,
             **DENSE,
             **BOARD,
+            **PROTOCOL,
             "checkpoint": Path("m.pth"),
             "name": "mine",
             "method": None,
@@ -59,21 +76,40 @@ BARE = {
             "trust_checkpoint": False,
             **CHOICE,
             "tasks": "all",
+            "no_lockstep": False,
         },
     ),
-    "cache": (["ls"], {**COMMON, "action": "ls", "digests": [], "all": False, "repair": False, "json": False}),
+    "cache": (
+        ["ls"],
+        {**COMMON, "action": "ls", "digests": [], "all": False, "older_than": None, "repair": False, "json": False},
+    ),
+    "rescore": (["r.json"], {"results": [Path("r.json")], "json": False}),
+    "validate": (["r.json"], {"files": [Path("r.json")]}),
     "calibrate": ([], {**COMMON, **COMPUTE}),
-    "plan": (["--encoder", "random:0"], {**COMMON, **COMPUTE, **ENCODER, **DENSE, "tasks": "all", "epochs": None}),
-    "leaderboard": ([], {**COMMON, **BOARD}),
+    "plan": (
+        ["--encoder", "random:0"],
+        {**COMMON, **COMPUTE, **ENCODER, **DENSE, **PROTOCOL, "tasks": "all", "epochs": None},
+    ),
+    "leaderboard": ([], {**COMMON, **BOARD, **PROTOCOL}),
     "demo": (
         [],
-        {**COMMON, **COMPUTE, "image_size": 64, "out": None, "train_images": 1000, "test_images": 300, "epochs": None},
+        {
+            **COMMON,
+            **COMPUTE,
+            **EXTRACTION,
+            "image_size": 64,
+            "out": None,
+            "train_images": 1000,
+            "test_images": 300,
+            "epochs": None,
+        },
     ),
     "cka": (
         ["--encoders", "random:0", "random:1"],
         {
             **COMMON,
             **COMPUTE,
+            **EXTRACTION,
             "image_size": 112,
             "encoders": ["random:0", "random:1"],
             "blocks": ALL_BLOCKS,
@@ -170,6 +206,15 @@ def test_submit_then_leaderboard_as_typed_gives_a_standard_ranked_result(user_di
     assert result["hparams"]["epochs"] == 100 and result["encoder"]["method"] == "MoCo v2"
     assert (home / "leaderboard-out" / "index.html").is_file()
     assert not (home / "results" / "heads").exists(), "no task is scored with cifar100's heads: none kept"
+    environment = result["environment"]
+    assert (
+        environment["torch"] == torch.__version__ and "submit moco_v2_200ep_pretrain.pth.tar" in environment["command"]
+    )
+    assert environment["io"]["extract"]["written_bytes"] > 0 and environment["peak_memory"]["rss_bytes"] > 0
+    assert (home / "results" / result["predictions"]["file"]).is_file()
+    for audit in (["rescore", str(path)], ["validate", str(path)]):
+        done = typed(home, env, *audit)
+        assert done.returncode == 0, done.stdout + done.stderr
 
     board = typed(home, env, "leaderboard")
     assert board.returncode == 0, board.stderr

@@ -12,6 +12,7 @@ from torch import nn
 from encoders import block_shape
 from harness.decoders import DeepLabV3PlusHead, SiameseUNetHead, UNetHead
 from harness.heads import build_head
+from tasks import get_task
 from tests.head_base import HeadTests, native_conv_kernels
 
 
@@ -47,8 +48,28 @@ def test_unet_parameter_count_matches_the_original() -> None:
 
 
 def test_siamese_unet_parameter_count_matches_the_original() -> None:
-    """110,843,204: the U-Net plus 11,153,216 in the five 1x1 fusion convs."""
+    """110,843,204 with the original's one output: the U-Net plus 11,153,216 in the five 1x1 fusion
+    convs; KITTI's head has two outputs (u, v), 2,308 more in the final conv: 110,845,512."""
     assert parameter_count(partial(SiameseUNetHead, 1)) == 110_843_204
+    assert parameter_count(partial(SiameseUNetHead, 2)) == 110_845_512
+    assert parameter_count(partial(build_head, "siamese_unet", get_task("kitti_flow").num_classes, 0, 2)) == 110_845_512
+
+
+def test_deeplab_trains_on_a_last_batch_of_one_sample() -> None:
+    """A one-sample batch (Cityscapes' last with --views 13) steps without touching the image-pooling
+    BN's running statistics; the other BNs still update, and larger batches use batch statistics."""
+    head = DeepLabV3PlusHead(3).train()
+    features = {"layer4": torch.randn(1, 2048, 2, 2), "layer1": torch.randn(1, 256, 16, 16)}
+    norm = head.aspp.pooling[1][1]
+    before = norm.running_mean.clone()
+    loss = head(features, out_size=(64, 64)).square().mean()
+    loss.backward()
+    assert torch.equal(norm.running_mean, before) and norm.num_batches_tracked == 0
+    assert head.aspp.pooling[1][0].weight.grad.abs().sum() > 0
+    assert head.reduce[1].num_batches_tracked == 1
+    pair = {name: values.repeat(2, 1, 1, 1) for name, values in features.items()}
+    head(pair)
+    assert norm.num_batches_tracked == 1 and not torch.equal(norm.running_mean, before)
 
 
 @pytest.mark.parametrize(("classes", "count"), [(2, 16_843_362), (5, 16_850_277), (19, 16_882_547)])

@@ -25,7 +25,7 @@ from harness.sources import InMemoryFeatures, StreamedFeatures
 from harness.targets import dense_targets
 from tasks import get_task
 from tasks.readers import CityscapesSegmentation, KittiFlow2015, NyuDepth
-from tasks.views import CropViews, JitteredViews, JitterViews, crop_views, resize_target
+from tasks.views import CropDraw, CropViews, JitteredViews, JitterViews, crop_views, resize_target
 from tests.writers.cityscapes import write_cityscapes
 from tests.writers.kitti_flow import write_kitti_flow
 from tests.writers.nyu import write_nyu
@@ -33,11 +33,11 @@ from tests.writers.nyu import write_nyu
 
 def test_crop_boxes_are_seeded_inside_the_image_and_padding_is_never_scored() -> None:
     views = CropViews(size=8, count=3, seed=0)
-    boxes = {views.box((20, 30), sample=4, k=k) for k in range(3)}
-    assert boxes == {views.box((20, 30), sample=4, k=k) for k in range(3)} and len(boxes) > 1
+    boxes = {views.draw((20, 30), sample=4, k=k).box for k in range(3)}
+    assert boxes == {views.draw((20, 30), sample=4, k=k).box for k in range(3)} and len(boxes) > 1
     assert all(0 <= top <= 12 and 0 <= left <= 22 for top, left in boxes)
-    assert views.box((5, 30), sample=0, k=0)[0] == 0
-    crop = views.crop(np.ones((5, 30), np.float32), (0, 3), np.nan)
+    assert views.draw((5, 30), sample=0, k=0).box[0] == 0
+    crop = views.apply(np.ones((5, 30), np.float32), CropDraw(1.0, False, (0, 3)), np.nan, "depth")
     assert crop.shape == (8, 8) and np.isnan(crop[5:]).all() and (crop[:5] == 1).all()
 
 
@@ -46,7 +46,7 @@ def test_crop_views_cut_image_and_target_alike(tmp_path: Path) -> None:
     views = crop_views(base, CropViews(size=16, count=2, seed=0))
     assert len(views) == 2 * len(base) and views.image(3).shape == (16, 16, 3) and views.target(3).shape == (16, 16)
     image, depth = base.image(1), base.target(1)
-    top, left = views.views.box(depth.shape, 1, 1)
+    top, left = views.views.draw(depth.shape, 1, 1).box
     assert np.array_equal(views.image(3), image[top : top + 16, left : left + 16])
     np.testing.assert_array_equal(views.target(3), depth[top : top + 16, left : left + 16])
     other = crop_views(base, CropViews(size=16, count=2, seed=1))
@@ -292,15 +292,15 @@ def test_extract_command_caches_the_crop_views_a_crop_task_trains_on(tmp_path: P
 def test_a_missing_chunk_while_streaming_is_damage_not_zeros(tmp_path: Path) -> None:
     values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
     store = _store(tmp_path, "layer3", values)
-    (store.path / "features" / "c" / "2" / "0" / "0" / "0").unlink()
-    with pytest.raises(CorruptChunk, match=f"{store.path}: rows 2-2: chunk file missing") as caught:
+    store.shard_file(0).unlink()  # four rows: the store has one unit, in one shard
+    with pytest.raises(CorruptChunk, match=f"{store.path}: rows 0-3: shard file missing") as caught:
         StreamedFeatures({"layer3": store}).batch(torch.tensor([1, 2]))
-    assert caught.value.units == (0,)  # four rows: the store has one unit
+    assert caught.value.units == (0,)
 
 
 def test_a_damaged_chunk_while_streaming_is_one_line_naming_the_store(tmp_path: Path) -> None:
     values = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float16)
     store = _store(tmp_path, "layer3", values)
-    (store.path / "features" / "c" / "2" / "0" / "0" / "0").write_bytes(b"not a chunk")
+    store.shard_file(0).write_bytes(b"not a shard")
     with pytest.raises(CorruptChunk, match=str(store.path)):
         StreamedFeatures({"layer3": store}).batch(torch.tensor([2]))

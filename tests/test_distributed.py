@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.distributed import SOLO, World, from_env, units_of_work
-from tasks import get_task
+from tasks import TASKS, get_task
 from tests.distributed import ranks, serial, store_bytes
 from tests.writers.dtd import write_dtd
 from tests.writers.eurosat import write_eurosat
@@ -38,6 +38,14 @@ def test_a_task_scored_with_another_s_head_shares_its_unit_of_work() -> None:
     units = [[t.id for t in unit] for unit in units_of_work(tasks)]
     assert units == [["imagenet", "imagenet_v2"], ["cifar100"], ["eurosat"]]
     assert [[t.id for t in u] for u in units_of_work([get_task("imagenet_v2")])] == [["imagenet_v2"]]
+
+
+def test_the_lockstep_group_is_one_unit_of_work_and_dense_tasks_their_own() -> None:
+    dense = next(t for t in TASKS.values() if t.dense)
+    tasks = [get_task("imagenet_v2"), dense, get_task("cifar100"), get_task("imagenet")]
+    units = [[t.id for t in unit] for unit in units_of_work(tasks, lockstep=True)]
+    assert units == [["imagenet", "imagenet_v2", "cifar100"], [dense.id]]
+    assert units_of_work([dense], lockstep=True) == [[dense]]
 
 
 def extract_args(data: Path, cache: Path | str) -> list[str]:

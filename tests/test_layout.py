@@ -108,14 +108,17 @@ def test_leaderboard_holds_no_task_table() -> None:
 def test_every_task_name_maps_to_code() -> None:
     from encoders import BLOCK_NAMES
     from harness.heads import HEADS
-    from harness.metrics import METRICS
-    from harness.train import LOSSES
-    from tasks import TASKS
+    from harness.losses import build_loss
+    from harness.metrics import build_metric
+    from tasks import PROTOCOLS, battery
     from tasks.spec import BLOCKS_READ, HEAD_BLOCKS
 
-    for task in TASKS.values():
-        assert task.head in HEADS and task.metric in METRICS and task.loss in LOSSES, task.id
-        assert task.blocks == HEAD_BLOCKS[task.head], task.id
+    for protocol in PROTOCOLS:
+        for task in battery(protocol).values():
+            assert task.head in HEADS and task.protocol == protocol, task.id
+            assert callable(build_loss(task.loss, task.class_weights, task.positive)), task.id
+            assert build_metric(task.metric, task.num_classes, task.positive, task.secondary).name == task.metric
+            assert task.blocks == HEAD_BLOCKS[task.head], task.id
     assert BLOCKS_READ == BLOCK_NAMES
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -118,6 +119,35 @@ def planted(folder: Path, n_encoders: int = 12, missing: tuple[str, str] | None 
             write_result(folder, name, task, [base - 0.01, base + 0.01], method="mocov2" if i % 2 else "swav")
 
 
+CATEGORY_WEIGHT = {"semantic-image": 1.0, "semantic-pixel": 0.8, "structural-image": 0.5, "structural-pixel": 0.1}
+"""How much each category's scores follow encoder quality (the rest is a fixed per-task twist)."""
+
+
+def full_battery(folder: Path, n_encoders: int = 12) -> None:
+    """Every battery task for a supervised encoder and `n_encoders` 200-epoch MoCo v2 / SwAV encoders on four
+    pre-training datasets. Encoder i's quality grows with i; a task follows it by its category's weight,
+    so semantic image-level tasks correlate with ImageNet and structural pixelwise ones hardly; depth
+    scores are negative L1 errors, everything else a fraction; two seeds with 95% intervals each."""
+    twist = np.random.default_rng(0).permutation(n_encoders) / (n_encoders - 1)
+    datasets = ("ImageNet", "Places", "Kinetics", "Taskonomy")
+    for task_index, (task, spec) in enumerate(TASKS.items()):
+        weight = CATEGORY_WEIGHT[spec.category]
+        for i in range(-1, n_encoders):
+            quality = 0.8 if i < 0 else i / (n_encoders - 1)
+            mixed = weight * quality + (1 - weight) * (0.5 if i < 0 else np.roll(twist, task_index)[i])
+            score = 0.3 + 0.5 * mixed
+            score = -(1.1 - score) if spec.metric == "neg_l1" else score
+            seeds = [score - 0.004, score + 0.004]
+            if i < 0:
+                name, method, data = "Supervised ImageNet", "supervised", "ImageNet"
+            else:
+                method, data = ("MoCo v2" if i % 2 else "SwAV"), datasets[i % len(datasets)]
+                name = f"{method} {data} #{i:02d}"
+            write_result(
+                folder, name, task, seeds, method=method, pretrain_data=data, ci95=[[s - 0.01, s + 0.01] for s in seeds]
+            )
+
+
 def test_task_means_missing_task_marks_and_rank(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
@@ -180,9 +210,10 @@ def test_index_html_self_contained(tmp_path: Path) -> None:
     page = paths["html"].read_text()
     for name in ["supervised", *[f"enc{i:02d}" for i in range(12)]]:
         assert f">{name}</td>" in page
-    # category, imagenet scatter, seed variance; no similarity figure: every encoder is ImageNet-pretrained
-    assert page.count('<img alt="') == 3 and 'src="data:image/png;base64,iVBORw0KGgo' in page
-    assert "data_similarity: not available" in page
+    # figures 3, 4, 5, 13, 14 and seed variance; no similarity figure (every encoder is ImageNet-pretrained), no CKA
+    assert page.count('<img alt="') == 6 and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert '<figure id="fig-data_similarity">' in page
+    assert "Not drawn: no task has encoders pre-trained on both similar and dissimilar data." in page
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert paths["category_distribution"].read_bytes()[:4] == b"\x89PNG"
     assert paths["imagenet_scatter"].read_bytes()[:4] == b"\x89PNG"
@@ -529,13 +560,18 @@ def test_new_analyses_land_in_the_outputs(tmp_path: Path) -> None:
     planted(tmp_path)
     paths = build(tmp_path, tmp_path / "out")
     text = paths["markdown"].read_text()
-    titles = [line[4:] for line in text.splitlines() if line.startswith("### ")]
+    analyses, figures = text.split("\n## Figures\n")
+    titles = [line[4:] for line in analyses.splitlines() if line.startswith("### ")]
     assert [t.split(".")[0] for t in titles] == sorted([t.split(".")[0] for t in titles], key=int)
     assert "2. task-by-task Pearson correlation" in titles and "2. task-by-task Spearman correlation" in titles
     assert "| task | imagenet | pets |" in text
     assert "not available: needs both balanced and unbalanced" in text  # every encoder is full ImageNet
     page = paths["html"].read_text()
     assert "task-by-task Spearman correlation" in page and "balanced vs unbalanced ANOVA" in page
+    shown = [line[4:].split(".")[0] for line in figures.splitlines() if line.startswith("### Figure")]
+    assert shown == [f"Figure {n} (paper)" for n in (3, 4, 5, 6, 7, 13, 14)]
+    assert "![pearson_matrix](pearson_matrix.png)" in figures and "Reading: Tasks of one category" in figures
+    assert "| imagenet (↑ top-1 %) | imagenet_v2" not in text and "| imagenet (↑ top-1 %) | pets (↑ top-1 %) |" in text
 
 
 def test_an_output_folder_holding_other_files_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -561,3 +597,118 @@ def test_a_symlinked_output_folder_keeps_its_link_and_permissions(tmp_path: Path
         paths = build(tmp_path / "results", link)
     assert link.is_symlink() and (served / "index.html").is_file() and paths["html"] == link / "index.html"
     assert served.stat().st_mode & 0o777 == 0o750
+
+
+# ---- the page's figures: labels, scales and readings computed from the data ----
+
+
+def figures_of(folder: Path) -> dict[str, Any]:
+    from leaderboard.analyses import run_all
+    from leaderboard.figures import all_figures
+
+    board = build_table(load_results(folder))
+    return {plot.stem: plot for plot in all_figures(board, run_all(board, []), [])}
+
+
+def texts(figure: Any) -> set[str]:
+    """Every text drawn in a matplotlib figure (titles, labels, ticks, annotations, legends)."""
+    from matplotlib.text import Text
+
+    return {t.get_text() for t in figure.findobj(Text) if t.get_text()}
+
+
+def test_figures_are_labelled_and_read_from_the_data(tmp_path: Path) -> None:
+    full_battery(tmp_path)
+    plots = figures_of(tmp_path)
+    names = {str(n) for n in build_table(load_results(tmp_path)).encoders["name"]}
+    assert [p.number for p in plots.values()] == ["3", "4", "5", "6", "7", "13", "14", ""]
+    scatter = plots["imagenet_scatter"]
+    drawn = texts(scatter.figure)
+    assert names <= drawn, "every encoder is named on its points"
+    assert "ImageNet top-1 %" in drawn and "mIoU %" in drawn and "−L1 (depth unit) (higher is better)" in drawn
+    assert {"semantic-image", "structural-pixel", "category"} <= drawn, "a legend of the categories"
+    # semantic image-level tasks follow quality exactly, structural pixelwise ones hardly (CATEGORY_WEIGHT)
+    assert scatter.reading.startswith("ImageNet top-1 correlates (Spearman) with semantic-image tasks at ρ=1.00")
+    structural = float(scatter.reading.split("structural-pixel tasks at ρ=")[1][:5])
+    assert abs(structural) < 0.5 and scatter.note == ""
+    assert names <= texts(plots["category_distribution"].figure)
+    assert "normalized score (0 = supervised reference)" in texts(plots["category_distribution"].figure)
+    for stem, symbol in (("pearson_matrix", "r"), ("spearman_matrix", "ρ")):
+        matrix = plots[stem].figure
+        image = matrix.axes[0].images[0]
+        assert image.get_cmap().name == "RdBu_r" and image.norm.vcenter == 0
+        assert (image.norm.vmin, image.norm.vmax) == (-1, 1), "a diverging scale centred at 0"
+        assert {"imagenet", "kitti_flow"} <= texts(matrix) and any(
+            t.endswith(f"{symbol} across encoders") for t in texts(matrix)
+        )
+        within = float(plots[stem].reading.split(f"correlate at {symbol}=")[1][:4])
+        across = float(plots[stem].reading.split(f"different categories at {symbol}=")[1][:4])
+        assert within > across, plots[stem].reading
+    moco = plots["mocov2_vs_swav"]
+    assert "MoCo v2 − SwAV (normalized score)" in texts(moco.figure) and {"MoCo v2 ahead", "SwAV ahead"} <= texts(
+        moco.figure
+    )
+    assert moco.reading.startswith("MoCo v2 is ahead on ") and "of 21 tasks" in moco.reading
+    similar = plots["data_similarity"]
+    assert similar.reading.startswith("Pre-training on the task's own domain scores higher on ")
+    assert isinstance(plots["cka"].png, NotAvailable) and "ccbench cka" in plots["cka"].png.reason
+    assert plots["seed_variance"].reading.startswith("Seeds differ by ")
+
+
+def test_too_few_encoders_say_so(tmp_path: Path) -> None:
+    for i, quality in enumerate((0.3, 0.5, 0.6, 0.4)):
+        for j, task in enumerate(("imagenet", "pets", "clevr_count")):
+            write_result(tmp_path, f"e{i}", task, [quality + 0.02 * j * (i % 2)], method="swav")
+    plots = figures_of(tmp_path)
+    assert plots["imagenet_scatter"].note.startswith(
+        "Only 4 encoders scored ImageNet and another task: with fewer than 5"
+    )
+    assert plots["category_distribution"].note.startswith("Only 4 encoders have normalized scores")
+    assert plots["pearson_matrix"].note.startswith("Only 4 encoders scored these tasks")
+    assert isinstance(plots["mocov2_vs_swav"].png, NotAvailable)  # no MoCo v2 encoder
+    (tmp_path / "pair").mkdir()
+    for i in range(2):
+        write_result(tmp_path / "pair", f"p{i}", "imagenet", [0.4 + 0.1 * i], method="swav")
+        write_result(tmp_path / "pair", f"p{i}", "pets", [0.4 + 0.1 * i], method="swav")
+    pair = figures_of(tmp_path / "pair")
+    assert str(pair["imagenet_scatter"].png) == "not available: no other task shares 3 or more encoders with imagenet"
+    paths = build(tmp_path / "pair", tmp_path / "out")
+    assert "Not drawn: no other task shares 3 or more encoders with imagenet." in paths["html"].read_text()
+
+
+def test_headers_name_the_metric_and_its_direction(tmp_path: Path) -> None:
+    full_battery(tmp_path, n_encoders=3)
+    page = build(tmp_path, tmp_path / "out")["html"].read_text()
+    header = page.split('data-col="nyu_depth"')[1].split("</th>")[0]
+    assert "↓ L1 (depth unit)" in header and "lower is better" in header and "metres for NYU" in header
+    assert "↑ 1−Fl-all %" in page.split('data-col="kitti_flow"')[1].split("</th>")[0]
+    assert '<abbr title="top-1 accuracy: percent of test samples' in page.split('data-col="pets"')[1]
+    board = build_table(load_results(tmp_path))
+    best = board.encoders.at[board.normalized.values["nyu_depth"].idxmax(), "name"]
+    table = page.split('id="structural-pixel"')[1].split("</table>")[0]
+    after_name = re.findall(r"<td[^>]*>", table.split(f">{best}</td>")[1].split("</tr>")[0])
+    columns = [t for t in board.tasks if board.task_category[t] == "structural-pixel"]
+    depth_cell = after_name[1 + columns.index("nyu_depth")]  # after the category mean
+    assert 'data-shade="1.0000"' in depth_cell, "the smallest depth error is the darkest cell"
+    assert float(depth_cell.split('data-v="')[1].split('"')[0]) > 0, "the error itself, not its negation"
+
+
+def test_each_protocol_ranks_apart_and_says_which_it_shows(tmp_path: Path) -> None:
+    """virb results (docs/PROTOCOL.md section 8) never share a table with ccbench ones: the default board
+    leaves them out and says so, `protocol="virb"` ranks only them, and files without the key are ccbench."""
+    results = tmp_path / "results"
+    results.mkdir()
+    planted(results)
+    for name, score in (("enc00", 0.9), ("enc01", 0.1)):
+        path = write_result(results, name, "pets_seg", [score], protocol="virb")
+        path.rename(path.with_name(path.name.replace("__p1.json", "__p1-virb.json")))
+    default = pd.read_csv(build(results, tmp_path / "ccbench")["csv"]).set_index("name")
+    assert default.at["enc00", "pets_seg"] != pytest.approx(0.9) and len(default) > 2
+    board = build_table(load_results(results))
+    assert board.notes[0] == "protocol ccbench: every score below was made under it"
+    assert "2 result file(s) of protocol virb left out" in board.notes[1]
+    virb = pd.read_csv(build(results, tmp_path / "virb", protocol="virb")["csv"]).set_index("name")
+    assert set(virb.index) == {"enc00", "enc01"} and virb.at["enc00", "pets_seg"] == pytest.approx(0.9)
+    assert "protocol virb" in (tmp_path / "virb" / "LEADERBOARD.md").read_text()
+    with pytest.raises(LeaderboardError, match="no result files of protocol paper"):
+        build_table(load_results(results), protocol="paper")

@@ -58,7 +58,8 @@ def test_similar_data_advantage_recovered(tmp_path: Path) -> None:
     assert "### 5. similar vs dissimilar pre-training data (normalized)" in text
     assert "| kitti_flow | driving | 0 | — | 8 |" in text and "no encoder pre-trained on driving data" in text
     assert paths["data_similarity"].read_bytes()[:4] == b"\x89PNG"
-    assert '<img alt="data_similarity"' in paths["html"].read_text()
+    assert '<figure id="fig-data_similarity"><figcaption><b>Figure 6 (paper).' in paths["html"].read_text()
+    assert "Reading: Pre-training on the task's own domain scores higher on 4 of 4 tasks" in text
 
 
 def test_similarity_says_what_is_missing(tmp_path: Path) -> None:
@@ -100,11 +101,11 @@ def test_non_separable_neighbours_marked(tmp_path: Path) -> None:
     assert table.at["e", "pets_ci95_lo"] == pytest.approx(0.59) and table.at["e", "pets_ci95_hi"] == pytest.approx(0.63)
     assert table.at["e", "pets_std"] == pytest.approx(0.01) and pd.isna(table.at["a", "pets_std"])
     lines = paths["markdown"].read_text().splitlines()
-    assert "0.7200 ≈" in next(line for line in lines if "| a |" in line)
-    assert "0.6100 ±0.0100 |" in next(line for line in lines if "| e |" in line)
-    assert "0.5000 ? |" in next(line for line in lines if "| c |" in line)
+    assert "72.0 ≈" in next(line for line in lines if "| a |" in line)  # top-1 in percent
+    assert "61.0 ±1.0 |" in next(line for line in lines if "| e |" in line)
+    assert "50.0 ? |" in next(line for line in lines if "| c |" in line)
     page = paths["html"].read_text()
-    assert ">0.7200 ≈</td>" in page and ">0.6100 ±0.0100</td>" in page and "not separable" in page
+    assert ">72.0 ≈</td>" in page and ">61.0 ±1.0</td>" in page and "not separable" in page
     assert paths["seed_variance"].read_bytes()[:4] == b"\x89PNG"
 
 
@@ -190,7 +191,9 @@ def test_cka_matrix_lands_in_every_output(tmp_path: Path) -> None:
     assert paths[stem].read_bytes()[:4] == b"\x89PNG"
     page = paths["html"].read_text()
     assert f"<h3>{title}</h3>" in page and '<td data-v="0.988">0.988</td>' in page
-    assert f'<h3>{stem}</h3><img alt="{stem}" src="data:image/png;base64,iVBORw0KGgo' in page
+    figure = page.split(f'<figure id="fig-{stem}">')[1].split("</figure>")[0]
+    assert "Figure 7 (paper)" in figure and "Reading: Matching blocks of alpha and beta: CKA 1.00 at stem" in figure
+    assert "Only 500 images: the protocol uses 10,000." in figure and 'src="data:image/png;base64,iVBORw0KGgo' in figure
     table = pd.read_csv(paths["cka_csv"])
     assert list(table.columns) == [
         "encoder_a",
@@ -247,7 +250,7 @@ def test_no_cka_folder_says_how_to_run_it(tmp_path: Path) -> None:
     paths = build(tmp_path, tmp_path / "out", echo=lines.append)
     line = "not available: no CKA runs yet: run `ccbench cka --encoders A B`"
     assert f"### 7. linear CKA\n\n{line}\n" in paths["markdown"].read_text()
-    assert "<h3>7. linear CKA</h3>\n<p>not available: no CKA runs yet: run `ccbench cka --encoders A B`</p>" in (
+    assert "<h3>7. linear CKA</h3><p>not available: no CKA runs yet: run `ccbench cka --encoders A B`</p>" in (
         paths["html"].read_text()
     )
     assert f"7. linear CKA: {line}" in lines and pd.read_csv(paths["cka_csv"]).empty

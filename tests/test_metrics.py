@@ -9,7 +9,17 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix, jaccard_score
 
-from harness.metrics import METRICS, KittiFlowInlier, MeanIoU, NegativeL1, Top1, build_metric
+from harness.metrics import (
+    METRICS,
+    ForegroundMeanIoU,
+    KittiFlowInlier,
+    MeanIoU,
+    NegativeL1,
+    PositiveIoU,
+    Top1,
+    WithSecondary,
+    build_metric,
+)
 
 NAN, INF = float("nan"), float("inf")
 
@@ -24,7 +34,7 @@ def labels(rows: list[list[int]]) -> torch.Tensor:
 
 def test_every_metric_is_higher_is_better_and_named_as_registered() -> None:
     for name in METRICS:
-        metric = build_metric(name, num_classes=3)
+        metric = build_metric(name, num_classes=3, positive=(1,))
         assert metric.higher_is_better is True and metric.name == name
 
 
@@ -137,24 +147,86 @@ def test_miou_refuses_bad_labels_shapes_and_empty_split() -> None:
         MeanIoU(num_classes=3, ignore_index=2)
 
 
+# ---- the original code's definitions (virb protocol) and secondary metrics ----------------------
+
+
+def test_miou_fg_skips_background_from_one_matrix() -> None:
+    # target 0 0 1 2 2 / prediction 0 1 1 2 0, 3 classes (EgoHands: 0 = background).
+    # (0,0)=1 (0,1)=1 (1,1)=1 (2,2)=1 (2,0)=1: IoU0 = 1/3, IoU1 = 1/2, IoU2 = 1/2.
+    # all classes: (1/3 + 1/2 + 1/2) / 3 = 4/9; hands only: (1/2 + 1/2) / 2 = 1/2.
+    target = torch.tensor([[0, 0, 1, 2, 2]])
+    predicted = torch.tensor([[0, 1, 1, 2, 0]])
+    both = build_metric("miou_fg", num_classes=3, secondary=("miou",))
+    both.update(predicted, target)
+    assert isinstance(both, WithSecondary) and isinstance(both.primary, ForegroundMeanIoU)
+    assert both.compute() == pytest.approx(1 / 2)
+    assert both.secondary()["miou"]["value"] == pytest.approx(4 / 9)
+    assert both.secondary()["miou"]["direction"] == "higher" and "every class" in both.secondary()["miou"]["definition"]
+    assert both.interval() is None  # the primary's: one test image gives no bootstrap
+
+
+def test_positive_iou_per_image_with_smoothing_pets_border_positive() -> None:
+    # Pets labels: 0 background, 1 pet, 255 border; the original's positive class is {0, 255}.
+    # image a: target 0 1 255 1 -> positive T F T F; logits +1 -1 -1 +1 -> predicted T F F T:
+    #   intersection 1, union 3 -> 1/3.
+    # image b: target 1 1 1 1 (no positive) and every logit negative -> 0 / 0 -> 1 by the smoothing.
+    # mean over the images: (1/3 + 1) / 2 = 2/3.
+    target = torch.tensor([[[0, 1, 255, 1]], [[1, 1, 1, 1]]])
+    logits = torch.tensor([[[[1.0, -1.0, -1.0, 1.0]]], [[[-1.0, -1.0, -1.0, -1.0]]]])
+    metric = PositiveIoU((0, 255))
+    metric.update(logits, target)
+    assert metric.compute() == pytest.approx(2 / 3)
+
+
+def test_positive_iou_of_a_two_class_head_and_miou_of_a_one_output_head() -> None:
+    # NYU walkable, positive label 1. Two-class logits whose arg-max is 1 0 1 0 against 1 1 0 0:
+    # intersection 1, union 3 -> 1/3 (one image).
+    target = torch.tensor([[[1, 1, 0, 0]]])
+    two = torch.tensor([[[[0.0, 1.0, 0.0, 1.0]], [[1.0, 0.0, 1.0, 0.0]]]])
+    metric = build_metric("positive_iou", num_classes=2, positive=(1,))
+    metric.update(two, target)
+    assert metric.compute() == pytest.approx(1 / 3)
+    # A one-output (BCE) head predicting 1 0 1 0 (logit > 0) scored as two classes: (0,0)=1 (0,1)=1
+    # (1,0)=1 (1,1)=1 -> IoU0 = IoU1 = 1/3, mean 1/3; its primary positive IoU is the same 1/3 here.
+    one = torch.tensor([[[[2.0, -2.0, 0.5, -0.5]]]])
+    both = build_metric("positive_iou", num_classes=1, positive=(1,), secondary=("miou",))
+    both.update(one, target)
+    assert both.compute() == pytest.approx(1 / 3)
+    assert both.secondary()["miou"]["value"] == pytest.approx(1 / 3)
+    # Pets' one-output head: positive {0, 255} maps logit > 0 to class 0 (background), border ignored.
+    # target 0 1 255 / logits + - + -> classes 0 1 (ignored): IoU0 = IoU1 = 1 -> 1.
+    pets = build_metric("miou", num_classes=1, positive=(0, 255))
+    pets.update(torch.tensor([[[[1.0, -1.0, 1.0]]]]), torch.tensor([[[0, 1, 255]]]))
+    assert isinstance(pets, MeanIoU) and pets.compute() == pytest.approx(1.0)
+
+
+def test_class_metric_variants_refuse_missing_positive_labels() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        build_metric("positive_iou", num_classes=2)
+    with pytest.raises(ValueError, match="one positive label"):
+        build_metric("miou", num_classes=1, positive=(3,))
+    with pytest.raises(ValueError, match="unknown metric"):
+        build_metric("miou", num_classes=2, secondary=("iou",))
+
+
 # ---- negative L1 ------------------------------------------------------------------------------
 
 
 def test_neg_l1_hand_case_skips_invalid_depth() -> None:
-    # target   2.0  nan  0.0  1.0 |  inf  -1   3.0  4.0   (valid: 2, 1, 3, 4)
+    # target   2.0  nan  0.0  1.0 |  inf  -1   3.0  4.0   (valid: all finite ones; 0 and -1 are values)
     # output   2.5  9    9    0.0 |  9    9    3.0  6.0
-    # |error| on valid pixels: 0.5, 1.0, 0.0, 2.0 -> sum 3.5 over 4 -> -0.875.
+    # |error| on valid pixels: 0.5, 9.0, 1.0, 10.0, 0.0, 2.0 -> sum 22.5 over 6 -> -3.75.
     target = torch.tensor([[[2.0, NAN, 0.0, 1.0], [INF, -1.0, 3.0, 4.0]]])
     output = torch.tensor([[[2.5, 9.0, 9.0, 0.0], [9.0, 9.0, 3.0, 6.0]]])
     metric = NegativeL1()
     metric.update(output.unsqueeze(1), target)
-    assert metric.compute() == pytest.approx(-0.875)
-    # An explicit mask removing the last pixel: 1.5 over 3 -> -0.5.
+    assert metric.compute() == pytest.approx(-3.75)
+    # An explicit mask removing the last pixel: 20.5 over 5 -> -4.1.
     masked = NegativeL1()
     mask = torch.ones(1, 2, 4, dtype=torch.bool)
     mask[0, 1, 3] = False
     masked.update(output, target, mask=mask)
-    assert masked.compute() == pytest.approx(-0.5)
+    assert masked.compute() == pytest.approx(-4.1)
 
 
 def test_neg_l1_equals_numpy_over_uneven_batches() -> None:
@@ -167,14 +239,14 @@ def test_neg_l1_equals_numpy_over_uneven_batches() -> None:
         target[rng.random(target.shape) < 0.15] = 0.0
         output = rng.uniform(0.0, 10.0, (batch, 1, height, width)).astype(np.float32)
         metric.update(torch.from_numpy(output), torch.from_numpy(target))
-        valid = np.isfinite(target) & (target > 0)
+        valid = np.isfinite(target)
         errors.append(np.abs(output[:, 0] - target)[valid])
     assert metric.compute() == pytest.approx(-np.concatenate(errors).astype(np.float64).mean())
 
 
 def test_neg_l1_refuses_no_valid_pixel_and_bad_prediction() -> None:
     metric = NegativeL1()
-    metric.update(torch.ones(1, 2, 2), torch.tensor([[[0.0, NAN], [-2.0, INF]]]))
+    metric.update(torch.ones(1, 2, 2), torch.tensor([[[-INF, NAN], [NAN, INF]]]))
     with pytest.raises(ValueError, match="no valid depth"):
         metric.compute()
     with pytest.raises(ValueError, match="non-finite"):
@@ -201,7 +273,7 @@ def test_kitti_hand_case_relative_threshold_and_invalid_pixels() -> None:
     pred = torch.tensor([[[[104.0, 6, 2, 500]], [[0.0, 12, 2, 500]]]])
     metric = KittiFlowInlier()
     metric.update(pred, target)
-    assert (metric.outliers, metric.valid_pixels) == (1, 3)
+    assert metric.statistics()[:, :2].tolist() == [[1, 3]]
     assert metric.compute() == pytest.approx(2 / 3)
     assert metric.epe() == pytest.approx((8 + math.sqrt(8)) / 3)
 

@@ -9,14 +9,19 @@ import csv
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from encoders import Preprocessing
+from harness.cache import MAX_UNIT_ROWS, FeatureStore
+from harness.cache_key import CacheKey
 from harness.cli import main
 from leaderboard.locations import Remote, location, write
 from tests.distributed import REPO, environment, serial, store_bytes
@@ -142,8 +147,37 @@ def test_killed_extraction_on_s3_resumes_scores_and_ranks_from_the_bucket(
     root.fs.pipe_file(chunk, root.fs.cat_file(chunk)[:-8] + b"\0" * 8)
     capsys.readouterr()
     assert main(["cache", "verify", "--cache", cache]) == 1
-    assert "rows 0-199: fails to decode" in capsys.readouterr().out, "the crc32c checksum finds the damage"
+    report = capsys.readouterr().out
+    assert re.search(r"rows 0-\d+: fails to decode", report) and "1 damaged" in report, "crc32c finds the damage"
     assert main(["cache", "verify", "--repair", "--cache", cache]) == 1
     rebuilt = serial(extract_args(cifar_root, cache))  # one thread, as the local reference ran
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert bucket_bytes(cache) == store_bytes(tmp_path / "local"), "repair rebuilt exactly the damaged unit"
+
+
+def test_ranks_flags_on_s3_merge_after_the_barrier_or_on_resume(s3: dict[str, str]) -> None:
+    """With no lock for the flags on an object store, a non-holding rank records its units in its own
+    file; the holder merges them after the barrier, or when a killed run is resumed; the shards are
+    read back directly (harness.shards) by ranged GETs."""
+    cache = f"s3://{BUCKET}/flags"
+    n = 2 * MAX_UNIT_ROWS + 5
+    key = CacheKey.build("e" * 64, "m" * 64, n, Preprocessing(size=(32, 32)).key(), "pool")
+    values = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float16)
+    rows = [range(u * MAX_UNIT_ROWS, min((u + 1) * MAX_UNIT_ROWS, n)) for u in range(3)]
+
+    holder = FeatureStore.open_for_write(cache, key, (8,), "toy/train")
+    other = FeatureStore.open_for_rank(cache, key, 1)
+    holder.write_unit(0, values[rows[0].start : rows[0].stop])
+    other.write_unit(1, values[rows[1].start : rows[1].stop])
+    assert holder.pending_units() == [1, 2], "the other rank's flag is in its own file until merged"
+    assert json.loads((holder.path / "flags.rank1.json").read_text()) == [1]
+    holder.merge_rank_flags()
+    assert holder.pending_units() == [2] and holder.rank_flags() == []
+
+    other.write_unit(2, values[rows[2].start : rows[2].stop])
+    holder.close()  # killed before the barrier: the next run's holder merges on resuming
+    resumed = FeatureStore.open_for_write(cache, key, (8,), "toy/train")
+    assert resumed.pending_units() == [] and resumed.rank_flags() == []
+    resumed.mark_complete()
+    resumed.close()
+    np.testing.assert_array_equal(FeatureStore.open_complete(cache, key).read_all(), values)

@@ -13,7 +13,7 @@ from harness.errors import ResultError
 from harness.results import load_result, result_path, write_result
 from leaderboard.collect import load_results
 from leaderboard.errors import LeaderboardError
-from leaderboard.schema import ENCODER_OPTIONAL, ENCODER_REQUIRED, OPTIONAL, REQUIRED, SCHEMA_VERSION
+from leaderboard.schema import SCHEMA_VERSION, schema
 
 
 def example(score: float = 0.5) -> dict:
@@ -36,6 +36,46 @@ def example(score: float = 0.5) -> dict:
         "timings": {"extract": 1.0, "train": 2.0, "evaluate": 0.1},
         "created": "2026-01-01T00:00:00Z",
     }
+
+
+def full_example() -> dict:
+    """example() with every optional key the schema types, nested ones included."""
+    result = example()
+    interval = [0.4, 0.6]
+    result.update(
+        task_version=1,
+        higher_is_better=True,
+        score_std=0.0,
+        ci95=interval,
+        seeds=[{"seed": 0, "score": 0.5, "ci95": interval, "val_score": 0.6, "epoch": 3, "point": "sgd"}],
+        classes=["a", "b"],
+        hparams={},
+        overrides={},
+        manifests={},
+        split_details={},
+        cache_stores={},
+        predictions={
+            "file": "ab__cifar100__p1.predictions.npz",
+            "sha256": "ef" * 32,
+            "bootstrap": {"rounds": 1000, "level": 0.95, "seed": 0},
+        },
+        environment={
+            "python": "3.12.1",
+            "torch": "2.4.0",
+            "cuda": None,
+            "zarr": "3.1.6",
+            "numpy": "2.0.0",
+            "platform": "Linux",
+            "device": "cpu",
+            "device_name": "x86_64",
+            "git_commit": None,
+            "command": "ccbench score",
+            "peak_memory": {"rss_bytes": 1, "cuda_bytes": None},
+            "io": {"train": {"read_bytes": 1, "written_bytes": 0}},
+        },
+    )
+    result["encoder"].update(method="SwAV", pretrain_images=1, pretrain_epochs=1)
+    return result
 
 
 def test_path_is_keyed_by_fingerprint_task_and_protocol(tmp_path: Path) -> None:
@@ -86,39 +126,75 @@ def test_torn_json_names_the_file(tmp_path: Path) -> None:
         load_result(path)
 
 
+JSON_TYPES = {
+    "integer": int,
+    "number": (int, float),
+    "string": str,
+    "object": dict,
+    "array": list,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _wrong_value(kinds: str | list[str]):
+    """A value of none of the JSON types `kinds` (true is no number)."""
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    return next(v for v in ("x", 1.5, {"a": 1}) if not any(isinstance(v, JSON_TYPES[k]) for k in kinds))
+
+
+def _walk(rule: dict, value, where: str, reach) -> list:
+    """(id, edit, key) for every key of the schema node `rule` that `value` (reached from a result by
+    `reach`) holds: dropped where required, given a wrong type where typed, and the same inside."""
+    edits = []
+    if isinstance(value, dict):
+        prefix = f"{where}." if where else ""
+        for key in rule.get("required", ()):
+            edits.append((f"missing-{prefix}{key}", lambda r, k=key: reach(r).pop(k), f"{prefix}{key}"))
+        for key, inner in value.items():
+            node = rule.get("properties", {}).get(key, rule.get("additionalProperties"))
+            if not isinstance(node, dict):
+                continue
+            if "type" in node:
+                wrong = _wrong_value(node["type"])
+                edits.append(
+                    (f"wrong-{prefix}{key}", lambda r, k=key, w=wrong: reach(r).update({k: w}), f"{prefix}{key}")
+                )
+            edits += _walk(node, inner, f"{prefix}{key}", lambda r, k=key: reach(r)[k])
+    elif isinstance(value, list) and value and "items" in rule:
+        edits += _walk(rule["items"], value[0], f"{where}[0]", lambda r: reach(r)[0])
+    return edits
+
+
 def _edits() -> list:
-    """(id, edit of example(), the key its one-line refusal must name): every schema key missing (the
-    required ones) or of a wrong type, and the checks beyond types."""
-
-    def drop(key: str, inner: bool = False):
-        return lambda r: (r["encoder"] if inner else r).pop(key)
-
-    def wrong(key: str, types: tuple, inner: bool = False):
-        value = next(v for v in ("x", 1.5) if not isinstance(v, types))
-        return lambda r: (r["encoder"] if inner else r).update({key: value})
-
-    edits = [(f"missing-{k}", drop(k), k) for k in REQUIRED]
-    edits += [(f"missing-encoder.{k}", drop(k, True), f"encoder.{k}") for k in ENCODER_REQUIRED]
-    edits += [(f"wrong-{k}", wrong(k, t), k) for k, t in {**REQUIRED, **OPTIONAL}.items()]
-    edits += [
-        (f"wrong-encoder.{k}", wrong(k, t, True), f"encoder.{k}")
-        for k, t in {**ENCODER_REQUIRED, **ENCODER_OPTIONAL}.items()
-    ]
+    """(id, edit of full_example(), the key its one-line refusal must name): every key the schema file
+    names, at every depth, missing (the required ones) or of a wrong type, and the checks beyond types."""
+    edits = _walk(schema(), full_example(), "", lambda r: r)
     edits += [
         ("bool-score", lambda r: r.update(score=True), "score"),
         ("empty-task", lambda r: r.update(task=""), "task"),
         ("short-fingerprint", lambda r: r["encoder"].update(fingerprint="ab"), "encoder.fingerprint"),
         ("battery-entry", lambda r: r["battery"][0].pop("metric"), "battery[0]"),
         ("battery-domains", lambda r: r["battery"][0].update(domains=[]), "battery[0].domains"),
+        ("ci95-triple", lambda r: r.update(ci95=[0.1, 0.2, 0.3]), "ci95"),
+        ("predictions-path", lambda r: r["predictions"].update(file="../x.predictions.npz"), "predictions.file"),
     ]
     return edits
+
+
+def test_the_walk_covers_every_key_the_schema_names() -> None:
+    """No key of the schema file escapes the refusal test below: each typed key has a wrong-type edit."""
+    names = {key for _, _, key in _edits()}
+    for expected in ("schema_version", "encoder.pretrain_epochs", "seeds[0].ci95", "environment.io.train.read_bytes"):
+        assert expected in names
+    assert len(names) > 60
 
 
 @pytest.mark.parametrize("edit, key", [pytest.param(e, k, id=i) for i, e, k in _edits()])
 def test_writer_and_leaderboard_refuse_alike(tmp_path: Path, edit, key: str) -> None:
     """One schema: the writer refuses to write the record and the leaderboard to read the file, each with
     one line naming the file and the key at fault."""
-    result = example()
+    result = full_example()
     edit(result)
     path = tmp_path / "w.json"
     with pytest.raises(ResultError) as written:

@@ -28,7 +28,7 @@ from tasks.readers.pets import OxfordPets, OxfordPetsSegmentation
 from tasks.readers.sun397 import SUN397
 from tasks.readers.taskonomy import TaskonomyDepth
 from tasks.readers.thor import ThorEgomotion, ThorNumSteps
-from tasks.readers.thor_depth import ThorDepth
+from tasks.readers.thor_depth import ThorDepth, ThorDepthNormalized
 
 __all__ = [
     "DTD",
@@ -55,6 +55,7 @@ __all__ = [
     "Reader",
     "TaskonomyDepth",
     "ThorDepth",
+    "ThorDepthNormalized",
     "ThorEgomotion",
     "ThorNumSteps",
     "file_sha256",

@@ -22,6 +22,8 @@ from tasks.errors import DataCorrupt, DataNotFound, UnseenClass
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 """Files `image_files` takes by default, compared lower-case (ImageNet ships `.JPEG`, ImageNetV2 `.jpeg`)."""
 
+JPEG_SUFFIXES, JPEG_START = (".jpeg", ".jpg"), b"\xff\xd8"
+
 TRAIN_PARTS, ALL_PARTS = 4, 5
 """The train share of a seeded split, 4/5, as integers so the counts never depend on float rounding."""
 
@@ -88,6 +90,11 @@ class Reader(ABC):
     @abstractmethod
     def content_digest(self) -> str:
         """A digest of the split's source files, so edited data never reuses an old cache."""
+
+    def encoded(self, index: int) -> bytes | None:
+        """Image `index`'s JPEG file as stored, where `image` decodes exactly that file, so a faster
+        decoder may take the bytes instead; None where there is no such file (arrays, crops, PNGs)."""
+        return None
 
     def split_details(self) -> dict[str, Any]:
         """What the result records of how the reader chose this split's members beyond its manifest:
@@ -164,6 +171,19 @@ class FileListReader(Reader):
 
     def image(self, index: int) -> np.ndarray:
         return load_rgb(self._paths[index])
+
+    def encoded(self, index: int) -> bytes | None:
+        """The file's bytes when it is a JPEG (by name and by its start-of-image marker: ImageNet
+        holds a PNG named .JPEG) and this reader's `image` is the plain decode of it; an unreadable
+        file gives None, and `image` then reports it."""
+        path = self._paths[index]
+        if type(self).image is not FileListReader.image or path.suffix.lower() not in JPEG_SUFFIXES:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return data if data[:2] == JPEG_START else None
 
     def labels(self) -> np.ndarray:
         return self._labels

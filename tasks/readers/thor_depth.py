@@ -64,3 +64,13 @@ class ThorDepth(DenseReader, FileListReader):
         if depth.dtype != np.uint8:
             raise DataCorrupt(f"{path}: {depth.dtype} values, expected an 8-bit depth JPEG; re-extract thor_depth.zip")
         return depth.astype(np.float32) / DEPTH_LEVELS
+
+
+class ThorDepthNormalized(ThorDepth):
+    """THOR depth as the original code trained and scored it: (d / 255 - 0.5) / 0.25, so its L1 is
+    four times that of the [0, 1] depth (the virb protocol, docs/PROTOCOL.md section 8)."""
+
+    CENTRE, SPREAD = 0.5, 0.25
+
+    def target(self, index: int) -> np.ndarray:
+        return (super().target(index) - self.CENTRE) / self.SPREAD

@@ -44,7 +44,7 @@ def truncate(path: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str, int, str]] = {
     "flipped": (flip, "train", 1, "rows 256-299: fails to decode"),
     "truncated": (truncate, "test", 0, "rows 0-59: fails to decode"),
-    "deleted": (Path.unlink, "train", 0, "rows 0-255: chunk file missing"),
+    "deleted": (Path.unlink, "train", 0, "rows 0-255: shard file missing"),
 }
 
 
@@ -86,7 +86,7 @@ def test_damaged_chunk_is_named_then_only_its_unit_is_extracted_again(
         {p: stamp(p) for p in untouched} == untouched,
     ]
     record(
-        f"{kind} feature chunk ({split} split)",
+        f"{kind} feature shard ({split} split)",
         1,
         int(all(checks)),
         f"`cache verify`: {shown(next((line for line in found.out.splitlines() if named in line), found.out), base)}; `score` "
