@@ -414,8 +414,9 @@ class FeatureStore:
         return [int(u) for u in np.flatnonzero(self.group["done"][:] == 1)]
 
     def writer_group(self, unit: int) -> int:
-        """The MAX_UNIT_ROWS-row range holding `unit`: units of every block nest in these ranges and
-        no chunk crosses one, so writers of different ranges never touch the same file."""
+        """The MAX_UNIT_ROWS-row range holding `unit`: units (powers of two up to MAX_UNIT_ROWS rows,
+        fewer for large maps by UNIT_BYTES) nest in these ranges in every block's store, and a unit
+        is one shard, so writers of different ranges share no file but the flags."""
         return unit * self.unit_size // MAX_UNIT_ROWS
 
     def unit_rows(self, unit: int) -> range:
