@@ -3,6 +3,7 @@ rows are read on demand, so memory stays flat however many rows a split has."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from harness.cache import disk_error
 from harness.checked import is_sound, write_checked
+from leaderboard.locations import Remote
 
 
 def cached_array(
@@ -40,6 +42,8 @@ def cached_array(
             write_checked(path, fill)
         except OSError as error:
             raise disk_error(path, error) from None
+    if isinstance(path, Remote):  # an object store cannot be memory-mapped: read whole
+        return np.load(io.BytesIO(path.read_bytes()))
     return np.load(path, mmap_mode="r")
 
 

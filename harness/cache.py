@@ -26,7 +26,14 @@ What survives what:
   writers sharing a shard lose rows), then its flag: each through Zarr's atomic per-file writes,
   so a killed run leaves finished units intact and unfinished ones visibly undone. The flags
   share one small file, read, changed and replaced under its own short lock
-  (`<d>.zarr.flags.lock`), so writers of disjoint units never lose each other's flags.
+  (`<d>.zarr.flags.lock`), so writers of disjoint units (torchrun ranks too) never lose each
+  other's flags.
+- On an object store (an fsspec URL as cache root, through zarr's FsspecStore) every file is one
+  PUT, visible whole or not at all; a store is built in place with its key recorded last, so a
+  half-built one is unreadable and built again; its lock is a lease object (harness.leases). With
+  no OS lock for the flags there, the lease holder alone writes the flags file; another torchrun
+  rank records its finished units in a file of its own (`flags.rank<r>.json` in the store), which
+  the holder merges into the flags after the ranks' barrier, or on resuming after a kill.
 - The crc32c codecs make a damaged or truncated shard fail loudly on read instead of decoding to
   wrong numbers; every inner chunk of a finished unit is written (write_empty_chunks), so an absent
   shard file, or a shard index lacking a chunk, is damage too, which Zarr alone would read as
@@ -39,6 +46,8 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
+import json
 import logging
 import math
 import os
@@ -46,7 +55,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,8 +69,10 @@ from harness import __version__
 from harness.cache_key import CacheKey, digest
 from harness.checked import is_sound, write_checked
 from harness.errors import CacheError, CacheKeyMismatch, CorruptChunk
+from harness.leases import Lease
 from harness.shards import ChunkAbsent, Shard, ShardDamage, ShardFormat
 from leaderboard.files import lock, remove_stale, temp_path
+from leaderboard.locations import Location, Remote, location, write
 
 log = logging.getLogger("ccbench")
 T = TypeVar("T")
@@ -75,6 +86,9 @@ UNIT_BYTES = 256 << 20
 Chosen in bench/cache.py: 171x fewer files than a file per image on stem..layer4 (64 MiB gave
 55x, 128 MiB 103x) at the same write and read speed; a five-map extraction then buffers about
 0.8 GB per unit generation at 224 px."""
+
+RANK_FLAGS = "flags.rank"
+"""Name prefix of a rank's own flag file in a store on an object store (`flags.rank<r>.json`)."""
 
 MISSING = "shard file missing"
 INDEX_GAP = "shard index lacks an image"
@@ -143,9 +157,12 @@ def merge(damage: list[Damage]) -> list[Damage]:
     return merged
 
 
-def store_lock(path: Path, wait: bool = True) -> FileLock:
+def store_lock(path: Location, wait: bool = True) -> FileLock | Lease:
     """The lock of the store at `path`, acquired (the caller releases it): waiting, and saying so,
-    while another process writes the store, or raising filelock.Timeout without `wait`."""
+    while another process writes the store, or raising filelock.Timeout without `wait`. A store on
+    an object store has a lease instead of an OS lock."""
+    if isinstance(path, Remote):
+        return Lease(path, wait)
     path.parent.mkdir(parents=True, exist_ok=True)
     held = lock(path.with_name(f"{path.name}.lock"))
     try:
@@ -158,16 +175,35 @@ def store_lock(path: Path, wait: bool = True) -> FileLock:
     return held
 
 
+def zarr_store(path: Location) -> zarr.abc.store.Store:
+    """Zarr's store for a local folder or an fsspec URL."""
+    if isinstance(path, Remote):
+        return zarr.storage.FsspecStore.from_url(path.url)
+    return zarr.storage.LocalStore(path)
+
+
+def remove_tree(path: Location) -> None:
+    if isinstance(path, Remote):
+        path.fs.rm(path.key, recursive=True)
+    else:
+        shutil.rmtree(path)
+
+
 @dataclass
 class FeatureStore:
     """An opened store. Create or resume with `open_for_write` (which holds its lock until
     `close`), read with `open_complete`."""
 
-    path: Path
+    path: Location
     key: CacheKey
     group: zarr.Group
     unit_size: int
-    held: FileLock | None = None
+    held: FileLock | Lease | None = None
+    rank: int | None = None
+    """Set on a store another rank holds (`open_for_rank`): where, on an object store, this rank
+    records its flags until the holder merges them."""
+    ranked: set[int] = field(default_factory=set)
+    """The units this rank recorded there."""
 
     @functools.cached_property
     def features(self) -> zarr.Array:
@@ -185,8 +221,8 @@ class FeatureStore:
         return bool(self.group.attrs.get("complete", False))
 
     @staticmethod
-    def path_for(root: Path, key: CacheKey) -> Path:
-        return Path(root) / key.relpath()
+    def path_for(root: Location, key: CacheKey) -> Location:
+        return location(root) / key.relpath()
 
     @classmethod
     def open_for_write(cls, root: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> FeatureStore:
@@ -199,7 +235,8 @@ class FeatureStore:
         except OSError as error:
             raise disk_error(path, error) from None
         try:
-            remove_stale(path.parent)
+            if not isinstance(path, Remote):
+                remove_stale(path.parent)
             store = cls._resume(path, key) if path.exists() else None
             if store is None:
                 store = cls._create(path, key, item_shape, image_set)
@@ -212,6 +249,14 @@ class FeatureStore:
         return store
 
     @classmethod
+    def open_for_rank(cls, root: Path, key: CacheKey, rank: int) -> FeatureStore:
+        """A store the coordinating rank holds for this run (it took the lock, mended leftovers and
+        created or resumed the store): the other ranks write their own units into it unlocked."""
+        store = cls._open(cls.path_for(root, key), key)
+        store.rank = rank
+        return store
+
+    @classmethod
     def _resume(cls, path: Path, key: CacheKey) -> FeatureStore | None:
         """The store at `path` ready to write (None once an unreadable one is removed)."""
         try:
@@ -220,10 +265,11 @@ class FeatureStore:
             raise
         except CacheError as error:
             log.warning("ccbench: warning: %s; removed, it is extracted again", error)
-            shutil.rmtree(path)
+            remove_tree(path)
             return None
-        for leftover in path.rglob("*.partial"):
+        for leftover in [] if isinstance(path, Remote) else path.rglob("*.partial"):
             leftover.unlink(missing_ok=True)
+        store.merge_rank_flags()
         missing = store.missing_units()
         if missing:
             lost = merge([Damage(store.unit_rows(unit), MISSING) for unit in missing])
@@ -233,10 +279,11 @@ class FeatureStore:
 
     @classmethod
     def _create(cls, path: Path, key: CacheKey, item_shape: tuple[int, ...], image_set: str) -> FeatureStore:
-        """Build the empty store in a temporary folder, then rename it into place whole."""
-        building = temp_path(path)
+        """Build the empty store in a temporary folder, then rename it into place whole; on an object
+        store, which cannot rename a folder, in place, its key recorded last."""
+        building = path if isinstance(path, Remote) else temp_path(path)
         try:
-            group = zarr.open_group(zarr.storage.LocalStore(building), mode="w", zarr_format=3)
+            group = zarr.open_group(zarr_store(building), mode="w", zarr_format=3)
             unit_size = unit_rows_for(item_shape)
             shard_rows = min(unit_size, max(key.n_images, 1))
             group.create_array(
@@ -271,9 +318,11 @@ class FeatureStore:
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 }
             )
-            os.rename(building, path)
+            if building != path:
+                os.rename(building, path)
         except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
+            if building != path:
+                shutil.rmtree(building, ignore_errors=True)
             raise
         return cls._open(path, key)
 
@@ -281,7 +330,7 @@ class FeatureStore:
     def _open(cls, path: Path, key: CacheKey | None) -> FeatureStore:
         """Open a store and check that it records `key` (any key when None)."""
         try:
-            group = zarr.open_group(zarr.storage.LocalStore(path), mode="r+", zarr_format=3)
+            group = zarr.open_group(zarr_store(path), mode="r+", zarr_format=3)
             recorded = CacheKey(**group.attrs["key"])
             unit_size = int(group.attrs["unit_rows"])
             group["done"]
@@ -330,7 +379,7 @@ class FeatureStore:
     @classmethod
     def open_path(cls, path: Path) -> FeatureStore:
         """Open any store by path, whatever its key (for ls, verify and rm)."""
-        return cls._open(Path(path), None)
+        return cls._open(location(path), None)
 
     @classmethod
     def repair(cls, path: Path, units: Iterable[int]) -> None:
@@ -364,6 +413,12 @@ class FeatureStore:
             return list(range(self.n_units))
         return [int(u) for u in np.flatnonzero(self.group["done"][:] == 1)]
 
+    def writer_group(self, unit: int) -> int:
+        """The MAX_UNIT_ROWS-row range holding `unit`: units (powers of two up to MAX_UNIT_ROWS rows,
+        fewer for large maps by UNIT_BYTES) nest in these ranges in every block's store, and a unit
+        is one shard, so writers of different ranges share no file but the flags."""
+        return unit * self.unit_size // MAX_UNIT_ROWS
+
     def unit_rows(self, unit: int) -> range:
         return range(unit * self.unit_size, min((unit + 1) * self.unit_size, self.key.n_images))
 
@@ -393,13 +448,37 @@ class FeatureStore:
 
     def _set_flags(self, units: list[int], value: int) -> None:
         """Change flags in their one file under the flags' lock: each writer reads, changes and
-        atomically replaces the file, so writers of other units keep their flags."""
-        held = lock(self.path.with_name(f"{self.path.name}.flags.lock"))
-        with held:
-            done = self.group["done"]
-            flags = done[:]
-            flags[units] = value
-            done[:] = flags
+        atomically replaces the file, so writers of other units keep their flags. On an object
+        store, with no lock to share, the lease holder alone writes that file and another rank
+        writes its own (`rank_flags`), replaced whole by one PUT per unit."""
+        if not isinstance(self.path, Remote):
+            with lock(self.path.with_name(f"{self.path.name}.flags.lock")):
+                self._change_flags(units, value)
+        elif self.rank is None:
+            self._change_flags(units, value)
+        else:
+            self.ranked = (self.ranked - set(units)) | (set(units) if value else set())
+            write(self.path / f"{RANK_FLAGS}{self.rank}.json", json.dumps(sorted(self.ranked)))
+
+    def _change_flags(self, units: list[int], value: int) -> None:
+        done = self.group["done"]
+        flags = done[:]
+        flags[units] = value
+        done[:] = flags
+
+    def rank_flags(self) -> list[Remote]:
+        """The flag files other ranks left in a store on an object store (none on a local disk)."""
+        return self.path.glob(f"{RANK_FLAGS}*.json") if isinstance(self.path, Remote) else []
+
+    def merge_rank_flags(self) -> None:
+        """Set the flags the other ranks recorded in their own files, then remove those files (the
+        caller holds the store's lease): after the ranks' barrier, or when resuming a killed run."""
+        files = self.rank_flags()
+        units = sorted({int(u) for f in files for u in json.loads(f.read_bytes())})
+        if units:
+            self._change_flags(units, 1)
+        for f in files:
+            f.unlink(missing_ok=True)
 
     def mark_complete(self) -> None:
         if self.pending_units():
@@ -424,7 +503,7 @@ class FeatureStore:
     def layout(self) -> ShardFormat:
         return ShardFormat.of(self.features)
 
-    def shard_file(self, unit: int) -> Path:
+    def shard_file(self, unit: int) -> Location:
         """The unit's shard, named by the array's own chunk key encoding (`c/<unit>/0/...`)."""
         coords = (unit,) + (0,) * (self.features.ndim - 1)
         return self.path / self.features.path / self.features.metadata.encode_chunk_key(coords)
@@ -542,9 +621,12 @@ class FeatureStore:
         return store_usage(self.path)[0]
 
 
-def store_usage(path: Path) -> tuple[int, float]:
-    """(bytes on disk, when last written as a POSIX time) of the store folder at `path`, readable or
+def store_usage(path: Location) -> tuple[int, float]:
+    """(bytes stored, when last written as a POSIX time) of the store folder at `path`, readable or
     not: the newest modification time of its files and folders, so a store being extracted is young."""
+    if isinstance(path, Remote):
+        entries = path.fs.find(path.key, detail=True).values()
+        return sum(int(e.get("size") or 0) for e in entries), max((modified(e) for e in entries), default=0.0)
     size, newest = 0, path.stat().st_mtime
     for entry in path.rglob("*"):
         try:
@@ -554,6 +636,13 @@ def store_usage(path: Path) -> tuple[int, float]:
         newest = max(newest, info.st_mtime)
         size += info.st_size if stat.S_ISREG(info.st_mode) else 0
     return size, newest
+
+
+def modified(entry: dict[str, Any]) -> float:
+    """An fsspec listing entry's modification time: S3 names it LastModified, local and memory
+    file systems mtime or created."""
+    when = entry.get("LastModified") or entry.get("mtime") or entry.get("created") or 0.0
+    return when.timestamp() if hasattr(when, "timestamp") else float(when)
 
 
 def repairing(make: Callable[[], T]) -> T:
@@ -575,9 +664,12 @@ def _dims(item_shape: tuple[int, ...]) -> tuple[str, ...]:
     return ("n", "c", "h", "w")[: 1 + len(item_shape)]
 
 
-def list_stores(root: Path) -> list[Path]:
+def list_stores(root: Location) -> list[Location]:
     """Every store folder under the cache root."""
-    return sorted((Path(root) / "features").glob("*/*.zarr"))
+    root = location(root)
+    if isinstance(root, Remote):
+        return [Remote(f"{root.protocol}://{key}") for key in sorted(root.fs.glob(f"{root.key}/features/*/*.zarr"))]
+    return sorted((root / "features").glob("*/*.zarr"))
 
 
 def find_stores(root: Path, prefix: str) -> list[Path]:
@@ -598,8 +690,8 @@ class LabelKey:
         return digest({"task": self.task, "task_version": self.task_version, "images": self.images})
 
 
-def label_path(root: Path, key: LabelKey) -> Path:
-    return Path(root) / "labels" / key.task / f"{key.digest}.npy"
+def label_path(root: Location, key: LabelKey) -> Location:
+    return location(root) / "labels" / key.task / f"{key.digest}.npy"
 
 
 def save_npy(array: np.ndarray) -> Callable[[Path], None]:
@@ -625,4 +717,4 @@ def load_labels(root: Path, key: LabelKey) -> np.ndarray | None:
     """The recorded labels; None when absent or unrecorded (write them again from the reader). A
     changed or truncated file is refused with one line."""
     path = label_path(root, key)
-    return np.load(path) if is_sound(path) else None
+    return np.load(io.BytesIO(path.read_bytes())) if is_sound(path) else None

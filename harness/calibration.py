@@ -23,7 +23,7 @@ from harness.cache_key import CacheKey
 from harness.heads import build_head
 from harness.sources import StreamedFeatures
 from harness.train import head_kernels
-from leaderboard.files import write_atomic
+from leaderboard.locations import Location, location, write
 from tasks.spec import DENSE_HEADS, MULTI_FRAME_HEADS
 
 CALIBRATION_FILE = "calibration.json"
@@ -111,16 +111,15 @@ def _read_speed(features: dict[str, torch.Tensor], images: int = 32) -> float:
         return source.bytes_read / 1e6 / (time.perf_counter() - started)
 
 
-def save_calibration(cache_root: Path, calibration: Calibration) -> Path:
-    path = Path(cache_root) / CALIBRATION_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save_calibration(cache_root: Location, calibration: Calibration) -> Location:
+    path = location(cache_root) / CALIBRATION_FILE
     saved = json.loads(path.read_text()) if path.exists() else {}
     saved[calibration.device] = asdict(calibration)
-    return write_atomic(path, json.dumps(saved, indent=2))
+    return write(path, json.dumps(saved, indent=2))
 
 
-def load_calibration(cache_root: Path, device: str) -> Calibration | None:
-    path = Path(cache_root) / CALIBRATION_FILE
+def load_calibration(cache_root: Location, device: str) -> Calibration | None:
+    path = location(cache_root) / CALIBRATION_FILE
     if not path.exists():
         return None
     entry = json.loads(path.read_text()).get(device)

@@ -11,35 +11,47 @@ dataset, as is a file written before checksums were recorded.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import CacheError
-from leaderboard.files import replacing, write_atomic
+from leaderboard.files import replacing
+from leaderboard.locations import Location, Remote, location, write
 
 FOLDERS = ("labels", "targets", "inputs")
 """The cache folders whose .npy files are checked."""
 
 
-def checksum_path(path: Path) -> Path:
-    return path.with_name(f"{path.name}.sha256")
+def checksum_path(path: Location) -> Location:
+    return path.parent / f"{path.name}.sha256"
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Location) -> str:
+    if isinstance(path, Remote):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def write_checked(path: Path, fill: Callable[[Path], None]) -> None:
-    """Write `path` through `fill(temporary path)`, then record its checksum. OSError propagates."""
+def write_checked(path: Location, fill: Callable[[Path], None]) -> None:
+    """Write `path` through `fill(temporary path)`, then record its checksum. OSError propagates.
+    On an object store the file is filled locally and sent in one PUT."""
     checksum_path(path).unlink(missing_ok=True)  # a stale record must never vouch for new bytes
-    with replacing(path) as tmp:
-        fill(tmp)
-        digest = file_sha256(tmp)
-    write_atomic(checksum_path(path), f"{digest}  {path.name}\n")
+    if isinstance(path, Remote):
+        with tempfile.TemporaryDirectory() as folder:
+            tmp = Path(folder) / path.name
+            fill(tmp)
+            digest = file_sha256(tmp)
+            write(path, tmp.read_bytes())
+    else:
+        with replacing(path) as tmp:
+            fill(tmp)
+            digest = file_sha256(tmp)
+    write(checksum_path(path), f"{digest}  {path.name}\n")
 
 
-def problem(path: Path) -> str | None:
+def problem(path: Location) -> str | None:
     """Why `path` must not be read: its bytes differ from the checksum recorded for them. None when
     they match, and when no checksum is recorded, as such a file is never read but rebuilt."""
     record = checksum_path(path)
@@ -54,7 +66,7 @@ def problem(path: Path) -> str | None:
     return None
 
 
-def is_sound(path: Path) -> bool:
+def is_sound(path: Location) -> bool:
     """True when `path` may be read; False when it is absent or has no recorded checksum (rebuild
     it); a file whose bytes differ from its checksum is refused with one line."""
     if not (path.exists() and checksum_path(path).exists()):
@@ -68,12 +80,16 @@ def is_sound(path: Path) -> bool:
     return True
 
 
-def remove(path: Path) -> None:
+def remove(path: Location) -> None:
     """Drop a damaged file and its checksum, so the next run rebuilds it."""
     path.unlink(missing_ok=True)
     checksum_path(path).unlink(missing_ok=True)
 
 
-def checked_files(cache_root: Path) -> list[Path]:
+def checked_files(cache_root: Location) -> list[Location]:
     """Every checked file under the cache root."""
-    return sorted(path for folder in FOLDERS for path in (Path(cache_root) / folder).glob("*/*.npy"))
+    root = location(cache_root)
+    if isinstance(root, Remote):
+        keys = [key for folder in FOLDERS for key in root.fs.glob(f"{root.key}/{folder}/*/*.npy")]
+        return [Remote(f"{root.protocol}://{key}") for key in sorted(keys)]
+    return sorted(path for folder in FOLDERS for path in (root / folder).glob("*/*.npy"))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from encoders.blocks import BLOCK_NAMES
 from harness import __version__
+from leaderboard.locations import Location, location
 
 MODES = ("auto", "cache", "loop")
 """How dense heads get features: as the planner chooses, from the feature cache, or from the
@@ -34,6 +35,11 @@ before parsing; a test checks the two agree."""
 def default_path(variable: str, fallback: str | None) -> Path | None:
     value = os.environ.get(variable, fallback)
     return Path(value).expanduser() if value else None
+
+
+def default_location(variable: str, fallback: str) -> Location:
+    """Like default_path, for folders that may be fsspec URLs (s3://bucket/results)."""
+    return location(os.environ.get(variable) or fallback)
 
 
 def byte_size(text: str) -> int:
@@ -67,15 +73,16 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--cache",
-        type=Path,
-        default=default_path("CCBENCH_CACHE", "~/.cache/ccbench"),
-        help="feature cache root (default: $CCBENCH_CACHE or ~/.cache/ccbench)",
+        type=location,
+        default=default_location("CCBENCH_CACHE", "~/.cache/ccbench"),
+        help="feature cache root, a folder or an fsspec URL such as s3://bucket/cache (default: "
+        "$CCBENCH_CACHE or ~/.cache/ccbench)",
     )
     p.add_argument(
         "--results",
-        type=Path,
-        default=default_path("CCBENCH_RESULTS", "results"),
-        help="results folder (default: $CCBENCH_RESULTS or ./results)",
+        type=location,
+        default=default_location("CCBENCH_RESULTS", "results"),
+        help="results folder, or an fsspec URL such as s3://bucket/results (default: $CCBENCH_RESULTS or ./results)",
     )
     p.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
 

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import logging
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -21,10 +20,11 @@ from filelock import Timeout
 
 from encoders import EncoderSpec, ResNet50Trunk, fingerprint, load_encoder, read_checkpoint, study_encoder
 from harness import checked
-from harness.cache import FeatureStore, find_stores, list_stores, store_lock, store_usage
+from harness.cache import FeatureStore, find_stores, list_stores, remove_tree, store_lock, store_usage
 from harness.calibration import calibrate, save_calibration
 from harness.compute import resolve_compute
 from harness.dense import dense_cached_readers, plan_task
+from harness.distributed import SOLO, from_env, gather, join, units_of_work
 from harness.errors import USER_ERRORS, CacheError
 from harness.evaluate import extract_shared, score_task, score_together
 from harness.loader import resolve_decode
@@ -35,7 +35,7 @@ from leaderboard.collect import read_result
 from leaderboard.errors import LeaderboardError
 from leaderboard.predictions import read_predictions, rescore
 from leaderboard.render import build as build_leaderboard
-from tasks import DataError, battery, get_task
+from tasks import DataError, TaskSpec, battery, get_task
 from tasks.synthetic import N_CLASSES, write_cifar100
 
 log = logging.getLogger("ccbench")
@@ -189,14 +189,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    """Fill the task's stores; under torchrun the ranks share every store's units."""
     task = get_task(args.task, args.protocol)
-    options = options_from(args)
+    world = join(resolve_device(args.device))
+    options = options_from(args, world=world)
     trunk, encoder = encoder_from(args)
     roles = list(task.splits) if args.split == "all" else [args.split]
     found = dense_cached_readers(encoder, task, options) if task.dense else task_readers(task, options.data_root)
     readers = {task.id: {role: r for role, r in found.items() if role in roles}}
     for job in plan(encoder, [task], readers, options.image_size, **options.extraction()).values():
         seconds = run_extraction(trunk, job, options)
+        if not world.leader:
+            continue
         for block, key in job.keys.items():
             print(
                 f"{job.image_set:<32} {block:<7} {key.digest[:16]}  "
@@ -235,7 +239,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         + ", ".join(f"{k}={getattr(encoder, k)}" for k in METADATA_FIELDS if getattr(encoder, k) is not None)
     )
     status = score_all(trunk, encoder, args)
-    if status == 0:
+    if status == 0 and from_env().leader:
         try:
             cmd_leaderboard(args)
         except LeaderboardError as error:
@@ -243,34 +247,66 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return status
 
 
+def score_unit(
+    trunk: ResNet50Trunk, encoder: EncoderSpec, unit: list[TaskSpec], options: ScoreOptions, lockstep: bool
+) -> tuple[dict[str, dict], dict[str, Exception]]:
+    """One unit of work scored by this process: its tasks in lockstep (score_together), or one by
+    one; the results by task and the tasks that failed."""
+    if lockstep:
+        results, failed = score_together(trunk, encoder, unit, options)
+        return dict(zip([t.id for t in unit if t.id not in failed], results, strict=True)), failed
+    scored, failed = {}, {}
+    for task in unit:
+        try:
+            scored[task.id] = score_task(trunk, encoder, task, options)[0]
+        except DataError as error:
+            failed[task.id] = error
+    return scored, failed
+
+
 def score_all(trunk: ResNet50Trunk, encoder: EncoderSpec, args: argparse.Namespace) -> int:
-    """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table."""
+    """Score `args.tasks` (all, or a comma list) whose data is found; print a summary table.
+
+    Under torchrun the ranks first extract every shared image set together, then each scores its
+    share of the units of work (harness.distributed.units_of_work: the lockstep group is one) on
+    its own GPU; rank 0 prints the summary of all of them."""
     tasks = (
         list(battery(args.protocol).values())
         if args.tasks == "all"
         else [get_task(t, args.protocol) for t in args.tasks.split(",")]
     )
+    world = join(resolve_device(args.device))
     options = options_from(
-        args, epochs=args.epochs, seeds=tuple(args.seed), force=args.force, grid=args.grid, save_heads=args.save_heads
+        args,
+        epochs=args.epochs,
+        seeds=tuple(args.seed),
+        force=args.force,
+        grid=args.grid,
+        save_heads=args.save_heads,
+        world=world,
     )
     seconds = extract_shared(trunk, encoder, tasks, options)
     if seconds:
         log.info("extracted the image sets of %d tasks in %.1fs, each shared set once", len(tasks), seconds)
-    if args.no_lockstep:
-        results, failed = [], {}
-        for task in tasks:
-            try:
-                results.append(score_task(trunk, encoder, task, options)[0])
-            except DataError as error:
-                failed[task.id] = error
-    else:
-        results, failed = score_together(trunk, encoder, tasks, options)
-    for task_id, error in failed.items():
-        log.info("%s: skipped, %s", task_id, error)
-    if results:
-        print_results(results)
-    if failed:
-        print(f"not scored, data not found or unreadable: {', '.join(failed)} (see `ccbench tasks`)")
+    alone = dataclasses.replace(options, world=SOLO)
+    scored, skipped = {}, {}
+    for unit in world.share(units_of_work(tasks, lockstep=not args.no_lockstep)):
+        done, failed = score_unit(trunk, encoder, unit, alone, lockstep=not args.no_lockstep)
+        scored.update(done)
+        for task_id, error in failed.items():
+            log.info("%s: skipped, %s", task_id, error)
+            skipped[task_id] = str(error)
+    every = gather(world, (scored, skipped))
+    results = {task: result for done, _ in every for task, result in done.items()}
+    missing = {task for _, lost in every for task in lost}
+    if world.leader:
+        if results:
+            print_results([results[t.id] for t in tasks if t.id in results])
+        if missing:
+            print(
+                "not scored, data not found or unreadable: "
+                f"{', '.join(t.id for t in tasks if t.id in missing)} (see `ccbench tasks`)"
+            )
     return 0 if results else 1
 
 
@@ -385,7 +421,7 @@ def remove_older(paths: list[Path], seconds: float) -> int:
             size, written = store_usage(path)
             if time.time() - written <= seconds:
                 continue
-            shutil.rmtree(path)
+            remove_tree(path)
         finally:
             held.release()
         freed += size
@@ -403,7 +439,7 @@ def remove_store(path: Path) -> None:
             f"{path}: another ccbench process is writing this store; wait for it or stop it, then remove the store"
         ) from None
     try:
-        shutil.rmtree(path)
+        remove_tree(path)
     finally:
         held.release()
 

@@ -25,6 +25,7 @@ import torch
 from encoders import Preprocessing, ResNet50Trunk
 from harness.cache import FeatureStore
 from harness.compute import FP32, autocast, memory_format
+from harness.distributed import SOLO, World
 from harness.errors import NonFiniteFeatures
 from harness.loader import image_loader
 from tasks.readers import Reader
@@ -66,12 +67,18 @@ class ExtractStats:
     decode: str = "pil"
 
 
+def owned_units(store: FeatureStore, world: World) -> list[int]:
+    """The store's pending units this rank computes: those in the row groups it owns, the same
+    groups in every store, so each image is encoded by one rank for all blocks."""
+    return [unit for unit in store.pending_units() if world.owns(store.writer_group(unit))]
+
+
 class _UnitAssembler:
     """Buffers one store's rows until a whole unit is in hand; rows arrive in increasing order."""
 
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, store: FeatureStore, world: World) -> None:
         self.store = store
-        self.pending = set(store.pending_units())
+        self.pending = set(owned_units(store, world))
         self.parts: dict[int, list[np.ndarray]] = {}
 
     def rows_to_compute(self) -> set[int]:
@@ -168,14 +175,17 @@ def extract(
     progress: Callable[[int], None] | None = None,
     compute: str = FP32,
     decode: str = "pil",
+    world: World = SOLO,
 ) -> ExtractStats:
-    """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images).
+    """Fill every pending unit of `stores` (block name -> store, all over `reader`'s images) and
+    mark them complete; a rank of a larger `world` fills only its own units and leaves marking to
+    the coordinator, after every rank is done (harness.prepare.run_extraction).
 
     Only the images of unfinished units are encoded; each store commits its own units, whose
     sizes differ by block but nest inside MAX_UNIT_ROWS boundaries. `compute` must be the one the
     stores' keys record (harness.compute), `decode` one of harness.loader.DECODES.
     """
-    assemblers = {name: _UnitAssembler(store) for name, store in stores.items()}
+    assemblers = {name: _UnitAssembler(store, world) for name, store in stores.items()}
     rows = sorted(set().union(*(a.rows_to_compute() for a in assemblers.values())))
     stats = ExtractStats(compute=compute, decode=decode)
     start = time.perf_counter()
@@ -197,8 +207,9 @@ def extract(
             writer.close()
             trunk.to(memory_format=torch.contiguous_format)
         stats.stall_seconds, stats.drain_seconds = writer.stall_seconds, time.perf_counter() - drain
-    for store in stores.values():
-        store.mark_complete()
+    if world.size == 1:
+        for store in stores.values():
+            store.mark_complete()
     stats.seconds = time.perf_counter() - start
     log.debug(
         "extracted %d images of %s in %.1fs (%s, decode %s; forward waited %.1fs on the writer)",

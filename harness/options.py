@@ -11,6 +11,7 @@ import torch
 
 from harness.cache_key import digest
 from harness.compute import FP32, default_compute, resolve_compute
+from harness.distributed import SOLO, World
 from harness.loader import resolve_decode
 from tasks import DEFAULT_PROTOCOL, PROTOCOL_VERSION
 
@@ -41,6 +42,9 @@ class ScoreOptions:
     def extraction(self) -> dict[str, str]:
         """How features are extracted, as `harness.plan.plan` keys them."""
         return {"compute": self.compute, "decode": self.decode, "device": self.device}
+
+    world: World = SOLO
+    """The ranks sharing this run (harness.distributed): collective extraction splits units over them."""
 
     def overrides(self) -> dict[str, Any]:
         """Protocol settings the user changed; they enter the result and its file name. A compute
@@ -82,7 +86,8 @@ def options_from(args: argparse.Namespace, **extra: Any) -> ScoreOptions:
         for name in ("mode", "views", "cache_budget", "memory_budget", "protocol")
         if hasattr(args, name)
     }
-    device = resolve_device(args.device)
+    world = extra.get("world", SOLO)
+    device = world.device(resolve_device(args.device))
     if hasattr(args, "compute"):
         dense.update(compute=resolve_compute(args.compute, device), decode=resolve_decode(args.decode, device))
     return ScoreOptions(

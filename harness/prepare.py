@@ -14,8 +14,9 @@ from torch import nn
 
 from encoders import EncoderSpec, ResNet50Trunk
 from harness.cache import FeatureStore, LabelKey, load_labels, save_labels
+from harness.distributed import barrier, broadcast
 from harness.errors import CacheError
-from harness.extract import extract
+from harness.extract import extract, owned_units
 from harness.heads import Standardized, build_head
 from harness.metrics import Metric
 from harness.options import ScoreOptions
@@ -33,21 +34,38 @@ SPLIT_SEED = 0
 
 def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptions) -> float:
     """Fill the job's missing stores; returns seconds spent (0 when everything was cached, also when
-    another process finished the stores while this one waited for their locks)."""
-    blocks = job.pending_blocks(options.cache_root)
+    another process finished the stores while this one waited for their locks).
+
+    Under torchrun every rank calls this for the same job: rank 0 takes the stores' locks and
+    creates or resumes them, each rank then fills the units of its own row groups, and after a
+    barrier rank 0 alone marks the stores complete (their attributes have one writer). A rank that
+    dies leaves its units unflagged, which the next run, of any world size, computes."""
+    world = options.world
+    blocks = broadcast(world, job.pending_blocks(options.cache_root) if world.leader else None)
     if not blocks:
         return 0.0
     with ExitStack() as held:
         order = sorted(blocks, key=lambda block: job.keys[block].digest)  # every process locks in one order
-        stores = {
-            block: held.enter_context(
-                FeatureStore.open_for_write(options.cache_root, job.keys[block], job.item_shape(block), job.image_set)
-            )
-            for block in order
-        }
+        stores = (
+            {
+                block: held.enter_context(
+                    FeatureStore.open_for_write(
+                        options.cache_root, job.keys[block], job.item_shape(block), job.image_set
+                    )
+                )
+                for block in order
+            }
+            if world.leader
+            else {}
+        )
+        barrier(world)
+        if not world.leader:
+            stores = {
+                block: FeatureStore.open_for_rank(options.cache_root, job.keys[block], world.rank) for block in order
+            }
         if all(store.complete for store in stores.values()):
             return 0.0
-        rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in store.pending_units())))
+        rows = len(set().union(*(store.unit_rows(u) for store in stores.values() for u in owned_units(store, world))))
         with progress(rows, f"extract {job.image_set} [{', '.join(blocks)}]", options.quiet) as advance:
             stats = extract(
                 trunk,
@@ -61,7 +79,14 @@ def run_extraction(trunk: ResNet50Trunk, job: ExtractionJob, options: ScoreOptio
                 advance,
                 options.compute,
                 options.decode,
+                world,
             )
+        barrier(world)
+        if world.size > 1 and world.leader:
+            for store in stores.values():
+                store.merge_rank_flags()
+                store.mark_complete()
+        barrier(world)  # no rank reads the stores before they are marked
     return stats.seconds
 
 

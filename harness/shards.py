@@ -6,6 +6,7 @@ fetching the shard index on its event loop for every image, and reports an image
 as zeros; here a reader opens the shard once, reads its index once, and decompresses each chunk
 straight into the caller's (possibly pinned) buffer on its own thread, with every damage named
 (bench/cache.py measures both paths). Only the codec chain stores are created with is accepted.
+A shard on an object store is read the same way, by ranged GETs of its index and chunks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, ShardingCodec
 from zarr.codecs.sharding import ShardingCodecIndexLocation
+
+from leaderboard.locations import Location, Remote
 
 BLOSC_HEADER = 16
 """Bytes of a Blosc frame's header; bytes 4-8 hold the decompressed size."""
@@ -79,27 +82,56 @@ def checked(raw: bytes, what: str) -> np.ndarray:
     return body
 
 
+class LocalFile:
+    """A shard on a local disk, read by offset from one descriptor."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)  # FileNotFoundError: the caller names the missing shard
+        self.size = os.fstat(self.fd).st_size
+
+    def pread(self, length: int, offset: int) -> bytes:
+        return os.pread(self.fd, length, offset)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class RemoteFile:
+    """A shard on an object store (leaderboard.locations.Remote), read by ranged GETs: a reader of
+    a few images fetches their chunks and the index, never the whole shard."""
+
+    def __init__(self, path: Remote) -> None:
+        self.fs, self.key = path.fs, path.key
+        self.size = int(self.fs.size(self.key))  # FileNotFoundError: the caller names the missing shard
+
+    def pread(self, length: int, offset: int) -> bytes:
+        return self.fs.cat_file(self.key, start=offset, end=offset + length)
+
+    def close(self) -> None:
+        pass
+
+
 class Shard:
     """One open shard file: its index read and checked once, its chunks read on demand."""
 
-    def __init__(self, path: Path, layout: ShardFormat) -> None:
+    def __init__(self, path: Location, layout: ShardFormat) -> None:
         self.layout = layout
-        self.fd = os.open(path, os.O_RDONLY)  # FileNotFoundError: the caller names the missing shard
+        self.file = RemoteFile(path) if isinstance(path, Remote) else LocalFile(path)
         try:
-            size = os.fstat(self.fd).st_size
+            size = self.file.size
             if size < layout.index_nbytes:
                 raise ShardDamage("shard shorter than its index")
-            raw = os.pread(self.fd, layout.index_nbytes, size - layout.index_nbytes)
+            raw = self.file.pread(layout.index_nbytes, size - layout.index_nbytes)
             self.index = np.frombuffer(checked(raw, "shard index"), "<u8").reshape(-1, 2)
             held = self.index[:, 0] != EMPTY
             if (self.index[held].sum(axis=1) > size - layout.index_nbytes).any():
                 raise ShardDamage("shard index points past the shard's end")
         except BaseException:
-            os.close(self.fd)
+            self.file.close()
             raise
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.file.close()
 
     def __enter__(self) -> Shard:
         return self
@@ -112,7 +144,7 @@ class Shard:
         offset, length = (int(v) for v in self.index[chunk])
         if offset == EMPTY:
             raise ChunkAbsent("shard index lacks the chunk")
-        body = checked(os.pread(self.fd, length, offset), "chunk")
+        body = checked(self.file.pread(length, offset), "chunk")
         if len(body) < BLOSC_HEADER or int.from_bytes(body[4:8].tobytes(), "little") != self.layout.chunk_nbytes:
             raise ShardDamage("chunk holds another size than an image's")
         try:

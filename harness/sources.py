@@ -34,6 +34,7 @@ from encoders import Preprocessing, ResNet50Trunk
 from harness.arrays import cached_array, take_rows
 from harness.cache import FeatureStore
 from harness.cache_key import digest
+from leaderboard.locations import location
 from tasks.readers import DenseReader, Reader
 
 INPUTS_FORMAT = 1
@@ -232,7 +233,7 @@ class DecodedInputs:
         )
         self.preprocessing = preprocessing
         self.array = cached_array(
-            Path(cache_root) / "inputs" / key[:2] / f"{key}.npy",
+            location(cache_root) / "inputs" / key[:2] / f"{key}.npy",
             np.uint8,
             (len(reader), 3, *preprocessing.size),
             lambda index: preprocessing.resize_uint8(reader.image(index)),

@@ -13,6 +13,7 @@ import torch
 from harness.arrays import cached_array, take_rows
 from harness.cache_key import digest
 from harness.metrics import depth_valid
+from leaderboard.locations import location
 from tasks.readers import DenseReader, FrameReader
 from tasks.views import resize_target
 
@@ -104,7 +105,7 @@ def dense_targets(
     kind = reader.TARGET
     shape = (3, *size) if kind == "flow" else tuple(size)
     array = cached_array(
-        Path(cache_root) / "targets" / key[:2] / f"{key}.npy",
+        location(cache_root) / "targets" / key[:2] / f"{key}.npy",
         TARGET_DTYPES[kind],
         (sample_count(reader), *shape),
         lambda index: channels_first(resize_target(reader.target(index), kind, size), kind),

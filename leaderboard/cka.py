@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from leaderboard.errors import LeaderboardError
+from leaderboard.locations import Location, location
 
 CSV_COLUMNS = ("encoder_a", "encoder_b", "block_a", "block_b", "cka", "n", "image_size", "task", "split", "file")
 
@@ -56,21 +57,24 @@ class CkaRun:
         )
 
 
-def cka_files(results_dir: Path) -> list[Path]:
+def cka_files(results_dir: Location) -> list[Location]:
     """Top-level *.json of results/cka; temporary files of a writer in progress start with a dot."""
-    return sorted(p for p in (Path(results_dir) / "cka").glob("*.json") if p.is_file() and not p.name.startswith("."))
+    return sorted(
+        (p for p in (location(results_dir) / "cka").glob("*.json") if p.is_file() and not p.name.startswith(".")),
+        key=str,
+    )
 
 
-def load_cka(results_dir: str | Path) -> list[CkaRun]:
+def load_cka(results_dir: str | Location) -> list[CkaRun]:
     """Every CKA file of `results_dir`; raises LeaderboardError naming a malformed file."""
-    return [_run(path) for path in cka_files(Path(results_dir))]
+    return [_run(path) for path in cka_files(location(results_dir))]
 
 
-def _fail(path: Path, what: str) -> LeaderboardError:
+def _fail(path: Location, what: str) -> LeaderboardError:
     return LeaderboardError(f"{path}: {what}; the file is damaged, rerun `ccbench cka`")
 
 
-def _run(path: Path) -> CkaRun:
+def _run(path: Location) -> CkaRun:
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -115,7 +119,7 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
 
 
-def _matrix(value: Any, size: int, path: Path) -> np.ndarray:
+def _matrix(value: Any, size: int, path: Location) -> np.ndarray:
     """size x size numbers; null (written for an undefined CKA) becomes NaN."""
     rows_ok = isinstance(value, list) and len(value) == size
     if not (rows_ok and all(isinstance(r, list) and len(r) == size for r in value)):

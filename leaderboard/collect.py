@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from leaderboard.errors import LeaderboardError
+from leaderboard.locations import Location, location
 from leaderboard.schema import problem
 
 ENCODER_KEYS = (
@@ -50,17 +50,19 @@ Listing = tuple[tuple[str, str, str, tuple[str, ...]], ...]
 """A file's battery as (task, category, metric, domains) in protocol order; None for files written before it."""
 
 
-def result_files(results_dir: Path) -> list[Path]:
+def result_files(results_dir: Location) -> list[Location]:
     """Only top-level *.json: heads/ and temporary files of a writer in progress are not results."""
-    return sorted(p for p in Path(results_dir).glob("*.json") if p.is_file() and not p.name.startswith("."))
+    return sorted(
+        (p for p in location(results_dir).glob("*.json") if p.is_file() and not p.name.startswith(".")), key=str
+    )
 
 
-def load_results(results_dir: str | Path) -> pd.DataFrame:
+def load_results(results_dir: str | Location) -> pd.DataFrame:
     """Every result file of `results_dir` as tidy rows; raises LeaderboardError naming a malformed file.
 
     All rows are returned, with an `overrides` flag; excluding non-standard runs is the table's choice.
     """
-    results_dir = Path(results_dir)
+    results_dir = location(results_dir)
     if not results_dir.is_dir():
         raise LeaderboardError(f"{results_dir}: no such results folder; score an encoder first or pass --results")
     rows: list[dict[str, Any]] = []
@@ -69,7 +71,7 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def read_result(path: Path) -> dict[str, Any]:
+def read_result(path: Location) -> dict[str, Any]:
     try:
         result = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -87,13 +89,13 @@ def version_key(version: object) -> tuple:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in str(version).replace("-", ".").split("."))
 
 
-def _number(value: Any, path: Path, what: str) -> float:
+def _number(value: Any, path: Location, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise LeaderboardError(f"{path}: {what} {value!r} is not a finite number; rescore the task")
     return float(value)
 
 
-def _interval(value: Any, path: Path, what: str) -> dict[str, float]:
+def _interval(value: Any, path: Location, what: str) -> dict[str, float]:
     """A seed's bootstrap 95% interval as ci95_lo/ci95_hi; NaN when the metric has none (null or absent)."""
     if value is None:
         return {"ci95_lo": float("nan"), "ci95_hi": float("nan")}
@@ -105,7 +107,7 @@ def _interval(value: Any, path: Path, what: str) -> dict[str, float]:
     return {"ci95_lo": low, "ci95_hi": high}
 
 
-def _rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+def _rows(result: dict[str, Any], path: Location) -> list[dict[str, Any]]:
     """One row per seed with its interval; a result without per-seed records counts as one seed with its
     top-level score and ci95."""
     encoder = result["encoder"]

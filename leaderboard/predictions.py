@@ -27,15 +27,15 @@ import numpy as np
 
 from leaderboard import bootstrap
 from leaderboard.errors import LeaderboardError
-from leaderboard.files import write_atomic
+from leaderboard.locations import Location, location, write
 
 SUFFIX = ".predictions.npz"
 
 
-def predictions_path(result_path: Path) -> Path:
-    """The predictions file of a result file, beside it."""
-    result_path = Path(result_path)
-    return result_path.with_name(result_path.name.removesuffix(".json") + SUFFIX)
+def predictions_path(result_path: Location) -> Location:
+    """The predictions file of a result file, beside it (in the same folder or object store prefix)."""
+    result_path = location(result_path)
+    return result_path.parent / (result_path.name.removesuffix(".json") + SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_predictions(result_path: Path, predictions: Predictions) -> dict[str, Any]:
+def write_predictions(result_path: Location, predictions: Predictions) -> dict[str, Any]:
     """Write the predictions file beside `result_path` (replaced whole); returns the result's
     `predictions` record: the file's name, its sha256 and the bootstrap its intervals were drawn with."""
     data = predictions.to_bytes()
-    path = write_atomic(predictions_path(result_path), data)
+    path = write(predictions_path(result_path), data)
     return {
         "file": path.name,
         "sha256": sha256(data),
@@ -113,13 +113,13 @@ def write_predictions(result_path: Path, predictions: Predictions) -> dict[str, 
     }
 
 
-def read_predictions(result_path: Path, result: dict[str, Any]) -> Predictions:
+def read_predictions(result_path: Location, result: dict[str, Any]) -> Predictions:
     """The predictions of a result read from `result_path`, refused when missing or not the file the
     result names (its sha256 differs), or when it does not hold the result's seeds and test samples."""
     record = result.get("predictions")
     if not record:
         raise LeaderboardError(f"{result_path}: keeps no per-sample predictions (written before results did)")
-    path = Path(result_path).with_name(record["file"])
+    path = location(result_path).parent / record["file"]
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -128,7 +128,7 @@ def read_predictions(result_path: Path, result: dict[str, Any]) -> Predictions:
         ) from None
     if sha256(data) != record["sha256"]:
         raise LeaderboardError(
-            f"{path}: sha256 differs from the one {Path(result_path).name} records; this is not the result's "
+            f"{path}: sha256 differs from the one {location(result_path).name} records; this is not the result's "
             "predictions file, restore it or rescore the task"
         )
     predictions = Predictions.from_bytes(data, path)

@@ -20,6 +20,7 @@ from leaderboard.collect import DEFAULT_PROTOCOL, load_results
 from leaderboard.errors import LeaderboardError
 from leaderboard.figures import DRAWN, all_figures
 from leaderboard.files import lock, remove_stale, replace_folder, temp_path, write_atomic
+from leaderboard.locations import Location
 from leaderboard.markdown import render_markdown
 from leaderboard.page import render_html
 from leaderboard.table import build_table
@@ -35,7 +36,7 @@ def is_output(name: str) -> bool:
 
 
 def build(
-    results_dir: str | Path,
+    results_dir: str | Location,
     out_dir: str | Path,
     *,
     include_overrides: bool = False,

@@ -19,7 +19,6 @@ their shared tasks than the other is (unknown when no shared task has an answer)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,7 @@ import pandas as pd
 from leaderboard.bootstrap import paired_difference
 from leaderboard.collect import read_result
 from leaderboard.errors import LeaderboardError
+from leaderboard.locations import location
 from leaderboard.predictions import Predictions, read_predictions
 
 TIE, SEPARABLE, UNKNOWN = "not separable", "separable", "unknown"
@@ -58,7 +58,7 @@ class Paired:
             self._loaded[key] = None
             if path:
                 try:
-                    self._loaded[key] = read_predictions(Path(path), read_result(Path(path)))
+                    self._loaded[key] = read_predictions(location(path), read_result(location(path)))
                 except LeaderboardError as error:
                     self.notes.append(f"{error}; interval overlap used for its pairs")
         return self._loaded[key]
