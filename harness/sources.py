@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,6 +72,26 @@ def _stack_frames(
     return {
         name: values[inverse.reshape(-1)].reshape(*index.shape, *values.shape[1:]) for name, values in blocks.items()
     }
+
+
+def read_ahead(
+    row_batches: Iterable[torch.Tensor],
+    fetch: Callable[[torch.Tensor], Any],
+    finish: Callable[[Any], dict[str, torch.Tensor]],
+    workers: int,
+    depth: int,
+    name: str,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """`finish(fetch(rows))` of each batch in order, `fetch` running on `workers` threads up to
+    `depth` batches ahead of the consumer (decoding and decompression release the GIL)."""
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
+        for rows in row_batches:
+            pending.append(pool.submit(fetch, rows))
+            if len(pending) >= depth:
+                yield finish(pending.popleft().result())
+        while pending:
+            yield finish(pending.popleft().result())
 
 
 class FeatureSource:
@@ -162,14 +183,7 @@ class EncoderFeatures(FeatureSource):
 
     def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
         """Each batch's features, in order, its images decoded up to `workers` batches ahead."""
-        pending: deque[Future] = deque()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="ccbench-decode") as pool:
-            for rows in row_batches:
-                pending.append(pool.submit(self._decode, rows))
-                if len(pending) > self.workers:
-                    yield self._encode(pending.popleft().result())
-            while pending:
-                yield self._encode(pending.popleft().result())
+        return read_ahead(row_batches, self._decode, self._encode, self.workers, self.workers + 1, "ccbench-decode")
 
 
 class StreamedFeatures(FeatureSource):
@@ -213,14 +227,7 @@ class StreamedFeatures(FeatureSource):
 
     def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
         """Each batch's blocks, in order, read `depth` batches ahead on the pool's threads."""
-        pending: deque[Future] = deque()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="ccbench-read") as pool:
-            for rows in row_batches:
-                pending.append(pool.submit(self._read, rows))
-                if len(pending) >= self.depth:
-                    yield self._to_device(pending.popleft().result())
-            while pending:
-                yield self._to_device(pending.popleft().result())
+        return read_ahead(row_batches, self._read, self._to_device, self.workers, self.depth, "ccbench-read")
 
 
 class DecodedInputs:
