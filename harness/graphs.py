@@ -8,9 +8,12 @@ its arithmetic.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import torch
+
+log = logging.getLogger("ccbench")
 
 WARMUP_STEPS = 3
 """Eager steps before capture, on a side stream as torch requires (cuBLAS workspaces and the
@@ -56,8 +59,17 @@ class GraphedStep:
             torch.cuda.current_stream().wait_stream(side)
             return output
         self.inputs = tuple(value.clone() for value in inputs)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.output = self.step(*self.inputs)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                self.output = self.step(*self.inputs)
+        except RuntimeError as error:  # a step this torch cannot capture still trains, eagerly
+            log.warning(
+                "ccbench: warning: the training step could not be captured as a CUDA graph (%s); running it eagerly",
+                str(error).splitlines()[0],
+            )
+            self.enabled, self.output = False, None
+            return self.step(*inputs)
+        self.graph = graph
         self.graph.replay()  # capture records the step without running it
         return self.output.clone()
